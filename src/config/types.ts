@@ -1,0 +1,95 @@
+/** The resolved configuration: validated, defaults filled in, paths absolute. */
+
+export interface LogStoreConfig {
+  type: 'sqlite' | 'postgres';
+  /** Absolute path of the SQLite log store (type sqlite). */
+  path: string;
+  /** PostgreSQL connection string (type postgres). */
+  connectionString?: string;
+}
+
+export interface LogsConfig {
+  store: LogStoreConfig;
+  /** Folder where entries wait while the store is unavailable. */
+  spool: string;
+  /** Days to keep per category; `default` applies to the rest. */
+  retention: Record<string, number>;
+  /** Every category entries may use: the built-in ones plus `logs.categories`. */
+  categories: string[];
+  /** Extra key names to redact, on top of the built-in list. */
+  redactKeys: string[];
+  /** Mirror each entry as one JSON line on stdout. */
+  stdout: boolean;
+  /** Serialized `details` larger than this are truncated with a marker. */
+  maxDetailsBytes: number;
+}
+
+export interface DatabaseConfig {
+  type: 'sqlite' | 'postgres';
+  /** Absolute path of the shop's SQLite database (type sqlite). */
+  path: string;
+  connectionString?: string;
+}
+
+export interface FileSetConfig {
+  name: string;
+  /** Absolute path of the set's root (a folder, or a single file). */
+  path: string;
+  include: string[];
+  exclude: string[];
+  /** True for the built-in defaults, whose absence is a warning rather than an error. */
+  isDefault: boolean;
+}
+
+export interface BackupScheduleConfig {
+  full: string;
+  incremental: string;
+  files: string;
+  retention: string;
+  logRetention: string;
+  restoreTest: string;
+}
+
+export interface BackupRetentionConfig {
+  daily: number;
+  weekly: number;
+  monthly: number;
+  pointInTimeDays: number;
+}
+
+export interface BackupConfig {
+  /** `file:///abs/path` or `s3://bucket/prefix`, normalised. */
+  repository: string;
+  s3: { endpoint?: string; region?: string; forcePathStyle?: boolean };
+  recipients: string[];
+  /** Absolute path of the age identity file, when configured. */
+  identity?: string;
+  /** IANA time zone the schedule and retention buckets use. */
+  timezone: string;
+  retention: BackupRetentionConfig;
+  schedule: BackupScheduleConfig;
+  objectives: { rpoMs: number; rtoMs: number };
+  files: FileSetConfig[];
+}
+
+export interface AdminConfig {
+  host: string;
+  port: number;
+  /** Absolute path of the admin accounts file. */
+  users: string;
+  sessionIdleMinutes: number;
+  sessionMaxHours: number;
+}
+
+export interface SafetynetConfig {
+  /** The config file read, or null when embedded defaults apply. */
+  configFile: string | null;
+  /** Folder relative paths were resolved against. */
+  baseDir: string;
+  logs: LogsConfig;
+  database: DatabaseConfig;
+  backup: BackupConfig;
+  admin: AdminConfig;
+  /** Things worth telling the user that are not errors (e.g. a default file set is missing). */
+  warnings: string[];
+}
