@@ -1,0 +1,139 @@
+/**
+ * restic 0.14 as the benchmark peer: init a repository in a folder, back up, restore, and measure wall
+ * time and stored bytes, through the real `restic` binary (child_process). Repository version 2, so restic
+ * compresses with zstd ("auto"), the setting DESIGN.md §6's figures were measured with.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, lstatSync } from 'node:fs';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+export interface ResticRepo {
+  /** The repository folder. */
+  repo: string;
+  /** A cache folder of its own, so runs never share or pollute ~/.cache/restic. */
+  cacheDir: string;
+  password: string;
+}
+
+export interface ResticBackupResult {
+  wallMs: number;
+  snapshotId: string;
+  /**
+   * restic's `data_added` from its JSON summary. restic 0.14 counts it BEFORE compression, so it is not the
+   * stored size: measure stored bytes with resticStoredBytes() before and after instead.
+   */
+  dataAddedUncompressedBytes: number;
+  filesNew: number;
+  filesChanged: number;
+  filesUnmodified: number;
+}
+
+interface RunResult {
+  stdout: string;
+  stderr: string;
+  wallMs: number;
+}
+
+const DEFAULT_PASSWORD = 'safetynet-bench-only';
+
+function env(r: ResticRepo): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    RESTIC_PASSWORD: r.password,
+    RESTIC_REPOSITORY: r.repo,
+    RESTIC_CACHE_DIR: r.cacheDir,
+  };
+}
+
+/** Runs restic with `args`; rejects with restic's stderr when it exits non-zero. */
+function run(r: ResticRepo | undefined, args: string[]): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn('restic', args, { env: r ? env(r) : process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) =>
+      reject(new Error(`cannot run restic (${e.message}); install it: apt-get install restic`)),
+    );
+    child.on('close', (code) => {
+      const result = {
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        wallMs: performance.now() - started,
+      };
+      if (code === 0) resolve(result);
+      else
+        reject(new Error(`restic ${args.join(' ')} exited ${code}: ${result.stderr.trim().slice(0, 2000)}`));
+    });
+  });
+}
+
+/** The installed restic version ("0.14.0"); throws when restic is missing. */
+export async function resticVersion(): Promise<string> {
+  const { stdout } = await run(undefined, ['version']);
+  const m = /restic (\d+\.\d+\.\d+)/.exec(stdout);
+  if (!m) throw new Error(`unexpected 'restic version' output: ${stdout.trim()}`);
+  return m[1]!;
+}
+
+/** Creates a fresh v2 (compressed) repository at `repo`; its cache goes beside it. */
+export async function initResticRepo(repo: string, password = DEFAULT_PASSWORD): Promise<ResticRepo> {
+  const r: ResticRepo = { repo, cacheDir: `${repo}.cache`, password };
+  mkdirSync(path.dirname(repo), { recursive: true });
+  await run(r, ['init', '--repository-version', '2', '--quiet']);
+  return r;
+}
+
+/** Backs up `target` (a file or folder); returns wall time and restic's summary. */
+export async function resticBackup(
+  r: ResticRepo,
+  target: string,
+  opts: { time?: string; host?: string } = {},
+): Promise<ResticBackupResult> {
+  const args = ['backup', '--json', '--host', opts.host ?? 'bench'];
+  if (opts.time) args.push('--time', opts.time);
+  const res = await run(r, [...args, target]);
+  const summary = res.stdout
+    .split('\n')
+    .filter((l) => l.includes('"message_type":"summary"'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)[0];
+  if (!summary) throw new Error(`restic backup printed no summary: ${res.stdout.slice(-500)}`);
+  return {
+    wallMs: res.wallMs,
+    snapshotId: String(summary.snapshot_id),
+    dataAddedUncompressedBytes: Number(summary.data_added ?? 0),
+    filesNew: Number(summary.files_new ?? 0),
+    filesChanged: Number(summary.files_changed ?? 0),
+    filesUnmodified: Number(summary.files_unmodified ?? 0),
+  };
+}
+
+/** Restores a snapshot ("latest" by default) into `targetDir`; returns wall time. */
+export async function resticRestore(
+  r: ResticRepo,
+  targetDir: string,
+  snapshot = 'latest',
+): Promise<{ wallMs: number }> {
+  const res = await run(r, ['restore', snapshot, '--target', targetDir, '--quiet']);
+  return { wallMs: res.wallMs };
+}
+
+/** Bytes the repository occupies: the apparent size of every file under its folder (like `du -sb`). */
+export function resticStoredBytes(r: ResticRepo): number {
+  return folderBytes(r.repo);
+}
+
+/** The apparent size of all regular files under `dir` (folders themselves not counted, unlike `du -sb`). */
+export function folderBytes(dir: string): number {
+  let total = 0;
+  for (const name of readdirSync(dir)) {
+    const full = path.join(dir, name);
+    const st = lstatSync(full);
+    if (st.isDirectory()) total += folderBytes(full);
+    else if (st.isFile()) total += st.size;
+  }
+  return total;
+}
