@@ -1,0 +1,237 @@
+/**
+ * SealPool: seals and opens whole parts on worker threads, so a backup uses every core for zstd
+ * (the bottleneck; DESIGN.md §5). Each call is independent; results come back in completion
+ * order, so callers that need order keep it themselves (e.g. by index).
+ *
+ * Memory: each worker holds one part at a time; queued parts wait in the caller's memory, so
+ * callers should keep at most a few parts in flight (workers + 1 or 2).
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { ExitCode, SafetynetError } from '../../errors.js';
+import type { Identity, Recipient } from './keys.js';
+import { encodeIdentity } from './keys.js';
+import {
+  deserializeError,
+  transferable,
+  type WorkerInit,
+  type WorkerRequest,
+  type WorkerResponse,
+} from './pool-protocol.js';
+import { DEFAULT_ZSTD_LEVEL, checkLevel } from './zstd.js';
+
+export interface SealPoolOptions {
+  recipients: Recipient[];
+  /** Needed only for `open`. */
+  identities?: Identity[];
+  /** Worker count, capped at the machine's parallelism (default: that parallelism). */
+  workers?: number;
+  /** zstd level (default DEFAULT_ZSTD_LEVEL). */
+  level?: number;
+}
+
+export interface SealResult {
+  sealed: Buffer;
+  plainSha256: string;
+  sealedSha256: string;
+}
+
+export interface OpenResult {
+  plain: Buffer;
+  plainSha256: string;
+}
+
+export interface PoolCallOptions {
+  /**
+   * Hand the input's memory to the worker instead of copying it (only when the Buffer owns its
+   * whole ArrayBuffer; otherwise it is copied anyway). The caller's Buffer is then detached: its
+   * length becomes 0. Off by default, because a caller reusing the buffer would silently read nothing.
+   */
+  transfer?: boolean;
+  /** Object name for error messages (open). */
+  name?: string;
+}
+
+interface Task {
+  req: WorkerRequest;
+  transfer: ArrayBuffer[];
+  resolve: (r: WorkerResponse & { ok: true }) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  task: Task | null;
+}
+
+/**
+ * How to start the worker: the compiled .js next to this file (dist), or, when running from the
+ * .ts sources (tests, bench), a tiny bootstrap that registers tsx in the new thread first (a
+ * worker does not inherit the parent's module loaders, and `--import` in execArgv is not honoured).
+ */
+function workerUrl(): URL {
+  const here = import.meta.url;
+  if (!here.endsWith('.ts')) return new URL('./seal-worker.js', here);
+  // tsx's ESM API registers its hooks in the calling thread. createRequire would pick the
+  // package's "require" flavour, so take the "import" one from its exports map.
+  const pkgFile = createRequire(here).resolve('tsx/package.json');
+  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as {
+    exports: Record<string, { import: { default: string } }>;
+  };
+  const api = new URL(pkg.exports['./esm/api']!.import.default, pathToFileURL(pkgFile)).href;
+  const target = new URL('./seal-worker.ts', here).href;
+  const code = `import { register } from ${JSON.stringify(api)}; register(); await import(${JSON.stringify(target)});`;
+  return new URL('data:text/javascript,' + encodeURIComponent(code));
+}
+
+export class SealPool {
+  /** Number of worker threads. */
+  readonly size: number;
+  private readonly init: WorkerInit;
+  private readonly slots: Slot[] = [];
+  private readonly queue: Task[] = [];
+  private nextId = 1;
+  private closed = false;
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+  private readonly hasIdentities: boolean;
+  private readonly hasRecipients: boolean;
+
+  constructor(opts: SealPoolOptions) {
+    const cores = Math.max(1, availableParallelism());
+    const wanted = opts.workers ?? cores;
+    if (!Number.isInteger(wanted) || wanted < 1)
+      throw new RangeError(`workers must be a positive integer, not ${wanted}`);
+    this.size = Math.min(cores, wanted);
+    const identities = opts.identities ?? [];
+    this.init = {
+      recipients: opts.recipients.map((r) => r.text),
+      identities: identities.map(encodeIdentity),
+      identitySources: identities.map((i) => i.source),
+      level: checkLevel(opts.level ?? DEFAULT_ZSTD_LEVEL),
+    };
+    this.hasIdentities = identities.length > 0;
+    this.hasRecipients = opts.recipients.length > 0;
+  }
+
+  /** Compresses and encrypts one part; hashes are SHA-256 hex of the plaintext and of the sealed bytes. */
+  async seal(plain: Uint8Array, opts: PoolCallOptions = {}): Promise<SealResult> {
+    if (!this.hasRecipients) {
+      throw new SafetynetError('E_NO_RECIPIENTS', 'there is no recipient to seal backups to', {
+        hint: 'run `safetynet keygen` and put the printed "age1…" public key in backup.recipients',
+        exitCode: ExitCode.usage,
+      });
+    }
+    const r = await this.run('seal', plain, opts);
+    return { sealed: toBuffer(r.data), plainSha256: r.plainSha256, sealedSha256: r.sealedSha256! };
+  }
+
+  /** Decrypts and decompresses one sealed part (needs `identities`); errors as openBuffer. */
+  async open(sealed: Uint8Array, opts: PoolCallOptions = {}): Promise<OpenResult> {
+    if (!this.hasIdentities) {
+      throw new SafetynetError('E_IDENTITY_MISSING', 'no identity was given to open backup objects', {
+        hint: 'set backup.identity to the identity file written by `safetynet keygen`',
+        exitCode: ExitCode.usage,
+      });
+    }
+    const r = await this.run('open', sealed, opts);
+    return { plain: toBuffer(r.data), plainSha256: r.plainSha256 };
+  }
+
+  /** Waits for the work already submitted, then stops the workers. Later calls are refused. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.inFlight > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    const slots = this.slots.splice(0);
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+
+  private run(
+    op: 'seal' | 'open',
+    data: Uint8Array,
+    opts: PoolCallOptions,
+  ): Promise<WorkerResponse & { ok: true }> {
+    if (this.closed) {
+      return Promise.reject(
+        new SafetynetError('E_POOL_CLOSED', 'the seal pool was closed; no more work is accepted'),
+      );
+    }
+    // Without `transfer`, post a private copy (structured clone would copy anyway); with it, move
+    // the memory when the Buffer owns all of it.
+    const payload = opts.transfer ? transferable(data) : copyOf(data);
+    const transfer = [payload.buffer as ArrayBuffer];
+    const req: WorkerRequest = {
+      id: this.nextId++,
+      op,
+      data: payload,
+      ...(opts.name ? { name: opts.name } : {}),
+    };
+    this.inFlight++;
+    return new Promise<WorkerResponse & { ok: true }>((resolve, reject) => {
+      this.queue.push({ req, transfer, resolve, reject });
+      this.pump();
+    }).finally(() => {
+      this.inFlight--;
+      if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+    });
+  }
+
+  private pump(): void {
+    while (this.queue.length) {
+      let slot = this.slots.find((s) => s.task === null);
+      if (!slot && this.slots.length < this.size) slot = this.spawn();
+      if (!slot) return;
+      const task = this.queue.shift()!;
+      slot.task = task;
+      slot.worker.ref();
+      slot.worker.postMessage(task.req, task.transfer);
+    }
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(workerUrl(), { workerData: this.init });
+    const slot: Slot = { worker, task: null };
+    worker.on('message', (res: WorkerResponse) => {
+      const task = slot.task;
+      slot.task = null;
+      // An idle worker must not keep the process alive if the caller forgets close().
+      worker.unref();
+      if (task) {
+        if (res.ok) task.resolve(res);
+        else task.reject(deserializeError(res.error));
+      }
+      this.pump();
+    });
+    const fail = (err: Error) => {
+      // A crashed worker fails its task and is replaced on demand; the others carry on.
+      const i = this.slots.indexOf(slot);
+      if (i >= 0) this.slots.splice(i, 1);
+      const task = slot.task;
+      slot.task = null;
+      task?.reject(
+        new SafetynetError('E_SEAL_WORKER', `a seal worker thread failed: ${err.message}`, { cause: err }),
+      );
+      void worker.terminate();
+      this.pump();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => {
+      if (this.slots.includes(slot)) fail(new Error(`exited with code ${code}`));
+    });
+    this.slots.push(slot);
+    return slot;
+  }
+}
+
+function copyOf(b: Uint8Array): Uint8Array {
+  const c = new Uint8Array(new ArrayBuffer(b.byteLength));
+  c.set(b);
+  return c;
+}
+
+function toBuffer(u: Uint8Array): Buffer {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
