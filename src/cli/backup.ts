@@ -1,4 +1,61 @@
-import type { Command } from 'commander';
+/**
+ * `safetynet backup db|files|all`: take restore points now.
+ */
+import { Command, Option } from 'commander';
+import { action } from './context.js';
+import { backupDeps } from './backup-deps.js';
+import { backupDatabase } from '../backup/database.js';
+import type { DbBackupResult } from '../backup/sources/sqlite/backup.js';
+import { formatBytes } from '../util/format.js';
+import { formatDuration } from '../util/time.js';
 
-/** Registers this group's commands (filled in by the work that owns them). */
-export function register(_program: Command): void {}
+/** Registers `backup` and its subcommands. */
+export function register(program: Command): Command {
+  const backup = program.command('backup').description('take a restore point now (database, files, or both)');
+
+  backup
+    .command('db')
+    .description('back up the shop database: full if none exists today, else incremental')
+    .addOption(new Option('--full', 'force a full backup').conflicts('incremental'))
+    .addOption(new Option('--incremental', 'only the pages changed since the previous point').conflicts('full'))
+    .option('--json', 'print the result as JSON')
+    .action(
+      action(async (ctx, opts: { full?: boolean; incremental?: boolean }) => {
+        const deps = await backupDeps(ctx);
+        const r = await backupDatabase(deps, { mode: opts.full ? 'full' : opts.incremental ? 'incremental' : 'auto' });
+        if (ctx.json) ctx.printJson(dbResultJson(r));
+        else ctx.print(describeDbResult(r));
+      }),
+    );
+  return backup;
+}
+
+/** The `--json` shape of a database backup result. */
+export function dbResultJson(r: DbBackupResult): Record<string, unknown> {
+  return {
+    id: r.entry.id,
+    kind: r.kind,
+    source: r.entry.source,
+    time: r.entry.time,
+    parent: r.entry.parent,
+    set: r.entry.set,
+    reason: r.reason,
+    size: r.entry.logicalBytes,
+    storedBytes: r.entry.storedBytes,
+    pageCount: r.pageCount,
+    changedPages: r.changedPages,
+    snapshotMethod: r.snapshotMethod,
+    snapshotHeldMs: r.snapshotHeldMs,
+    durationMs: r.durationMs,
+    objects: r.entry.objects.map((o) => o.key),
+  };
+}
+
+/** One human line about a database backup. */
+export function describeDbResult(r: DbBackupResult): string {
+  const what =
+    r.kind === 'full'
+      ? `full backup ${r.entry.id}: ${formatBytes(r.entry.logicalBytes)} database`
+      : `incremental backup ${r.entry.id}: ${r.changedPages.toLocaleString('en-US')} of ${r.pageCount.toLocaleString('en-US')} pages changed since ${r.entry.parent}`;
+  return `${what}, ${formatBytes(r.entry.storedBytes)} stored in ${formatDuration(r.durationMs)} (${r.reason})`;
+}

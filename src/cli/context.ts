@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/index.js';
 import type { SafetynetConfig } from '../config/index.js';
+import type { Logger } from '../log/types.js';
 
 export interface CommandContext {
   /** The configuration, loaded on first use (so `--help` never needs a valid config). */
@@ -17,10 +18,20 @@ export interface CommandContext {
   print(line?: string): void;
   /** Writes one value as a JSON line to stdout. */
   printJson(value: unknown): void;
+  /**
+   * Prints the config's warnings (e.g. a default file set whose folder is missing) to stderr.
+   * Only commands they concern call it (file backups, serve, status), so other commands stay quiet.
+   */
+  printConfigWarnings(): void;
   /** Writes a line to stderr (progress, warnings). */
   note(line: string): void;
   /** Set by a command that finished but must exit with a non-zero code (a failed check). */
   exitCode: number;
+  /**
+   * The configured logger, opened on first use (writing on this thread) and flushed and closed
+   * when the command ends. Commands write their own entries through it (e.g. `backup` category).
+   */
+  logger(): Promise<Logger>;
 }
 
 interface GlobalOptions {
@@ -33,11 +44,11 @@ export function createContext(cmd: Command): CommandContext & { close(): Promise
   const opts = cmd.optsWithGlobals<GlobalOptions>();
   const cleanups: (() => unknown)[] = [];
   let config: SafetynetConfig | undefined;
+  let logger: Promise<Logger> | undefined;
   const ctx = {
     get config(): SafetynetConfig {
       if (!config) {
         config = loadConfig(opts.config ? { configPath: opts.config } : {});
-        for (const w of config.warnings) if (!opts.json) process.stderr.write(`safetynet: warning: ${w}\n`);
       }
       return config;
     },
@@ -52,8 +63,21 @@ export function createContext(cmd: Command): CommandContext & { close(): Promise
     printJson(value: unknown) {
       process.stdout.write(JSON.stringify(value) + '\n');
     },
+    printConfigWarnings() {
+      if (!opts.json) for (const w of ctx.config.warnings) process.stderr.write(`safetynet: warning: ${w}\n`);
+    },
     note(line: string) {
       process.stderr.write(line + '\n');
+    },
+    logger(): Promise<Logger> {
+      logger ??= (async () => {
+        // Loaded on demand so commands that never log do not load the logging code.
+        const { createLogger } = await import('../log/index.js');
+        const log = await createLogger({ config: ctx.config, writer: 'inline' });
+        cleanups.push(() => log.close());
+        return log;
+      })();
+      return logger;
     },
     async close() {
       while (cleanups.length) {

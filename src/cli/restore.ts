@@ -1,4 +1,56 @@
-import type { Command } from 'commander';
+/**
+ * `safetynet restore db|files`: bring data back from the repository. Restores are deliberate:
+ * they never overwrite an existing file without --force.
+ */
+import { Command } from 'commander';
+import { action } from './context.js';
+import { backupDeps } from './backup-deps.js';
+import { restoreDatabase } from '../backup/database.js';
+import { parseInstant, formatDuration } from '../util/time.js';
+import { formatBytes } from '../util/format.js';
+import { systemClock } from '../clock.js';
 
-/** Registers this group's commands (filled in by the work that owns them). */
-export function register(_program: Command): void {}
+/** Registers `restore` and its subcommands. */
+export function register(program: Command): Command {
+  const restore = program.command('restore').description('restore the database or files from a restore point');
+
+  restore
+    .command('db')
+    .description('rebuild the database of the newest point at or before --at (default: the newest), check it, then move it into place')
+    .requiredOption('--to <path>', 'file to create (an existing file is refused without --force)')
+    .option('--at <time>', 'point in time: ISO 8601 (2026-11-26T14:00:00Z) or an age such as 2h, 1d')
+    .option('--point <id>', 'restore this exact point id (from `safetynet backups list`)')
+    .option('--force', 'replace an existing file at --to (stop the shop first)')
+    .option('--json', 'print the result as JSON')
+    .action(
+      action(async (ctx, opts: { to: string; at?: string; point?: string; force?: boolean }) => {
+        const at = opts.at !== undefined ? parseInstant(opts.at, '--at', systemClock.now()) : undefined;
+        const deps = await backupDeps(ctx);
+        const r = await restoreDatabase(deps, {
+          to: opts.to,
+          ...(at !== undefined ? { at } : {}),
+          ...(opts.point ? { pointId: opts.point } : {}),
+          force: Boolean(opts.force),
+        });
+        if (ctx.json) {
+          ctx.printJson({
+            point: r.point.id,
+            time: r.point.time,
+            chain: r.chain,
+            to: r.to,
+            size: r.sizeBytes,
+            sha256: r.sha256,
+            integrity: r.integrity,
+            tables: r.tables,
+            durationMs: r.durationMs,
+            phases: r.phases,
+          });
+        } else {
+          ctx.print(
+            `restored point ${r.point.id} (${r.point.time}, chain of ${r.chain.length}) to ${r.to}: ${formatBytes(r.sizeBytes)}, SHA-256 and integrity_check ok, in ${formatDuration(r.durationMs)}`,
+          );
+        }
+      }),
+    );
+  return restore;
+}

@@ -234,6 +234,7 @@ export function resolveConfig(
     },
     backup: {
       repository,
+      stateDir: abs(b.stateDir),
       s3: b.s3,
       recipients: b.recipients,
       ...(b.identity ? { identity: abs(b.identity) } : {}),
@@ -335,6 +336,7 @@ interface RawConfig {
   database: { type: 'sqlite' | 'postgres'; path: string; connectionString?: string };
   backup: {
     repository: string;
+    stateDir: string;
     s3: { endpoint?: string; region?: string; forcePathStyle?: boolean };
     recipients: string[];
     identity?: string;

@@ -101,6 +101,7 @@ export const configSchema = {
       default: {},
       properties: {
         repository: { type: 'string', minLength: 1, default: 'data/backups' },
+        stateDir: { type: 'string', minLength: 1, default: 'data/backup-state' },
         s3: {
           type: 'object',
           additionalProperties: false,

@@ -60,6 +60,8 @@ export interface BackupRetentionConfig {
 export interface BackupConfig {
   /** `file:///abs/path` or `s3://bucket/prefix`, normalised. */
   repository: string;
+  /** Local folder for caches that make incrementals cheap (page index, catalog cache); never needed to restore. */
+  stateDir: string;
   s3: { endpoint?: string; region?: string; forcePathStyle?: boolean };
   recipients: string[];
   /** Absolute path of the age identity file, when configured. */

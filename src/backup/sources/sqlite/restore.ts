@@ -1,0 +1,311 @@
+/**
+ * Restores a SQLite database from a point: the full point's parts in order, then each incremental
+ * of the chain applied page by page. The result is checked (SHA-256 against the manifest,
+ * PRAGMA integrity_check) in a temporary file beside the target and only then renamed into place.
+ */
+import Database from 'better-sqlite3';
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fsp, createReadStream } from 'node:fs';
+import * as path from 'node:path';
+import { IntegrityError, SafetynetError, UsageError } from '../../../errors.js';
+import type { BackupDeps } from '../../context.js';
+import type { CatalogEntry, SqliteManifest } from '../../repo/types.js';
+import type { Repository } from '../../repo/repository.js';
+import { readDeltaPart } from './delta-format.js';
+import { fsyncDir } from '../../../util/fs.js';
+import { countRows } from './snapshot.js';
+
+export interface DbRestoreOptions {
+  /** Target file path. */
+  to: string;
+  /** Restore the newest point at or before this time (ms); default: the newest point. */
+  at?: number;
+  /** Restore this exact point id instead of choosing by time. */
+  pointId?: string;
+  /** Overwrite an existing target. */
+  force?: boolean;
+  /** Also run PRAGMA foreign_key_check (the restore test does). */
+  foreignKeyCheck?: boolean;
+}
+
+export interface DbRestoreResult {
+  point: CatalogEntry;
+  chain: string[];
+  to: string;
+  sizeBytes: number;
+  sha256: string;
+  integrity: 'ok';
+  foreignKeyViolations?: number;
+  tables: Record<string, number>;
+  expectedTables: Record<string, number>;
+  durationMs: number;
+  phases: { fetchAndWriteMs: number; hashMs: number; integrityMs: number };
+}
+
+/** Chooses the point to restore: `pointId`, or the newest at or before `at`, or the newest. */
+export function choosePoint(points: CatalogEntry[], opts: { at?: number; pointId?: string; now: number }): CatalogEntry {
+  const db = points.filter((p) => p.source === 'db');
+  if (db.length === 0) {
+    throw new SafetynetError('E_NO_POINTS', 'the repository holds no database restore point', {
+      hint: 'run `safetynet backup db` first; `safetynet backups list` shows what the repository holds',
+      exitCode: 1,
+    });
+  }
+  if (opts.pointId) {
+    const p = db.find((x) => x.id === opts.pointId);
+    if (!p) throw new UsageError('E_NO_SUCH_POINT', `no database point with id ${opts.pointId}`, { hint: 'pick an id from `safetynet backups list`' });
+    return p;
+  }
+  if (opts.at === undefined) return db[db.length - 1]!;
+  if (opts.at > opts.now) {
+    throw new UsageError('E_AT_FUTURE', `--at ${new Date(opts.at).toISOString()} is in the future`, {
+      hint: `give a time at or before now (${new Date(opts.now).toISOString()}), or leave --at out for the newest point`,
+    });
+  }
+  let chosen: CatalogEntry | undefined;
+  for (const p of db) if (Date.parse(p.time) <= opts.at) chosen = p;
+  if (!chosen) {
+    throw new UsageError('E_AT_BEFORE_FIRST', `--at ${new Date(opts.at).toISOString()} is before the earliest database point`, {
+      hint: `the earliest point is ${db[0]!.id} at ${db[0]!.time}; give that time or later`,
+      details: { earliest: db[0]!.time },
+    });
+  }
+  return chosen;
+}
+
+/** The chain of points from the full one to `point`, oldest first. */
+export function chainOf(points: CatalogEntry[], point: CatalogEntry): CatalogEntry[] {
+  const byId = new Map(points.map((p) => [p.id, p]));
+  const chain: CatalogEntry[] = [point];
+  let cur = point;
+  while (cur.kind === 'incremental') {
+    const parent = cur.parent ? byId.get(cur.parent) : undefined;
+    if (!parent) {
+      throw new IntegrityError('E_CHAIN_BROKEN', `point ${cur.id} builds on ${cur.parent ?? '(nothing)'}, which is not in the repository`, {
+        hint: 'restore an older point (`safetynet backups list`), and run `safetynet verify`',
+      });
+    }
+    if (chain.length > 100_000) throw new IntegrityError('E_CHAIN_BROKEN', `the chain of point ${point.id} loops`);
+    chain.unshift(parent);
+    cur = parent;
+  }
+  return chain;
+}
+
+/** Restores a database point to `opts.to`. Takes a shared repository lock. */
+export async function restoreSqlite(deps: BackupDeps, opts: DbRestoreOptions): Promise<DbRestoreResult> {
+  const { repo, clock } = deps;
+  const started = performance.now();
+  await repo.requireConfig();
+  const identities = await repo.identities(); // fail before any work when the key is missing
+  void identities;
+  const target = path.resolve(opts.to);
+  const lock = await repo.lock('restore db', false);
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.restore-${randomBytes(4).toString('hex')}`);
+  const removeTmp = () => Promise.all(['', '-wal', '-shm', '-journal'].map((s) => fsp.rm(tmp + s, { force: true })));
+  try {
+    const points = await repo.listPoints();
+    const point = choosePoint(points, { ...(opts.at !== undefined ? { at: opts.at } : {}), ...(opts.pointId ? { pointId: opts.pointId } : {}), now: clock.now() });
+    const chain = chainOf(points, point);
+    await checkTarget(target, Boolean(opts.force));
+    const manifests: SqliteManifest[] = [];
+    for (const p of chain) manifests.push(await repo.readManifest<SqliteManifest>(p));
+    const final = manifests[manifests.length - 1]!;
+    await ensureSpace(path.dirname(target), final.database.sizeBytes);
+
+    const t0 = performance.now();
+    const fh = await fsp.open(tmp, 'wx', 0o644);
+    let streamedHash: string | undefined;
+    try {
+      deps.progress.start('restoring', manifests.reduce((n, m) => n + m.parts.reduce((a, p) => a + p.plainBytes, 0), 0));
+      // The full point: parts in order. Hash while writing when there is nothing to apply after.
+      const fileHash = manifests.length === 1 ? createHash('sha256') : undefined;
+      let offset = 0;
+      await forEachPartInOrder(repo, manifests[0]!, async (plain) => {
+        await writeAll(fh, plain, offset);
+        fileHash?.update(plain);
+        offset += plain.length;
+        deps.progress.advance(plain.length);
+      });
+      for (const m of manifests.slice(1)) {
+        await forEachPartInOrder(repo, m, async (plain, key) => {
+          for (const { pageNo, page } of readDeltaPart(plain, m.database.pageSize, key)) {
+            await writeAll(fh, page, (pageNo - 1) * m.database.pageSize);
+          }
+          deps.progress.advance(plain.length);
+        });
+      }
+      await fh.truncate(final.database.sizeBytes);
+      await fh.sync();
+      streamedHash = fileHash?.digest('hex');
+    } catch (err) {
+      throw asSpaceError(err, path.dirname(target));
+    } finally {
+      await fh.close();
+      deps.progress.done();
+    }
+    const fetchAndWriteMs = performance.now() - t0;
+
+    const t1 = performance.now();
+    const sha256 = streamedHash ?? (await sha256File(tmp));
+    const hashMs = performance.now() - t1;
+    if (sha256 !== final.database.sha256) {
+      throw new IntegrityError('E_RESTORE_CHECKSUM', `the restored database does not match point ${point.id}: SHA-256 ${sha256}, expected ${final.database.sha256}`, {
+        hint: 'a stored object is damaged; run `safetynet verify --read-data` and restore an earlier point with --at',
+      });
+    }
+    const t2 = performance.now();
+    const checks = checkDatabase(tmp, Boolean(opts.foreignKeyCheck));
+    const integrityMs = performance.now() - t2;
+    if (checks.integrity !== 'ok') {
+      throw new IntegrityError('E_RESTORE_INTEGRITY', `PRAGMA integrity_check failed on the restored database: ${checks.integrity}`, {
+        hint: 'the backup itself holds a damaged database; restore an earlier point with --at',
+      });
+    }
+    if (opts.force) {
+      // A leftover WAL of the old database would be replayed into the restored one.
+      await Promise.all(['-wal', '-shm', '-journal'].map((s) => fsp.rm(target + s, { force: true })));
+    }
+    await fsp.rename(tmp, target);
+    await fsyncDir(path.dirname(target));
+    return {
+      point,
+      chain: chain.map((c) => c.id),
+      to: target,
+      sizeBytes: final.database.sizeBytes,
+      sha256,
+      integrity: 'ok',
+      ...(checks.foreignKeyViolations !== undefined ? { foreignKeyViolations: checks.foreignKeyViolations } : {}),
+      tables: checks.tables,
+      expectedTables: final.database.tables,
+      durationMs: Math.round(performance.now() - started),
+      phases: { fetchAndWriteMs: Math.round(fetchAndWriteMs), hashMs: Math.round(hashMs), integrityMs: Math.round(integrityMs) },
+    };
+  } catch (err) {
+    await removeTmp();
+    throw err;
+  } finally {
+    await removeTmp().catch(() => {});
+    await lock.release().catch(() => {});
+  }
+}
+
+/**
+ * Fetches and opens a manifest's parts with bounded parallelism, handing each plaintext to `fn`
+ * strictly in order (so a full point streams straight into the file).
+ */
+async function forEachPartInOrder(
+  repo: Repository,
+  manifest: SqliteManifest,
+  fn: (plain: Buffer, key: string) => Promise<void>,
+): Promise<void> {
+  const pool = await repo.openPool();
+  const ahead = 4;
+  const pending: Promise<Buffer>[] = [];
+  const fetch = (i: number): Promise<Buffer> => {
+    const part = manifest.parts[i]!;
+    const p = (async () => {
+      const sealed = await repo.storage.get(part.key);
+      if (sealed.length !== part.sealedBytes) {
+        throw new IntegrityError('E_OBJECT_CORRUPT', `object ${part.key} has ${sealed.length} bytes, expected ${part.sealedBytes}`, {
+          hint: 'the object was truncated or replaced; run `safetynet verify --read-data` and restore an earlier point',
+          details: { key: part.key, point: manifest.id },
+        });
+      }
+      const { plain, plainSha256 } = await pool.open(sealed, { transfer: true, name: part.key });
+      if (plainSha256 !== part.plainSha256) {
+        throw new IntegrityError('E_OBJECT_CORRUPT', `object ${part.key} decrypts to data that does not match the manifest`, {
+          hint: 'run `safetynet verify --read-data` and restore an earlier point',
+          details: { key: part.key, point: manifest.id },
+        });
+      }
+      return plain;
+    })();
+    p.catch(() => {});
+    return p;
+  };
+  let next = 0;
+  while (next < manifest.parts.length && pending.length < ahead) pending.push(fetch(next++));
+  for (let i = 0; i < manifest.parts.length; i++) {
+    const plain = await pending.shift()!;
+    if (next < manifest.parts.length) pending.push(fetch(next++));
+    await fn(plain, manifest.parts[i]!.key);
+  }
+}
+
+async function writeAll(fh: fsp.FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+async function checkTarget(target: string, force: boolean): Promise<void> {
+  let st;
+  try {
+    st = await fsp.stat(target);
+  } catch {
+    await fsp.mkdir(path.dirname(target), { recursive: true });
+    return;
+  }
+  if (st.isDirectory()) {
+    throw new UsageError('E_TARGET_IS_DIR', `--to ${target} is a folder`, { hint: 'give the path of the database file to create, e.g. --to restored/shop.sqlite' });
+  }
+  if (!force) {
+    throw new UsageError('E_TARGET_EXISTS', `--to ${target} already exists; restore never overwrites a file unless asked`, {
+      hint: 'restore to a new path and swap it in yourself, or add --force (stop the shop first: it must not write to the file being replaced)',
+    });
+  }
+}
+
+/** Refuses early when the target's file system cannot hold the database. */
+async function ensureSpace(dir: string, bytes: number): Promise<void> {
+  const st = await fsp.statfs(dir);
+  const free = Number(st.bavail) * Number(st.bsize);
+  if (free < bytes + 16 * 1024 * 1024) {
+    throw new SafetynetError('E_NO_SPACE', `not enough free space in ${dir}: the database needs ${fmtBytes(bytes)}, ${fmtBytes(free)} are free`, {
+      hint: 'free some space or restore to another disk with --to',
+      details: { needed: bytes, free },
+    });
+  }
+}
+
+function asSpaceError(err: unknown, dir: string): unknown {
+  if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+    return new SafetynetError('E_NO_SPACE', `the disk holding ${dir} filled up during the restore; nothing was left behind`, {
+      hint: 'free some space or restore to another disk with --to',
+      cause: err,
+    });
+  }
+  return err;
+}
+
+function checkDatabase(file: string, fk: boolean): { integrity: string; foreignKeyViolations?: number; tables: Record<string, number> } {
+  const db = new Database(file, { fileMustExist: true });
+  try {
+    const rows = db.pragma('integrity_check') as { integrity_check: string }[];
+    const integrity = rows.map((r) => r.integrity_check).join('; ');
+    const out: { integrity: string; foreignKeyViolations?: number; tables: Record<string, number> } = {
+      integrity,
+      tables: integrity === 'ok' ? countRows(db) : {},
+    };
+    if (fk) out.foreignKeyViolations = (db.pragma('foreign_key_check') as unknown[]).length;
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+/** SHA-256 of a file, streamed. */
+export async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+function fmtBytes(n: number): string {
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  return `${Math.round(n / 1024)} KiB`;
+}

@@ -1,0 +1,76 @@
+/**
+ * A real backup environment for tests: a temp folder with an age identity, a config, a SQLite
+ * shop database in WAL mode, the real logger and a local (or S3) repository.
+ */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { resolveConfig, type SafetynetConfig } from '../../src/config/index.js';
+import { generateIdentity } from '../../src/backup/crypto/index.js';
+import { openRepository, noProgress, type BackupDeps } from '../../src/backup/context.js';
+import { createLogger } from '../../src/log/index.js';
+import type { Clock } from '../../src/clock.js';
+import { systemClock } from '../../src/clock.js';
+import { tempDir } from '../helpers/tmp.js';
+import { createShopDb } from './shop-db.js';
+
+export { createShopDb };
+
+export interface TestEnv {
+  dir: string;
+  config: SafetynetConfig;
+  configFile: string;
+  identityFile: string;
+  recipient: string;
+  deps: BackupDeps;
+  /** Re-creates deps (e.g. after changing the clock or config). */
+  makeDeps(overrides?: { config?: SafetynetConfig; clock?: Clock }): Promise<BackupDeps>;
+  close(): Promise<void>;
+}
+
+export interface TestEnvOptions {
+  /** Extra backup config (merged over the defaults written to safetynet.config.json). */
+  backup?: Record<string, unknown>;
+  clock?: Clock;
+  /** Rows to create in the sample shop database (0: no database). */
+  rows?: number;
+}
+
+export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> {
+  const dir = tempDir('safetynet-backup-');
+  const { identity, recipient } = generateIdentity();
+  const identityFile = path.join(dir, 'keys', 'identity.txt');
+  mkdirSync(path.dirname(identityFile), { recursive: true });
+  writeFileSync(identityFile, `# test identity\n${identity}\n`, { mode: 0o600 });
+  const raw = {
+    backup: { recipients: [recipient], identity: 'keys/identity.txt', timezone: 'UTC', ...(opts.backup ?? {}) },
+  };
+  const configFile = path.join(dir, 'safetynet.config.json');
+  writeFileSync(configFile, JSON.stringify(raw, null, 2));
+  const config = resolveConfig(raw, { file: configFile, baseDir: dir, env: {} });
+  if ((opts.rows ?? 2000) > 0) createShopDb(config.database.path, opts.rows ?? 2000);
+  const closers: (() => Promise<void>)[] = [];
+  const makeDeps = async (o: { config?: SafetynetConfig; clock?: Clock } = {}): Promise<BackupDeps> => {
+    const cfg = o.config ?? config;
+    const clock = o.clock ?? opts.clock ?? systemClock;
+    const logger = await createLogger({ config: cfg, writer: 'inline', clock, notify: () => {} });
+    const repo = openRepository(cfg, clock, { workers: 2 });
+    closers.push(async () => {
+      await repo.close();
+      await logger.close();
+    });
+    return { config: cfg, repo, clock, log: logger.backup, logger, progress: noProgress };
+  };
+  const deps = await makeDeps();
+  return {
+    dir,
+    config,
+    configFile,
+    identityFile,
+    recipient,
+    deps,
+    makeDeps,
+    async close() {
+      for (const c of closers.splice(0).reverse()) await c();
+    },
+  };
+}
