@@ -215,4 +215,34 @@ describe('SQLite database backups', () => {
     await expectCode(restoreDatabase(e.deps, { to }), 'E_OBJECT_MISSING');
     expect(readdirSync(path.dirname(to))).toEqual([]);
   });
+
+  it('restores points across a shrink (VACUUM) and growth, in one pass or page by page', async () => {
+    const e = await env({ rows: 6000 });
+    const db = e.config.database.path;
+    const expected: { id: string; sha: string }[] = [];
+    const snap = async (mode: 'full' | 'incremental') => {
+      exec(db, 'PRAGMA wal_checkpoint(TRUNCATE)');
+      const sha = sha256(db);
+      const r = await backupDatabase(e.deps, { mode });
+      expected.push({ id: r.entry.id, sha });
+      return r;
+    };
+    await snap('full');
+    exec(db, 'DELETE FROM payments WHERE id > 1000; DELETE FROM orders WHERE id > 1000; VACUUM');
+    const before = (await e.deps.repo.listPoints())[0]!.summary!.pageCount as number;
+    const shrunk = await snap('incremental');
+    expect(shrunk.pageCount).toBeLessThan(before);
+    exec(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) INSERT INTO customers (email) SELECT 'bulk' || i || '@example.com' FROM n");
+    await snap('incremental');
+    exec(db, "UPDATE customers SET email = upper(email) WHERE id % 3 = 0");
+    await snap('incremental');
+    for (const [i, p] of expected.entries()) {
+      for (const overlayLimitBytes of [undefined, 0]) {
+        const to = path.join(e.dir, 'r', `${i}-${overlayLimitBytes ?? 'overlay'}.sqlite`);
+        const r = await restoreDatabase(e.deps, { to, pointId: p.id, ...(overlayLimitBytes !== undefined ? { overlayLimitBytes } : {}) });
+        expect(r.sha256).toBe(p.sha);
+        expect(sha256(to)).toBe(p.sha);
+      }
+    }
+  });
 });

@@ -26,6 +26,8 @@ export interface DbRestoreOptions {
   force?: boolean;
   /** Also run PRAGMA foreign_key_check (the restore test does). */
   foreignKeyCheck?: boolean;
+  /** Incrementals up to this many bytes are applied in memory in one pass (tests lower it). */
+  overlayLimitBytes?: number;
 }
 
 export interface DbRestoreResult {
@@ -118,26 +120,30 @@ export async function restoreSqlite(deps: BackupDeps, opts: DbRestoreOptions): P
     let streamedHash: string | undefined;
     try {
       deps.progress.start('restoring', manifests.reduce((n, m) => n + m.parts.reduce((a, p) => a + p.plainBytes, 0), 0));
-      // The full point: parts in order. Hash while writing when there is nothing to apply after.
-      const fileHash = manifests.length === 1 ? createHash('sha256') : undefined;
-      let offset = 0;
-      await forEachPartInOrder(repo, manifests[0]!, async (plain) => {
-        await writeAll(fh, plain, offset);
-        fileHash?.update(plain);
-        offset += plain.length;
-        deps.progress.advance(plain.length);
-      });
-      for (const m of manifests.slice(1)) {
-        await forEachPartInOrder(repo, m, async (plain, key) => {
-          for (const { pageNo, page } of readDeltaPart(plain, m.database.pageSize, key)) {
-            await writeAll(fh, page, (pageNo - 1) * m.database.pageSize);
-          }
+      const incrementalBytes = manifests.slice(1).reduce((n, m) => n + m.parts.reduce((a, p) => a + p.plainBytes, 0), 0);
+      if (incrementalBytes <= (opts.overlayLimitBytes ?? OVERLAY_LIMIT_BYTES)) {
+        // Usual case: load the incrementals' pages first, then stream the full point once, in order,
+        // with the newer pages laid over it: one write and the file's SHA-256 on the way.
+        streamedHash = await writeWithOverlay(repo, fh, manifests, deps.progress);
+      } else {
+        // A very long chain: write the full point, then apply each incremental in place.
+        let offset = 0;
+        await forEachPartInOrder(repo, manifests[0]!, async (plain) => {
+          await writeAll(fh, plain, offset);
+          offset += plain.length;
           deps.progress.advance(plain.length);
         });
+        for (const m of manifests.slice(1)) {
+          await forEachPartInOrder(repo, m, async (plain, key) => {
+            for (const { pageNo, page } of readDeltaPart(plain, m.database.pageSize, key)) {
+              await writeAll(fh, page, (pageNo - 1) * m.database.pageSize);
+            }
+            deps.progress.advance(plain.length);
+          });
+        }
+        await fh.truncate(final.database.sizeBytes);
       }
-      await fh.truncate(final.database.sizeBytes);
       await fh.sync();
-      streamedHash = fileHash?.digest('hex');
     } catch (err) {
       throw asSpaceError(err, path.dirname(target));
     } finally {
@@ -190,6 +196,63 @@ export async function restoreSqlite(deps: BackupDeps, opts: DbRestoreOptions): P
   }
 }
 
+/** Incrementals up to this many plaintext bytes are held in memory and laid over the full point. */
+const OVERLAY_LIMIT_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Writes the database of the chain's last point in one ordered pass: the incrementals' pages
+ * (newest wins) are collected first, then each part of the full point is patched with them and
+ * written; pages beyond the full point's end come from the overlay alone. Returns the SHA-256.
+ */
+async function writeWithOverlay(
+  repo: Repository,
+  fh: fsp.FileHandle,
+  manifests: SqliteManifest[],
+  progress: BackupDeps['progress'],
+): Promise<string> {
+  const full = manifests[0]!;
+  const final = manifests[manifests.length - 1]!;
+  const pageSize = final.database.pageSize;
+  const finalBytes = final.database.sizeBytes;
+  const overlay = new Map<number, Buffer>();
+  for (const m of manifests.slice(1)) {
+    await forEachPartInOrder(repo, m, async (plain, key) => {
+      for (const { pageNo, page } of readDeltaPart(plain, m.database.pageSize, key)) overlay.set(pageNo, page);
+      progress.advance(plain.length);
+    });
+  }
+  const hash = createHash('sha256');
+  let offset = 0;
+  await forEachPartInOrder(repo, full, async (plain) => {
+    progress.advance(plain.length);
+    if (offset >= finalBytes) return; // the database shrank after the full point
+    const firstPage = offset / pageSize + 1;
+    const pages = plain.length / pageSize;
+    for (let i = 0; i < pages; i++) {
+      const newer = overlay.get(firstPage + i);
+      if (newer) newer.copy(plain, i * pageSize);
+    }
+    const keep = Math.min(plain.length, finalBytes - offset);
+    const chunk = keep === plain.length ? plain : plain.subarray(0, keep);
+    await writeAll(fh, chunk, offset);
+    hash.update(chunk);
+    offset += plain.length;
+  });
+  // Pages the database grew by since the full point.
+  for (let pageNo = full.database.pageCount + 1; pageNo <= final.database.pageCount; pageNo++) {
+    const page = overlay.get(pageNo);
+    if (!page) {
+      throw new IntegrityError('E_CHAIN_INCOMPLETE', `page ${pageNo} of point ${final.id} is in no point of its chain`, {
+        hint: 'the chain is damaged; run `safetynet verify --read-data` and restore an earlier point',
+      });
+    }
+    await writeAll(fh, page, (pageNo - 1) * pageSize);
+    hash.update(page);
+  }
+  await fh.truncate(finalBytes);
+  return hash.digest('hex');
+}
+
 /**
  * Fetches and opens a manifest's parts with bounded parallelism, handing each plaintext to `fn`
  * strictly in order (so a full point streams straight into the file).
@@ -200,7 +263,7 @@ async function forEachPartInOrder(
   fn: (plain: Buffer, key: string) => Promise<void>,
 ): Promise<void> {
   const pool = await repo.openPool();
-  const ahead = 4;
+  const ahead = 6;
   const pending: Promise<Buffer>[] = [];
   const fetch = (i: number): Promise<Buffer> => {
     const part = manifest.parts[i]!;
