@@ -5,6 +5,8 @@ import { Command, Option } from 'commander';
 import { action } from './context.js';
 import { backupDeps } from './backup-deps.js';
 import { backupDatabase } from '../backup/database.js';
+import { backupAll } from '../backup/backup-all.js';
+import { ExitCode } from '../errors.js';
 import type { DbBackupResult } from '../backup/sources/sqlite/backup.js';
 import { formatBytes } from '../util/format.js';
 import { formatDuration } from '../util/time.js';
@@ -25,6 +27,33 @@ export function register(program: Command): Command {
         const r = await backupDatabase(deps, { mode: opts.full ? 'full' : opts.incremental ? 'incremental' : 'auto' });
         if (ctx.json) ctx.printJson(dbResultJson(r));
         else ctx.print(describeDbResult(r));
+      }),
+    );
+  backup
+    .command('all')
+    .description('back up the database and every file set in one run, as one restore point set')
+    .option('--json', 'print the result as JSON')
+    .action(
+      action(async (ctx) => {
+        ctx.printConfigWarnings();
+        const deps = await backupDeps(ctx);
+        const r = await backupAll(deps);
+        if (ctx.json) {
+          ctx.printJson({
+            set: r.set,
+            time: r.time,
+            database: dbResultJson(r.database),
+            files: { id: r.files.entry.id, incomplete: Boolean(r.files.entry.incomplete), problems: r.files.problems, ...r.files.stats },
+          });
+        } else {
+          ctx.print(describeDbResult(r.database));
+          ctx.print(`files point ${r.files.entry.id}: ${r.files.stats.files} files, ${formatBytes(r.files.stats.storedBytes)} added`);
+          ctx.print(`restore point set ${r.set} at ${r.time}`);
+        }
+        if (r.files.problems.length) {
+          for (const p of r.files.problems) ctx.note(`safetynet: could not back up ${JSON.stringify(p)}`);
+          ctx.exitCode = ExitCode.failure;
+        }
       }),
     );
   return backup;

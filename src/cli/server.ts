@@ -1,4 +1,142 @@
+/**
+ * `safetynet serve`, `status`, `restore-test`, `drill`: running the safety net and checking that
+ * it holds.
+ */
 import type { Command } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { action } from './context.js';
+import { backupDeps } from './backup-deps.js';
+import { buildStatus, type StatusReport } from '../backup/status.js';
+import { runRestoreTest } from '../backup/restore-test.js';
+import { drillMarkdown, runDrill } from '../backup/drill.js';
+import { startServe } from '../server/serve.js';
+import { formatDuration } from '../util/time.js';
+import { formatBytes } from '../util/format.js';
+import { ExitCode } from '../errors.js';
 
-/** Registers this group's commands (filled in by the work that owns them). */
-export function register(_program: Command): void {}
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('run the scheduler (backups, retention, restore tests) and the admin panel until stopped')
+    .option('--no-panel', 'do not start the admin panel')
+    .action(
+      action(async (ctx, opts: { panel: boolean }) => {
+        ctx.printConfigWarnings();
+        const s = await startServe(ctx.config, { noPanel: !opts.panel });
+        ctx.note(`safetynet serve: scheduler running (time zone ${ctx.config.backup.timezone}), repository ${s.deps.repo.storage.url}`);
+        if (s.url) ctx.note(`admin panel: ${s.url}/`);
+        for (const n of s.scheduler.nextRuns()) if (n.at) ctx.note(`  next ${n.name.padEnd(14)} ${n.at}${n.reason === 'catch-up' ? ' (catching up a missed run)' : ''}`);
+        await new Promise<void>((resolve) => {
+          const stop = (signal: NodeJS.Signals) => {
+            ctx.note(`safetynet serve: ${signal} received, stopping (a running job is stopped cleanly)`);
+            process.off('SIGTERM', stop);
+            process.off('SIGINT', stop);
+            void s.stop({ abortRunning: true }).then(resolve, (err) => {
+              ctx.note(`safetynet serve: error while stopping: ${(err as Error).message}`);
+              resolve();
+            });
+          };
+          process.on('SIGTERM', stop);
+          process.on('SIGINT', stop);
+        });
+      }),
+    );
+
+  program
+    .command('status')
+    .description('last backups, RPO exposure, next runs, restore tests, warnings; exit 1 when any warning stands')
+    .option('--json', 'print the report as JSON')
+    .action(
+      action(async (ctx) => {
+        ctx.printConfigWarnings();
+        const deps = await backupDeps(ctx);
+        const r = await buildStatus(deps);
+        if (ctx.json) ctx.printJson(r);
+        else ctx.print(describeStatus(r));
+        if (!r.healthy) ctx.exitCode = ExitCode.failure;
+      }),
+    );
+
+  program
+    .command('restore-test')
+    .description('restore the newest point into a scratch folder, check it thoroughly, record the result')
+    .option('--all-files', 'restore and check every file, not a sample')
+    .option('--sample <n>', 'files to sample (default 20)', (v) => Number(v))
+    .option('--scratch <dir>', 'scratch folder (default: backup.stateDir/scratch)')
+    .option('--json', 'print the result as JSON')
+    .action(
+      action(async (ctx, opts: { allFiles?: boolean; sample?: number; scratch?: string }) => {
+        const deps = await backupDeps(ctx);
+        const r = await runRestoreTest(deps, {
+          allFiles: Boolean(opts.allFiles),
+          ...(opts.sample !== undefined && Number.isFinite(opts.sample) ? { sample: opts.sample } : {}),
+          ...(opts.scratch ? { scratchDir: opts.scratch } : {}),
+          trigger: 'cli',
+        });
+        if (ctx.json) ctx.printJson(r);
+        else {
+          for (const c of r.checks) ctx.print(`${c.ok ? 'ok    ' : 'FAILED'} ${c.name}: ${c.detail}`);
+          ctx.print(
+            r.ok
+              ? `restore test PASSED for point ${r.point?.id} in ${formatDuration(r.durationMs)} (recorded in the repository)`
+              : `restore test FAILED: ${r.failed} (recorded in the repository)`,
+          );
+        }
+        if (!r.ok) ctx.exitCode = ExitCode.failure;
+      }),
+    );
+
+  program
+    .command('drill')
+    .description('recover everything into a scratch folder as after a disaster; measure RTO and RPO against the objectives')
+    .option('--out <file>', 'write the report as Markdown to this file')
+    .option('--scratch <dir>', 'scratch folder (default: backup.stateDir/scratch)')
+    .option('--keep', 'keep the recovered copy (printed) instead of deleting it')
+    .option('--json', 'print the report as JSON')
+    .action(
+      action(async (ctx, opts: { out?: string; scratch?: string; keep?: boolean }) => {
+        const deps = await backupDeps(ctx);
+        const r = await runDrill(deps, {
+          ...(opts.scratch ? { scratchDir: opts.scratch } : {}),
+          keep: Boolean(opts.keep),
+          trigger: 'cli',
+        });
+        if (opts.out) writeFileSync(opts.out, drillMarkdown(r));
+        if (ctx.json) ctx.printJson(r);
+        else ctx.print(drillMarkdown(r));
+        if (!r.ok) ctx.exitCode = ExitCode.failure;
+      }),
+    );
+}
+
+/** The human form of the status report. */
+export function describeStatus(r: StatusReport): string {
+  const lines: string[] = [];
+  lines.push(r.healthy ? 'HEALTHY' : `ATTENTION: ${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}`);
+  for (const w of r.warnings) lines.push(`  ! ${w}`);
+  lines.push('');
+  const p = (label: string, x: StatusReport['last']['full']) =>
+    lines.push(`${label.padEnd(18)} ${x ? `${x.time}  ${x.id}  ${formatBytes(x.sizeBytes)} (${formatBytes(x.storedBytes)} stored)${x.incomplete ? '  INCOMPLETE' : ''}` : 'none'}`);
+  p('last full', r.last.full);
+  p('last incremental', r.last.incremental);
+  p('last files', r.last.files);
+  lines.push(
+    `${'RPO exposure'.padEnd(18)} ${r.rpo.exposureMs === null ? 'no database point' : formatDuration(r.rpo.exposureMs)} (objective ${formatDuration(r.rpo.objectiveMs)}: ${r.rpo.ok ? 'ok' : 'NOT MET'})`,
+  );
+  lines.push(
+    `${'repository'.padEnd(18)} ${r.repository.url}: ${r.repository.points.total} points (${r.repository.points.full} full, ${r.repository.points.incremental} incremental, ${r.repository.points.files} files), ${formatBytes(r.repository.storedBytes)}`,
+  );
+  const t = r.restoreTest;
+  lines.push(`${'last restore test'.padEnd(18)} ${t ? `${String(t.time)} ${t.ok ? 'PASSED' : `FAILED (${String(t.failed)})`}` : 'never'}`);
+  const d = r.drill;
+  lines.push(
+    `${'last drill'.padEnd(18)} ${d ? `${String(d.time)} RTO ${formatDuration(Number(d.rtoMs))} ${d.rtoPass ? 'PASS' : 'FAIL'}, RPO ${d.rpoMs === null ? 'n/a' : formatDuration(Number(d.rpoMs))} ${d.rpoPass ? 'PASS' : 'FAIL'}` : 'never'}`,
+  );
+  lines.push('');
+  lines.push('jobs               next run                   last run');
+  for (const j of r.jobs) {
+    const last = j.lastRun ? `${j.lastRun.at} ${j.lastRun.outcome}${j.lastRun.error ? `: ${j.lastRun.error}` : ''}` : 'never (serve not run yet)';
+    lines.push(`  ${j.name.padEnd(16)} ${(j.nextRun ?? '-').padEnd(26)} ${last}`);
+  }
+  return lines.join('\n');
+}

@@ -41,6 +41,8 @@ export interface LockOptions {
   clock: Clock;
   /** Called when a stale lock of a dead local process was removed (callers log it). */
   onStaleRemoved?: (lock: LockRecord) => void;
+  /** Folder of the lock records (default locks/; `serve` keeps its instance lock apart in instance/). */
+  prefix?: string;
 }
 
 /** Takes a lock on the repository or throws LockError naming the holder. */
@@ -55,10 +57,11 @@ export async function acquireLock(storage: Storage, opts: LockOptions): Promise<
     createdAt: new Date(now).toISOString(),
     refreshedAt: new Date(now).toISOString(),
   };
-  const key = lockKey(record.id);
+  const prefix = opts.prefix ?? LOCK_PREFIX;
+  const key = prefix === LOCK_PREFIX ? lockKey(record.id) : `${prefix}${record.id}.json`;
   await storage.put(key, Buffer.from(JSON.stringify(record, null, 2)));
   try {
-    const others = (await listLocks(storage)).filter((l) => l.record.id !== record.id);
+    const others = (await listLocks(storage, prefix)).filter((l) => l.record.id !== record.id);
     for (const other of others) {
       const conflicts = opts.exclusive || other.record.exclusive;
       if (!conflicts) continue;
@@ -104,9 +107,9 @@ export async function acquireLock(storage: Storage, opts: LockOptions): Promise<
 }
 
 /** Every lock record in the repository (unreadable records are reported as such, never ignored). */
-export async function listLocks(storage: Storage): Promise<{ key: string; record: LockRecord }[]> {
+export async function listLocks(storage: Storage, prefix: string = LOCK_PREFIX): Promise<{ key: string; record: LockRecord }[]> {
   const out: { key: string; record: LockRecord }[] = [];
-  for await (const obj of storage.list(LOCK_PREFIX)) {
+  for await (const obj of storage.list(prefix)) {
     let record: LockRecord;
     try {
       record = JSON.parse((await storage.get(obj.key)).toString('utf8')) as LockRecord;

@@ -9,6 +9,7 @@ import { SafetynetError } from '../../../errors.js';
 import type { BackupDeps } from '../../context.js';
 import { dataPartKey, newPointId } from '../../repo/layout.js';
 import { createdBy, type PointWriter } from '../../repo/repository.js';
+import type { HeldLock } from '../../repo/lock.js';
 import { MANIFEST_FORMAT, type CatalogEntry, type PartRecord, type SqliteManifest } from '../../repo/types.js';
 import { openSnapshot, type SqliteSnapshot } from './snapshot.js';
 import { DeltaPartBuilder } from './delta-format.js';
@@ -33,6 +34,12 @@ export interface DbBackupOptions {
   set?: string | null;
   /** Snapshot method override (tests, benchmarks). */
   snapshotMethod?: 'locked-read' | 'backup-api';
+  /** The caller already holds the repository's exclusive lock (`backup all`). */
+  locked?: boolean;
+  /** The moment the point represents (ms); `backup all` passes one time for both halves. Default: when the snapshot is taken. */
+  time?: number;
+  /** Stops the backup cleanly (no visible point is left) when aborted. */
+  signal?: AbortSignal;
 }
 
 export interface DbBackupResult {
@@ -57,11 +64,7 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
   const dbPath = config.database.path;
   repo.recipients(); // fail early and clearly when no recipients are configured
   await repo.prepareForWrite();
-  const lock = await repo.lock(`backup db ${opts.mode}`, true, (l) => {
-    void deps.log.warn(`removed a stale repository lock left by pid ${l.pid} on ${l.host} (${l.purpose}, since ${l.createdAt})`, {
-      details: { lock: l },
-    });
-  });
+  const lock = opts.locked ? undefined : await lockForBackup(deps, `backup db ${opts.mode}`);
   let writer: PointWriter | undefined;
   let snapshot: SqliteSnapshot | undefined;
   try {
@@ -76,7 +79,7 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
       stagingDir: path.join(config.backup.stateDir, 'staging'),
       ...(opts.snapshotMethod ? { method: opts.snapshotMethod } : {}),
     });
-    const snapTime = clock.now();
+    const snapTime = opts.time ?? clock.now();
     const snapOpenedAt = performance.now();
     const { pageSize, pageCount } = snapshot;
     let kind = decision.kind;
@@ -120,6 +123,7 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
     };
 
     for (let first = 1; first <= pageCount; first += pagesPerPart) {
+      throwIfAborted(opts.signal);
       const n = Math.min(pagesPerPart, pageCount - first + 1);
       const chunk = Buffer.allocUnsafe(n * pageSize);
       await snapshot.read(chunk, (first - 1) * pageSize, chunk.length);
@@ -157,6 +161,7 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
     deps.progress.done();
 
     const parts = await Promise.all(partRecords);
+    throwIfAborted(opts.signal);
     const sha256 = fileHash.digest('hex');
     const manifest: SqliteManifest = {
       format: MANIFEST_FORMAT,
@@ -210,8 +215,17 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
     throw err;
   } finally {
     await snapshot?.close().catch(() => {});
-    await lock.release().catch(() => {});
+    await lock?.release().catch(() => {});
   }
+}
+
+/** Takes the exclusive lock for a backup, logging any stale lock of a dead local process it removed. */
+export function lockForBackup(deps: BackupDeps, purpose: string): Promise<HeldLock> {
+  return deps.repo.lock(purpose, true, (l) => {
+    void deps.log.warn(`removed a stale repository lock left by pid ${l.pid} on ${l.host} (${l.purpose}, since ${l.createdAt})`, {
+      details: { lock: l },
+    });
+  });
 }
 
 interface KindDecision {
@@ -254,4 +268,13 @@ export function incrementalImpossible(reason: string): SafetynetError {
   return new SafetynetError('E_INCREMENTAL_IMPOSSIBLE', `an incremental backup is not possible: ${reason}`, {
     hint: 'run `safetynet backup db --full` first',
   });
+}
+
+/** Throws E_ABORTED when the signal fired (the caller aborts the point's writer). */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new SafetynetError('E_ABORTED', 'the backup was stopped before it finished; no restore point was created', {
+      hint: 'it runs again at its next scheduled time, or run it by hand',
+    });
+  }
 }

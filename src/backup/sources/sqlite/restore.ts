@@ -26,6 +26,8 @@ export interface DbRestoreOptions {
   force?: boolean;
   /** Also run PRAGMA foreign_key_check (the restore test does). */
   foreignKeyCheck?: boolean;
+  /** The caller already holds a repository lock. */
+  locked?: boolean;
   /** Incrementals up to this many bytes are applied in memory in one pass (tests lower it). */
   overlayLimitBytes?: number;
 }
@@ -102,7 +104,7 @@ export async function restoreSqlite(deps: BackupDeps, opts: DbRestoreOptions): P
   const identities = await repo.identities(); // fail before any work when the key is missing
   void identities;
   const target = path.resolve(opts.to);
-  const lock = await repo.lock('restore db', false);
+  const lock = opts.locked ? undefined : await repo.lock('restore db', false);
   const tmp = path.join(path.dirname(target), `.${path.basename(target)}.restore-${randomBytes(4).toString('hex')}`);
   const removeTmp = () => Promise.all(['', '-wal', '-shm', '-journal'].map((s) => fsp.rm(tmp + s, { force: true })));
   try {
@@ -192,7 +194,7 @@ export async function restoreSqlite(deps: BackupDeps, opts: DbRestoreOptions): P
     throw err;
   } finally {
     await removeTmp().catch(() => {});
-    await lock.release().catch(() => {});
+    await lock?.release().catch(() => {});
   }
 }
 

@@ -1,0 +1,33 @@
+/**
+ * `backup all`: the database and every file set in one run, under one lock, recorded with one time
+ * and one set id — so a restore brings back an invoice folder that matches the orders in the
+ * database.
+ */
+import { randomBytes } from 'node:crypto';
+import type { BackupDeps } from './context.js';
+import { backupDatabase } from './database.js';
+import { backupFiles, type BackupFilesResult } from './files-backup.js';
+import { lockForBackup, type DbBackupResult } from './sources/sqlite/backup.js';
+
+export interface BackupAllResult {
+  set: string;
+  time: string;
+  database: DbBackupResult;
+  files: BackupFilesResult;
+}
+
+export async function backupAll(deps: BackupDeps, opts: { signal?: AbortSignal } = {}): Promise<BackupAllResult> {
+  deps.repo.recipients();
+  await deps.repo.prepareForWrite();
+  const lock = await lockForBackup(deps, 'backup all');
+  try {
+    await deps.repo.ensureInitialized();
+    const time = deps.clock.now();
+    const set = `set-${new Date(time).toISOString().replace(/[-:.]/g, '')}-${randomBytes(3).toString('hex')}`;
+    const database = await backupDatabase(deps, { mode: 'auto', set, time, locked: true, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const files = await backupFiles(deps, { set, time, locked: true });
+    return { set, time: new Date(time).toISOString(), database, files };
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The scheduled jobs of `safetynet serve`, in priority order (earlier wins ties and runs first when
+ * catching up): full before incremental before files, retention after the backups, the restore test
+ * last. Each job writes its own `backup` log entries (through the backup functions); the scheduler's
+ * events add start/end entries (see serve.ts).
+ */
+import type { BackupDeps } from '../backup/context.js';
+import { backupDatabase } from '../backup/database.js';
+import { backupFiles } from '../backup/files-backup.js';
+import { pruneRepository } from '../backup/prune.js';
+import { runRestoreTest } from '../backup/restore-test.js';
+import type { JobOutcome, JobSpec } from '../schedule/scheduler.js';
+import type { Logger } from '../log/types.js';
+import { retentionCutoffs } from '../log/retention.js';
+import { formatBytes } from '../util/format.js';
+
+/** The jobs for the configured schedule. */
+export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
+  const s = deps.config.backup.schedule;
+  return [
+    {
+      name: 'full',
+      cron: s.full,
+      run: async (signal) => dbOutcome(await backupDatabase(deps, { mode: 'full', signal })),
+    },
+    {
+      name: 'incremental',
+      cron: s.incremental,
+      // 'auto': an incremental, unless no full exists for today yet (then this run is the full).
+      run: async (signal) => dbOutcome(await backupDatabase(deps, { mode: 'auto', signal })),
+    },
+    {
+      name: 'files',
+      cron: s.files,
+      run: async () => {
+        const r = await backupFiles(deps, {});
+        const outcome: JobOutcome = {
+          summary: `files point ${r.entry.id}: ${r.stats.files} files, ${formatBytes(r.stats.storedBytes)} added`,
+          details: { point: r.entry.id, files: r.stats.files, storedBytes: r.stats.storedBytes, problems: r.problems.length },
+        };
+        // An incomplete point is stored (what could be read is safe) but the run is a failure.
+        if (r.problems.length) return { ...outcome, status: 'failed', summary: `${outcome.summary}; ${r.problems.length} files could not be read` };
+        return outcome;
+      },
+    },
+    {
+      name: 'retention',
+      cron: s.retention,
+      run: async () => {
+        const r = await pruneRepository(deps, { dryRun: false });
+        return { summary: `kept ${r.kept}, removed ${r.removed} points, freed ${formatBytes(r.freedBytes)}`, details: { kept: r.kept, removed: r.removed } };
+      },
+    },
+    {
+      name: 'log-retention',
+      cron: s.logRetention,
+      run: async () => {
+        const plan = retentionCutoffs(deps.config.logs.retention, deps.clock.now());
+        const r = await logger.store.prune({ cutoffs: plan.cutoffs, defaultCutoff: plan.defaultCutoff });
+        const perCategory = Object.fromEntries(Object.entries(r.categories).map(([c, x]) => [c, x.deleted]));
+        if (r.total > 0) await logger.system.info(`retention deleted ${r.total} log entries`, { details: { perCategory, longestBatchMs: r.longestBatchMs } });
+        return { summary: `deleted ${r.total} log entries`, details: { perCategory } };
+      },
+    },
+    {
+      name: 'restore-test',
+      cron: s.restoreTest,
+      run: async () => {
+        const r = await runRestoreTest(deps, { trigger: 'schedule' });
+        return {
+          status: r.ok ? 'success' : 'failed',
+          summary: r.ok ? `restore test passed (${r.checks.length} checks)` : `restore test FAILED: ${r.failed}`,
+          details: { id: r.id, point: r.point?.id ?? null, failed: r.failed ?? null },
+        };
+      },
+    },
+  ];
+}
+
+function dbOutcome(r: Awaited<ReturnType<typeof backupDatabase>>): JobOutcome {
+  return {
+    summary: `${r.kind} point ${r.entry.id}: ${formatBytes(r.entry.storedBytes)} stored`,
+    details: { point: r.entry.id, kind: r.kind, storedBytes: r.entry.storedBytes, changedPages: r.changedPages },
+  };
+}
