@@ -44,6 +44,10 @@ export async function backupDatabase(deps: BackupDeps, opts: DbBackupOptions): P
     );
     return r;
   } catch (err) {
+    if (err instanceof SafetynetError && err.code === 'E_ABORTED') {
+      await deps.log.warn(`database backup stopped before it finished; no restore point was created`, { details: { mode: opts.mode } });
+      throw err;
+    }
     await deps.logger.error(err, {
       category: 'backup',
       message: `database backup failed: ${(err as Error).message}`,

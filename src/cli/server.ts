@@ -10,19 +10,24 @@ import { buildStatus, type StatusReport } from '../backup/status.js';
 import { runRestoreTest } from '../backup/restore-test.js';
 import { drillMarkdown, runDrill } from '../backup/drill.js';
 import { startServe } from '../server/serve.js';
-import { formatDuration } from '../util/time.js';
+import { formatDuration, parseDurationMs } from '../util/time.js';
 import { formatBytes } from '../util/format.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
 
 export function register(program: Command): void {
   program
     .command('serve')
     .description('run the scheduler (backups, retention, restore tests) and the admin panel until stopped')
     .option('--no-panel', 'do not start the admin panel')
+    .option('--catch-up-delay <duration>', 'wait this long after start before catching up missed runs (default 10s)', '10s')
     .action(
-      action(async (ctx, opts: { panel: boolean }) => {
+      action(async (ctx, opts: { panel: boolean; catchUpDelay: string }) => {
         ctx.printConfigWarnings();
-        const s = await startServe(ctx.config, { noPanel: !opts.panel });
+        const delay = parseDurationMs(opts.catchUpDelay);
+        if (delay === undefined) {
+          throw new UsageError('E_BAD_DURATION', `--catch-up-delay: "${opts.catchUpDelay}" is not a duration`, { hint: 'use e.g. 0s, 10s, 1m' });
+        }
+        const s = await startServe(ctx.config, { noPanel: !opts.panel, catchUpDelayMs: delay });
         ctx.note(`safetynet serve: scheduler running (time zone ${ctx.config.backup.timezone}), repository ${s.deps.repo.storage.url}`);
         if (s.url) ctx.note(`admin panel: ${s.url}/`);
         for (const n of s.scheduler.nextRuns()) if (n.at) ctx.note(`  next ${n.name.padEnd(14)} ${n.at}${n.reason === 'catch-up' ? ' (catching up a missed run)' : ''}`);
