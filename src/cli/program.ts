@@ -24,6 +24,7 @@ export async function buildProgram(): Promise<Command> {
     import('./repository.js'),
     import('./server.js'),
     import('./admin.js'),
+    import('./demo.js'),
   ]);
   for (const g of groups) g.register(program);
   return program;
