@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/web/app.js';
 import { ALICE, cookieOf, csrfOf, form, makePanel, type Panel } from './helpers.js';
+import { sampleBackupsStatus } from './backups-sample.js';
 
 let panel: Panel | undefined;
 afterEach(async () => {
@@ -20,15 +21,7 @@ describe('every route is protected', () => {
   it('every registered route (found by the onRoute hook) except login and static assets needs a session', async () => {
     panel = await makePanel({
       backups: {
-        status: async () => ({
-          healthy: true,
-          summary: 'ok',
-          warnings: [],
-          lastRuns: [],
-          nextRuns: [],
-          restorePoints: [],
-          restoreTests: [],
-        }),
+        status: async () => sampleBackupsStatus(),
         backupNow: async () => ({ ok: true, message: 'started' }),
         restoreTestNow: async () => ({ ok: true, message: 'started' }),
       },

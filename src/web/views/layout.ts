@@ -16,6 +16,8 @@ export interface LayoutOptions {
   backups?: boolean;
   /** A one-time message (e.g. an action's result). */
   flash?: string | null;
+  /** Reload the page after this many seconds (a running job on the Backups page; no JavaScript needed). */
+  refreshSeconds?: number;
   body: SafeHtml;
 }
 
@@ -38,6 +40,7 @@ export function layout(o: LayoutOptions): SafeHtml {
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <meta name="referrer" content="no-referrer" />
+        ${o.refreshSeconds ? html`<meta http-equiv="refresh" content="${o.refreshSeconds}" />` : ''}
         <title>${o.title} · safetynet</title>
         <link rel="stylesheet" href="/static/app.css" />
         <script src="/static/app.js" defer></script>
