@@ -42,7 +42,7 @@ export interface JobSpec {
    * Does the work. Should stop promptly (and reject) when `signal` aborts, leaving nothing
    * half-done behind. A rejection is recorded as a failure and never stops the scheduler.
    */
-  run: (signal: AbortSignal) => Promise<JobOutcome | void>;
+  run: (signal: AbortSignal, context: { reason: RunReason }) => Promise<JobOutcome | void>;
   /** Run once at start when a slot was missed while the scheduler was down. Default true. */
   catchUp?: boolean;
 }
@@ -465,7 +465,7 @@ export class Scheduler {
     let error: Error | undefined;
     try {
       // Promise.resolve().then: a job that throws synchronously is a rejection like any other.
-      result = await Promise.resolve().then(() => c.entry.spec.run(c.controller.signal));
+      result = await Promise.resolve().then(() => c.entry.spec.run(c.controller.signal, { reason: c.reason }));
       outcome = result?.status === 'failed' ? 'failed' : 'success';
     } catch (err) {
       error = toError(err);

@@ -65,8 +65,9 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
     {
       name: 'restore-test',
       cron: s.restoreTest,
-      run: async () => {
-        const r = await runRestoreTest(deps, { trigger: 'schedule' });
+      run: async (_signal, { reason }) => {
+        // A run asked for from the admin panel is 'manual'; the panel logs who asked.
+        const r = await runRestoreTest(deps, { trigger: reason === 'manual' ? 'manual' : 'schedule' });
         return {
           status: r.ok ? 'success' : 'failed',
           summary: r.ok ? `restore test passed (${r.checks.length} checks)` : `restore test FAILED: ${r.failed}`,

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { systemTimerClock } from '../../src/clock.js';
 import { schedulerStatePath } from '../../src/backup/status.js';
 import { Scheduler } from '../../src/schedule/scheduler.js';
+import type { RunReason } from '../../src/schedule/state.js';
 import { JsonFileStateStore } from '../../src/schedule/state.js';
 import { backupsPageProvider } from '../../src/server/backups-provider.js';
 import { scheduledJobs } from '../../src/server/jobs.js';
@@ -88,9 +89,9 @@ export async function createServerEnv(opts: { rows?: number } = {}): Promise<Ser
   const gates = new Map<string, Gate>();
   const jobs = scheduledJobs(env.deps, env.deps.logger).map((job) => ({
     ...job,
-    run: async (signal: AbortSignal) => {
+    run: async (signal: AbortSignal, context: { reason: RunReason }) => {
       await gates.get(job.name)?.pass();
-      return job.run(signal);
+      return job.run(signal, context);
     },
   }));
   const scheduler = new Scheduler({
