@@ -53,6 +53,11 @@ export interface PoolCallOptions {
   transfer?: boolean;
   /** Object name for error messages (open). */
   name?: string;
+  /**
+   * seal: do not compute the plaintext SHA-256 (plainSha256 is then ''). File packs hash each
+   * blob themselves; hashing the whole pack again cost ~20% of a file backup's worker time.
+   */
+  skipPlainHash?: boolean;
 }
 
 interface Task {
@@ -168,6 +173,7 @@ export class SealPool {
       op,
       data: payload,
       ...(opts.name ? { name: opts.name } : {}),
+      ...(opts.skipPlainHash ? { skipPlainHash: true } : {}),
     };
     this.inFlight++;
     return new Promise<WorkerResponse & { ok: true }>((resolve, reject) => {

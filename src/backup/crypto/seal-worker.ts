@@ -28,7 +28,7 @@ parentPort!.on('message', (req: WorkerRequest) => {
   try {
     const input = Buffer.from(req.data.buffer, req.data.byteOffset, req.data.byteLength);
     if (req.op === 'seal') {
-      const plainSha256 = sha256(input);
+      const plainSha256 = req.skipPlainHash ? '' : sha256(input);
       const sealed = sealBuffer(input, recipients, { level: init.level });
       const data = transferable(sealed);
       transfer.push(data.buffer as ArrayBuffer);

@@ -375,7 +375,7 @@ export class PointWriter {
     index: number,
     key: string,
     plain: Buffer,
-    opts: { ifAbsent?: boolean } = {},
+    opts: { ifAbsent?: boolean; skipPlainHash?: boolean } = {},
   ): Promise<{ stored: Promise<StoredObject> }> {
     this.throwIfFailed();
     while (this.inFlight.size >= this.maxInFlight) {
@@ -384,7 +384,10 @@ export class PointWriter {
     }
     const plainBytes = plain.length;
     const work = (async () => {
-      const { sealed, plainSha256, sealedSha256 } = await this.repo.sealPool().seal(plain, { transfer: true });
+      const { sealed, plainSha256, sealedSha256 } = await this.repo.sealPool().seal(plain, {
+        transfer: true,
+        ...(opts.skipPlainHash ? { skipPlainHash: true } : {}),
+      });
       if (opts.ifAbsent) {
         try {
           await this.repo.storage.put(key, sealed, { ifAbsent: true, size: sealed.length });

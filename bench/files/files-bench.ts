@@ -1,0 +1,202 @@
+/**
+ * File backups against restic on the same tree in the same run (issue 4):
+ *   1. first backup of the 13,003-file shop tree, 2. second backup with nothing changed,
+ *   3. third backup after adding 100 images, 4. full restore of the latest point.
+ * Reports wall times, stored bytes and ratios ours / restic.
+ *
+ *   npx tsx bench/files/files-bench.ts [--rounds 3] [--src bench/.data/files] [--keep-work]
+ *
+ * Each round works on a fresh copy (`cp -a`) in bench/.data/work/files-bench/, never on the shared
+ * tree, with fresh repositories. The machine is shared and noisy, and whichever tool runs a step
+ * first was seen to be up to 1.5x slower or faster, so rounds alternate the order (restic first in
+ * odd rounds, ours first in even ones) and the table shows the median of each figure over the
+ * rounds; every round's figures go to bench/results/files-backup.jsonl. Before each timed step
+ * `sync` flushes the previous step's writes, and each copy is read once before the first step.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { resolveConfig } from '../../src/config/index.js';
+import { generateIdentity } from '../../src/backup/crypto/index.js';
+import { openRepository, noProgress, type BackupDeps } from '../../src/backup/context.js';
+import { createLogger } from '../../src/log/index.js';
+import { systemClock } from '../../src/clock.js';
+import { backupFiles, type FilesBackupStats } from '../../src/backup/files-backup.js';
+import { restoreFiles } from '../../src/backup/files-restore.js';
+import { addImages, treeSize } from '../data/shop-files.js';
+import {
+  folderBytes,
+  initResticRepo,
+  resticBackup,
+  resticRestore,
+  resticStoredBytes,
+  resticVersion,
+} from '../lib/restic.js';
+import { appendResults, printTable, timed, type Comparison } from '../lib/report.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const { values } = parseArgs({
+  options: {
+    src: { type: 'string', default: path.join(here, '..', '.data', 'files') },
+    rounds: { type: 'string', default: '3' },
+    'keep-work': { type: 'boolean', default: false },
+  },
+});
+const src = path.resolve(values.src!);
+if (!existsSync(src))
+  throw new Error(`no benchmark tree at ${src}; build it: npx tsx bench/data/shop-files.ts --out ${src}`);
+const rounds = Math.max(1, Number(values.rounds));
+const workRoot = path.join(here, '..', '.data', 'work', 'files-bench');
+const peerName = `restic ${await resticVersion()}`;
+
+/** Flushes dirty pages (the copy, the other tool's writes) so each timed step starts from the same state. */
+const settle = () => execFileSync('sync');
+
+interface Round {
+  order: 'restic-first' | 'ours-first';
+  rows: Comparison[];
+  ours: FilesBackupStats[];
+}
+
+async function runRound(n: number): Promise<Round> {
+  const order = n % 2 === 1 ? 'restic-first' : 'ours-first';
+  const work = path.join(workRoot, `round-${n}`);
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const tree = path.join(work, 'tree');
+  execFileSync('cp', ['-a', src, tree]);
+  // Read the copy once and flush it: neither tool pays for its writeback or first-read atime updates.
+  execFileSync('sh', ['-c', 'find "$1" -type f -print0 | xargs -0 cat > /dev/null; sync', 'sh', tree]);
+
+  const { identity, recipient } = generateIdentity();
+  writeFileSync(path.join(work, 'identity.txt'), `${identity}\n`, { mode: 0o600 });
+  const raw = {
+    logs: { store: { path: path.join(work, 'logs.sqlite') } },
+    backup: {
+      repository: path.join(work, 'ours-repo'),
+      stateDir: path.join(work, 'ours-state'),
+      recipients: [recipient],
+      identity: path.join(work, 'identity.txt'),
+      timezone: 'UTC',
+      files: ['images', 'invoices', 'config'].map((name) => ({ name, path: path.join(tree, name) })),
+    },
+  };
+  const config = resolveConfig(raw, {
+    file: path.join(work, 'safetynet.config.json'),
+    baseDir: work,
+    env: {},
+  });
+  const logger = await createLogger({ config, writer: 'inline', notify: () => {} });
+  const repo = openRepository(config, systemClock);
+  const deps: BackupDeps = {
+    config,
+    repo,
+    clock: systemClock,
+    log: logger.backup,
+    logger,
+    progress: noProgress,
+  };
+  const restic = await initResticRepo(path.join(work, 'restic-repo'));
+
+  const both = async <A, B>(ours: () => Promise<A>, theirs: () => Promise<B>) => {
+    settle();
+    let o: { ms: number; result: A };
+    let t: { ms: number; result: B };
+    if (order === 'ours-first') {
+      o = await timed(ours);
+      settle();
+      t = await timed(theirs);
+    } else {
+      t = await timed(theirs);
+      settle();
+      o = await timed(ours);
+    }
+    return [o, t] as const;
+  };
+  const rows: Comparison[] = [];
+  const row = (metric: string, unit: Comparison['unit'], ours: number, peer: number, goalRatio?: number) =>
+    rows.push({ metric, unit, ours, peer, peerName, ...(goalRatio !== undefined ? { goalRatio } : {}) });
+  const oursBytes = () => folderBytes(path.join(work, 'ours-repo'));
+
+  const [o1, t1] = await both(
+    () => backupFiles(deps),
+    () => resticBackup(restic, tree),
+  );
+  const ours1 = oursBytes();
+  const theirs1 = resticStoredBytes(restic);
+  row('first backup', 'ms', o1.ms, t1.ms, 1);
+  row('stored after first', 'bytes', ours1, theirs1, 1);
+
+  const [o2, t2] = await both(
+    () => backupFiles(deps),
+    () => resticBackup(restic, tree),
+  );
+  const ours2 = oursBytes();
+  const theirs2 = resticStoredBytes(restic);
+  row('second backup, nothing changed', 'ms', o2.ms, t2.ms, 1);
+  row('bytes added by second', 'bytes', ours2 - ours1, theirs2 - theirs1);
+
+  addImages(tree, 100, 7);
+  const [o3, t3] = await both(
+    () => backupFiles(deps),
+    () => resticBackup(restic, tree),
+  );
+  const ours3 = oursBytes();
+  const theirs3 = resticStoredBytes(restic);
+  row('third backup, 100 images added', 'ms', o3.ms, t3.ms, 1);
+  row('bytes added by third', 'bytes', ours3 - ours2, theirs3 - theirs2);
+  row('stored after three backups', 'bytes', ours3, theirs3, 1);
+
+  const [o4, t4] = await both(
+    () => restoreFiles(deps, { to: path.join(work, 'ours-restore') }),
+    () => resticRestore(restic, path.join(work, 'restic-restore')),
+  );
+  row('full restore', 'ms', o4.ms, t4.ms, 1);
+  if (o4.result.failures.length || o4.result.verified !== o4.result.files) {
+    throw new Error(`restore failed: ${JSON.stringify(o4.result.failures.slice(0, 5))}`);
+  }
+  await repo.close();
+  await logger.close();
+  if (!values['keep-work']) rmSync(work, { recursive: true, force: true });
+  const ours = [o1, o2, o3].map((o) => o.result.stats);
+  appendResults('files-backup', rows, {
+    round: n,
+    order,
+    files: treeSize(src).files,
+    ours,
+    restic: [t1, t2, t3].map((t) => t.result),
+  });
+  printTable(`round ${n} (${order})`, rows);
+  return { order, rows, ours };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+const size = treeSize(src);
+const results: Round[] = [];
+for (let n = 1; n <= rounds; n++) results.push(await runRound(n));
+const summary: Comparison[] = results[0]!.rows.map((r, i) => ({
+  ...r,
+  ours: median(results.map((x) => x.rows[i]!.ours)),
+  peer: median(results.map((x) => x.rows[i]!.peer)),
+}));
+printTable(
+  `${size.files.toLocaleString('en-US')}-file shop tree, ${(size.bytes / 1e6).toFixed(1)} MB: median of ${rounds} round(s), order alternating`,
+  summary,
+);
+for (const r of results) {
+  console.log(
+    `${r.order}: ${r.rows
+      .filter((x) => x.unit === 'ms')
+      .map((x) => `${x.metric.split(',')[0]} ${(x.ours / 1000).toFixed(2)}/${(x.peer / 1000).toFixed(2)} s`)
+      .join('; ')}`,
+  );
+}
+appendResults('files-backup', summary, { summary: true, rounds, files: size.files, bytes: size.bytes });
+if (!values['keep-work']) rmSync(workRoot, { recursive: true, force: true });

@@ -1,0 +1,121 @@
+/**
+ * The file commands as a user runs them: `safetynet backup files` and `safetynet restore files`
+ * in a child process (see cli-entry.ts), exit codes, --json, messages. The unreadable-file case
+ * runs the CLI as the unprivileged `nobody` user, since root reads any file whatever its mode.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createFilesEnv, put, type FilesEnv } from './env.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ENTRY = path.join(ROOT, 'test/files/cli-entry.ts');
+const TSX = pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(e: FilesEnv, args: string[], opts: { uid?: number } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', TSX, ENTRY, '--config', e.configFile, ...args], {
+      cwd: e.dir,
+      env: { ...process.env, NODE_NO_WARNINGS: '1' },
+      ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}),
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+let env: FilesEnv | undefined;
+afterEach(async () => {
+  await env?.close();
+  env = undefined;
+});
+
+describe('safetynet backup files / restore files', () => {
+  it('backs up, restores one file, refuses to overwrite without --force, and says why', async () => {
+    env = await createFilesEnv();
+    put(path.join(env.shop, 'invoices/2026/INV-000042.pdf'), '%PDF-1.4 forty-two');
+    put(path.join(env.shop, 'images/p.jpg'), 'image');
+    const b = await cli(env, ['backup', 'files', '--json']);
+    expect(b.stderr).toBe('');
+    expect(b.code).toBe(0);
+    const point = JSON.parse(b.stdout) as {
+      id: string;
+      files: number;
+      incomplete: boolean;
+      sets: string[];
+      objects: string[];
+    };
+    expect(point).toMatchObject({ files: 2, incomplete: false, sets: ['invoices', 'images'] });
+    expect(point.objects.every((k) => k.startsWith('chunks/'))).toBe(true);
+
+    const to = path.join(env.dir, 'restored');
+    const r = await cli(env, ['restore', 'files', '--to', to, '--path', '2026/INV-000042.pdf']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/restored 1 file\(s\).*1 SHA-256 verified/);
+    expect(readFileSync(path.join(to, 'invoices/2026/INV-000042.pdf'), 'utf8')).toBe('%PDF-1.4 forty-two');
+
+    const again = await cli(env, ['restore', 'files', '--to', to, '--path', '2026/INV-000042.pdf']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('[E_RESTORE_EXISTS]');
+    expect(again.stderr).toContain('hint: restore into an empty folder, or add --force');
+    const forced = await cli(env, [
+      'restore',
+      'files',
+      '--to',
+      to,
+      '--path',
+      '2026/INV-000042.pdf',
+      '--force',
+      '--json',
+    ]);
+    expect(forced.code).toBe(0);
+    expect(JSON.parse(forced.stdout)).toMatchObject({ ok: true, files: 1, verified: 1 });
+
+    const unknown = await cli(env, ['backup', 'files', '--set', 'receipts']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('there is no file set named "receipts"');
+    expect(unknown.stderr).toContain('use one of: invoices, images');
+  });
+
+  it('reports an unreadable file by name, finishes the point as incomplete, and exits 1', async () => {
+    env = await createFilesEnv();
+    put(path.join(env.shop, 'invoices/ok.pdf'), 'readable');
+    put(path.join(env.shop, 'invoices/locked.pdf'), 'secret');
+    // Everything belongs to `nobody`, who runs the backup; one file it may not read.
+    const own = (p: string) => {
+      chownSync(p, 65534, 65534);
+      if (statSync(p).isDirectory()) for (const n of readdirSync(p)) own(path.join(p, n));
+    };
+    own(env.dir);
+    chmodSync(env.dir, 0o755);
+    chmodSync(path.join(env.shop, 'invoices/locked.pdf'), 0o000);
+    const b = await cli(env, ['backup', 'files'], { uid: 65534 });
+    expect(b.code).toBe(1);
+    expect(b.stdout).toContain('INCOMPLETE: 1 path(s) could not be backed up');
+    expect(b.stdout).toMatch(/invoices\/locked\.pdf: cannot be read \(EACCES/);
+    const catalog = path.join(env.dir, 'data/backups/catalog');
+    const entry = JSON.parse(readFileSync(path.join(catalog, readdirSync(catalog)[0]!), 'utf8')) as {
+      incomplete?: boolean;
+    };
+    expect(entry.incomplete).toBe(true);
+
+    const to = path.join(env.dir, 'restored');
+    const r = await cli(env, ['restore', 'files', '--to', to, '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ files: 1, points: [{ incomplete: true }] });
+    expect(existsSync(path.join(to, 'invoices/ok.pdf'))).toBe(true);
+    expect(existsSync(path.join(to, 'invoices/locked.pdf'))).toBe(false);
+  });
+});
