@@ -12,6 +12,7 @@ import { mapLimit, type Repository } from './repo/repository.js';
 import type { CatalogEntry, ObjectRef, SqliteManifest } from './repo/types.js';
 import type { BackupDeps } from './context.js';
 import { SafetynetError, StorageError } from '../errors.js';
+import { verifyFilesPoints } from './sources/files/verify.js';
 
 export type ProblemKind = 'missing' | 'size' | 'checksum' | 'unreadable' | 'catalog' | 'chain';
 
@@ -167,6 +168,19 @@ export async function verifyRepository(deps: BackupDeps, opts: VerifyOptions): P
         }
       });
       deps.progress.done();
+    }
+    // File points: their manifests and folder lists (and, with --read-data, every blob's SHA-256).
+    if (decrypted || (!opts.readData && repo.hasIdentityConfigured)) {
+      try {
+        const broken = new Set(problems.map((p) => p.key));
+        const files = await verifyFilesPoints(repo, entries, { readData: opts.readData && decrypted });
+        bytesRead += files.bytesRead;
+        // A pack already reported missing or damaged above is not reported twice.
+        for (const p of files.problems) if (!broken.has(p.key)) problems.push({ ...p, points: affected(new Set(p.points)) });
+      } catch (err) {
+        if (!(err instanceof SafetynetError) || !err.code.startsWith('E_IDENTITY')) throw err;
+        note ??= `file points were not decrypted: ${err.message}`;
+      }
     }
     problems.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return {

@@ -6,6 +6,7 @@ import { action } from './context.js';
 import { backupDeps } from './backup-deps.js';
 import { backupDatabase } from '../backup/database.js';
 import { backupAll } from '../backup/backup-all.js';
+import { registerBackupFiles, filesResultJson, describeFilesResult } from './backup-files.js';
 import { ExitCode } from '../errors.js';
 import type { DbBackupResult } from '../backup/sources/sqlite/backup.js';
 import { formatBytes } from '../util/format.js';
@@ -39,23 +40,17 @@ export function register(program: Command): Command {
         const deps = await backupDeps(ctx);
         const r = await backupAll(deps);
         if (ctx.json) {
-          ctx.printJson({
-            set: r.set,
-            time: r.time,
-            database: dbResultJson(r.database),
-            files: { id: r.files.entry.id, incomplete: Boolean(r.files.entry.incomplete), problems: r.files.problems, ...r.files.stats },
-          });
+          ctx.printJson({ set: r.set, time: r.time, database: dbResultJson(r.database), files: filesResultJson(r.files) });
         } else {
           ctx.print(describeDbResult(r.database));
-          ctx.print(`files point ${r.files.entry.id}: ${r.files.stats.files} files, ${formatBytes(r.files.stats.storedBytes)} added`);
+          for (const line of describeFilesResult(r.files)) ctx.print(line);
           ctx.print(`restore point set ${r.set} at ${r.time}`);
         }
-        if (r.files.problems.length) {
-          for (const p of r.files.problems) ctx.note(`safetynet: could not back up ${JSON.stringify(p)}`);
-          ctx.exitCode = ExitCode.failure;
-        }
+        // An incomplete files point is stored (what could be read is safe), but the run failed.
+        if (r.files.problems.length) ctx.exitCode = ExitCode.failure;
       }),
     );
+  registerBackupFiles(backup);
   return backup;
 }
 

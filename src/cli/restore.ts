@@ -9,6 +9,7 @@ import { restoreDatabase } from '../backup/database.js';
 import { parseInstant, formatDuration } from '../util/time.js';
 import { formatBytes } from '../util/format.js';
 import { systemClock } from '../clock.js';
+import { registerRestoreFiles } from './restore-files.js';
 
 /** Registers `restore` and its subcommands. */
 export function register(program: Command): Command {
@@ -52,5 +53,6 @@ export function register(program: Command): Command {
         }
       }),
     );
+  registerRestoreFiles(restore);
   return restore;
 }

@@ -1,18 +1,15 @@
 /**
  * The file commands as a user runs them: `safetynet backup files` and `safetynet restore files`
- * in a child process (see cli-entry.ts), exit codes, --json, messages. The unreadable-file case
+ * as the built CLI in a child process, exit codes, --json, messages. The unreadable-file case
  * runs the CLI as the unprivileged `nobody` user, since root reads any file whatever its mode.
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFilesEnv, put, type FilesEnv } from './env.js';
+import { CLI } from '../helpers/cli.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const ENTRY = path.join(ROOT, 'test/files/cli-entry.ts');
-const TSX = pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
 
 interface Run {
   code: number;
@@ -22,7 +19,7 @@ interface Run {
 
 function cli(e: FilesEnv, args: string[], opts: { uid?: number } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, ENTRY, '--config', e.configFile, ...args], {
+    const child = spawn(process.execPath, [CLI, '--config', e.configFile, ...args], {
       cwd: e.dir,
       env: { ...process.env, NODE_NO_WARNINGS: '1' },
       ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}),
