@@ -18,8 +18,25 @@ const ALLOWED: Record<string, string[]> = {
   'backup/storage': ['foundation', 'config'],
   'backup/crypto': ['foundation', 'config'],
   'backup/repo': ['foundation', 'config', 'backup/storage', 'backup/crypto'],
-  'backup/sources': ['foundation', 'config', 'backup/storage', 'backup/crypto', 'backup/repo', 'backup', 'log'],
-  backup: ['foundation', 'config', 'backup/storage', 'backup/crypto', 'backup/repo', 'backup/sources', 'schedule', 'log'],
+  'backup/sources': [
+    'foundation',
+    'config',
+    'backup/storage',
+    'backup/crypto',
+    'backup/repo',
+    'backup',
+    'log',
+  ],
+  backup: [
+    'foundation',
+    'config',
+    'backup/storage',
+    'backup/crypto',
+    'backup/repo',
+    'backup/sources',
+    'schedule',
+    'log',
+  ],
   web: ['foundation', 'config', 'log'],
   server: ['*'],
   cli: ['*'],
@@ -30,7 +47,8 @@ const ALLOWED: Record<string, string[]> = {
 function layerOf(file: string): string {
   const rel = path.relative(SRC, file).split(path.sep).join('/');
   if (rel === 'index.ts') return 'index';
-  for (const l of ['backup/storage', 'backup/crypto', 'backup/repo', 'backup/sources']) if (rel.startsWith(l + '/')) return l;
+  for (const l of ['backup/storage', 'backup/crypto', 'backup/repo', 'backup/sources'])
+    if (rel.startsWith(l + '/')) return l;
   const top = rel.split('/')[0]!;
   if (['util', 'errors.ts', 'clock.ts', 'version.ts'].includes(top)) return 'foundation';
   return top;
@@ -52,7 +70,9 @@ describe('architecture', () => {
       const allowed = ALLOWED[from];
       expect(allowed, `no layer rule for ${from} (${file})`).toBeDefined();
       const text = readFileSync(file, 'utf8');
-      for (const m of text.matchAll(/(?:import|export)[^'"]*?from\s+'(\.{1,2}\/[^']+)'|import\(\s*'(\.{1,2}\/[^']+)'\s*\)/g)) {
+      for (const m of text.matchAll(
+        /(?:import|export)[^'"]*?from\s+'(\.{1,2}\/[^']+)'|import\(\s*'(\.{1,2}\/[^']+)'\s*\)/g,
+      )) {
         const spec = m[1] ?? m[2]!;
         const target = path.resolve(path.dirname(file), spec.replace(/\.js$/, '.ts'));
         const to = layerOf(target);

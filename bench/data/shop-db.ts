@@ -100,8 +100,12 @@ const WORDS = (
   'everyday use with a durable finish and easy care machine washable made in small batches by our ' +
   'partners premium quality comfortable lightweight colour black white navy olive sand grey red blue'
 ).split(' ');
-const FIRST_NAMES = 'anna ben clara david emma felix greta hugo ida jonas lena max nina oskar paula'.split(' ');
-const LAST_NAMES = 'mueller schmidt schneider fischer weber meyer wagner becker hoffmann koch bauer'.split(' ');
+const FIRST_NAMES = 'anna ben clara david emma felix greta hugo ida jonas lena max nina oskar paula'.split(
+  ' ',
+);
+const LAST_NAMES = 'mueller schmidt schneider fischer weber meyer wagner becker hoffmann koch bauer'.split(
+  ' ',
+);
 const DOMAINS = ['example.com', 'mail.example', 'shop-customer.test', 'post.example.org'];
 const STREETS = ['Hauptstrasse', 'Bahnhofstrasse', 'Gartenweg', 'Lindenallee', 'Schulstrasse', 'Bergstrasse'];
 const CITIES = ['10115 Berlin', '20095 Hamburg', '80331 Muenchen', '50667 Koeln', '60311 Frankfurt'];
@@ -149,7 +153,9 @@ function prepare(db: Database.Database): Statements {
     order: db.prepare(
       'INSERT INTO orders (id, email, status, total_cents, currency, created_at, shipping_address) VALUES (?,?,?,?,?,?,?)',
     ),
-    item: db.prepare('INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents) VALUES (?,?,?,?)'),
+    item: db.prepare(
+      'INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents) VALUES (?,?,?,?)',
+    ),
     payment: db.prepare(
       'INSERT INTO payments (order_id, provider, provider_ref, amount_cents, status, raw_webhook) VALUES (?,?,?,?,?,?)',
     ),
@@ -330,7 +336,9 @@ function main(argv: string[]): void {
   if (change) {
     const path = values.db ?? 'bench/.data/shop.sqlite';
     const s = applyOnePercentChange(path, opts);
-    console.log(`changed ${path}: ${s.updated} updates, ${s.inserted} new orders in ${(s.ms / 1000).toFixed(1)} s`);
+    console.log(
+      `changed ${path}: ${s.updated} updates, ${s.inserted} new orders in ${(s.ms / 1000).toFixed(1)} s`,
+    );
     return;
   }
   const out = values.out ?? 'bench/.data/shop.sqlite';

@@ -40,8 +40,8 @@ const INVOICE_YEARS = [2025, 2026] as const;
 const BASE_MTIME_SEC = Date.UTC(2025, 0, 1) / 1000;
 
 const JPEG_HEADER = Buffer.from([
-  0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00,
-  0x00,
+  0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01,
+  0x00, 0x00,
 ]);
 
 /** `length` deterministic, incompressible bytes for one (seed, stream) pair. */
@@ -52,7 +52,12 @@ function randomBytes(seed: number, stream: number, length: number): Buffer {
 }
 
 function imagePath(dir: string, n: number): string {
-  return path.join(dir, 'images', String(Math.floor(n / IMAGES_PER_FOLDER)).padStart(3, '0'), `p${String(n).padStart(6, '0')}.jpg`);
+  return path.join(
+    dir,
+    'images',
+    String(Math.floor(n / IMAGES_PER_FOLDER)).padStart(3, '0'),
+    `p${String(n).padStart(6, '0')}.jpg`,
+  );
 }
 
 /** Writes product image number `n` (30–170 kB) and gives it a fixed mtime. Returns its size. */
@@ -69,7 +74,15 @@ function writeImage(dir: string, seed: number, n: number): number {
   return size;
 }
 
-const ITEMS = ['Linen shirt', 'Ceramic mug', 'Canvas bag', 'Scented candle', 'Steel bottle', 'Wool scarf', 'Oak board'];
+const ITEMS = [
+  'Linen shirt',
+  'Ceramic mug',
+  'Canvas bag',
+  'Scented candle',
+  'Steel bottle',
+  'Wool scarf',
+  'Oak board',
+];
 const CUSTOMERS = ['Anna Mueller', 'Ben Schmidt', 'Clara Weber', 'David Koch', 'Emma Becker', 'Felix Bauer'];
 
 /** Escapes a string for a PDF literal string. */
@@ -83,7 +96,11 @@ function pdfText(s: string): string {
  * Plain text streams make it compressible like real invoice PDFs often are not — a deliberate, stated choice.
  */
 export function invoicePdf(rng: Rng, number: string, targetSize: number): Buffer {
-  const lines: string[] = [`Invoice ${number}`, `Customer: ${rng.pick(CUSTOMERS)}`, 'Example Shop GmbH, Berlin'];
+  const lines: string[] = [
+    `Invoice ${number}`,
+    `Customer: ${rng.pick(CUSTOMERS)}`,
+    'Example Shop GmbH, Berlin',
+  ];
   const ops: string[] = ['BT', '/F1 9 Tf', '40 800 Td', '11 TL'];
   let total = 0;
   const emit = (text: string): void => {
@@ -96,7 +113,9 @@ export function invoicePdf(rng: Rng, number: string, targetSize: number): Buffer
     const qty = rng.int(1, 5);
     const price = rng.int(300, 9_900);
     total += qty * price;
-    emit(`${String(i).padStart(4, ' ')}  ${rng.pick(ITEMS).padEnd(16, ' ')} x${qty}  ${(price / 100).toFixed(2)} EUR`);
+    emit(
+      `${String(i).padStart(4, ' ')}  ${rng.pick(ITEMS).padEnd(16, ' ')} x${qty}  ${(price / 100).toFixed(2)} EUR`,
+    );
     i++;
   }
   emit(`Total: ${(total / 100).toFixed(2)} EUR incl. 19% VAT`);
@@ -241,7 +260,9 @@ function main(argv: string[]): void {
     return;
   }
   const s = buildShopFiles(values.out, { seed: Number(values.seed), scale: Number(values.scale) });
-  console.log(`built ${s.dir}: ${s.files} files, ${(s.bytes / 1e6).toFixed(1)} MB in ${(s.ms / 1000).toFixed(1)} s`);
+  console.log(
+    `built ${s.dir}: ${s.files} files, ${(s.bytes / 1e6).toFixed(1)} MB in ${(s.ms / 1000).toFixed(1)} s`,
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main(process.argv.slice(2));

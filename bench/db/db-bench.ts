@@ -13,7 +13,14 @@ import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync, statSync } 
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyOnePercentChange, FULL_SCALE } from '../data/shop-db.js';
-import { initResticRepo, resticBackup, resticRestore, resticStoredBytes, resticVersion, folderBytes } from '../lib/restic.js';
+import {
+  initResticRepo,
+  resticBackup,
+  resticRestore,
+  resticStoredBytes,
+  resticVersion,
+  folderBytes,
+} from '../lib/restic.js';
 import { appendResults, printTable, type Comparison } from '../lib/report.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -24,30 +31,45 @@ const cli = path.join(root, 'dist', 'cli', 'main.js');
 
 function ours(args: string[]): { ms: number; json: Record<string, unknown> } {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [cli, '--config', path.join(work, 'safetynet.config.json'), ...args, '--json'], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 28,
-  });
+  const r = spawnSync(
+    process.execPath,
+    [cli, '--config', path.join(work, 'safetynet.config.json'), ...args, '--json'],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 28,
+    },
+  );
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`safetynet ${args.join(' ')} failed: ${r.stderr}`);
   return { ms, json: JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown> };
 }
 
 async function main(): Promise<void> {
-  if (!existsSync(pristine)) throw new Error(`build the data first: npx tsx bench/data/shop-db.ts --out bench/.data/shop.sqlite --pristine ${pristine}`);
+  if (!existsSync(pristine))
+    throw new Error(
+      `build the data first: npx tsx bench/data/shop-db.ts --out bench/.data/shop.sqlite --pristine ${pristine}`,
+    );
   if (!existsSync(cli)) throw new Error('build safetynet first: npm run build');
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const db = path.join(work, 'shop.sqlite');
   copyFileSync(pristine, db);
   execFileSync('age-keygen', ['-o', path.join(work, 'key.txt')], { stdio: 'pipe' });
-  const recipient = execFileSync('age-keygen', ['-y', path.join(work, 'key.txt')]).toString().trim();
+  const recipient = execFileSync('age-keygen', ['-y', path.join(work, 'key.txt')])
+    .toString()
+    .trim();
   writeFileSync(
     path.join(work, 'safetynet.config.json'),
     JSON.stringify({
       database: { path: 'shop.sqlite' },
       logs: { store: { path: 'logs.sqlite' }, spool: 'spool' },
-      backup: { repository: 'repo', stateDir: 'state', recipients: [recipient], identity: 'key.txt', timezone: 'UTC' },
+      backup: {
+        repository: 'repo',
+        stateDir: 'state',
+        recipients: [recipient],
+        identity: 'key.txt',
+        timezone: 'UTC',
+      },
     }),
   );
   const peerName = `restic ${await resticVersion()}`;
@@ -79,15 +101,50 @@ async function main(): Promise<void> {
     { metric: 'full backup, wall', unit: 'ms', ours: oFull.ms, peer: rFull.wallMs, peerName, goalRatio: 1 },
     { metric: 'full backup, stored', unit: 'bytes', ours: oFullBytes, peer: rFullBytes, peerName },
     { metric: 'after 1% change, wall', unit: 'ms', ours: oInc.ms, peer: rInc.wallMs, peerName },
-    { metric: 'after 1% change, bytes added', unit: 'bytes', ours: oIncBytes, peer: rIncBytes, peerName, goalRatio: 0.1 },
-    { metric: 'restore newest, wall', unit: 'ms', ours: oRestore.ms, peer: rRestore.wallMs, peerName, goalRatio: 1 },
+    {
+      metric: 'after 1% change, bytes added',
+      unit: 'bytes',
+      ours: oIncBytes,
+      peer: rIncBytes,
+      peerName,
+      goalRatio: 0.1,
+    },
+    {
+      metric: 'restore newest, wall',
+      unit: 'ms',
+      ours: oRestore.ms,
+      peer: rRestore.wallMs,
+      peerName,
+      goalRatio: 1,
+    },
   ];
-  printTable(`shop database ${(dbBytes / 2 ** 30).toFixed(2)} GiB (${FULL_SCALE.orders.toLocaleString('en-US')} orders)`, rows);
-  console.log('safetynet full:', JSON.stringify({ snapshot: oFull.json.snapshotMethod, heldMs: oFull.json.snapshotHeldMs, durationMs: oFull.json.durationMs }));
-  console.log('safetynet incremental:', JSON.stringify({ changedPages: oInc.json.changedPages, pageCount: oInc.json.pageCount, heldMs: oInc.json.snapshotHeldMs }));
+  printTable(
+    `shop database ${(dbBytes / 2 ** 30).toFixed(2)} GiB (${FULL_SCALE.orders.toLocaleString('en-US')} orders)`,
+    rows,
+  );
+  console.log(
+    'safetynet full:',
+    JSON.stringify({
+      snapshot: oFull.json.snapshotMethod,
+      heldMs: oFull.json.snapshotHeldMs,
+      durationMs: oFull.json.durationMs,
+    }),
+  );
+  console.log(
+    'safetynet incremental:',
+    JSON.stringify({
+      changedPages: oInc.json.changedPages,
+      pageCount: oInc.json.pageCount,
+      heldMs: oInc.json.snapshotHeldMs,
+    }),
+  );
   console.log('safetynet restore phases:', JSON.stringify(oRestore.json.phases));
   console.log('1% change applied:', JSON.stringify(change));
-  appendResults('db-backup', rows, { dbBytes, restorePhases: oRestore.json.phases, changedPages: oInc.json.changedPages });
+  appendResults('db-backup', rows, {
+    dbBytes,
+    restorePhases: oRestore.json.phases,
+    changedPages: oInc.json.changedPages,
+  });
   if (!process.argv.includes('--keep-work')) rmSync(work, { recursive: true, force: true });
 }
 

@@ -16,7 +16,10 @@ export interface BackupAllResult {
   files: BackupFilesResult;
 }
 
-export async function backupAll(deps: BackupDeps, opts: { signal?: AbortSignal } = {}): Promise<BackupAllResult> {
+export async function backupAll(
+  deps: BackupDeps,
+  opts: { signal?: AbortSignal } = {},
+): Promise<BackupAllResult> {
   deps.repo.recipients();
   await deps.repo.prepareForWrite();
   const lock = await lockForBackup(deps, 'backup all');
@@ -24,7 +27,13 @@ export async function backupAll(deps: BackupDeps, opts: { signal?: AbortSignal }
     await deps.repo.ensureInitialized();
     const time = deps.clock.now();
     const set = `set-${new Date(time).toISOString().replace(/[-:.]/g, '')}-${randomBytes(3).toString('hex')}`;
-    const database = await backupDatabase(deps, { mode: 'auto', set, time, locked: true, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const database = await backupDatabase(deps, {
+      mode: 'auto',
+      set,
+      time,
+      locked: true,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     const files = await backupFiles(deps, { set, time, locked: true });
     return { set, time: new Date(time).toISOString(), database, files };
   } finally {

@@ -31,7 +31,11 @@ export interface BackupDeps {
 }
 
 /** Opens the configured repository (no network or disk I/O until first use). */
-export function openRepository(config: SafetynetConfig, clock: Clock, opts: { workers?: number } = {}): Repository {
+export function openRepository(
+  config: SafetynetConfig,
+  clock: Clock,
+  opts: { workers?: number } = {},
+): Repository {
   const storage = createStorage(config.backup);
   return new Repository({
     storage,

@@ -12,9 +12,13 @@ import { formatDuration } from '../util/time.js';
 
 function requireSqlite(deps: BackupDeps): void {
   if (deps.config.database.type !== 'sqlite') {
-    throw new ConfigError('E_DB_TYPE_UNSUPPORTED', `database.type "${deps.config.database.type}" backups are not available in this version`, {
-      hint: 'this version backs up SQLite databases (database.type "sqlite"); PostgreSQL support is planned',
-    });
+    throw new ConfigError(
+      'E_DB_TYPE_UNSUPPORTED',
+      `database.type "${deps.config.database.type}" backups are not available in this version`,
+      {
+        hint: 'this version backs up SQLite databases (database.type "sqlite"); PostgreSQL support is planned',
+      },
+    );
   }
 }
 
@@ -45,7 +49,9 @@ export async function backupDatabase(deps: BackupDeps, opts: DbBackupOptions): P
     return r;
   } catch (err) {
     if (err instanceof SafetynetError && err.code === 'E_ABORTED') {
-      await deps.log.warn(`database backup stopped before it finished; no restore point was created`, { details: { mode: opts.mode } });
+      await deps.log.warn(`database backup stopped before it finished; no restore point was created`, {
+        details: { mode: opts.mode },
+      });
       throw err;
     }
     await deps.logger.error(err, {
@@ -62,19 +68,22 @@ export async function restoreDatabase(deps: BackupDeps, opts: DbRestoreOptions):
   try {
     requireSqlite(deps);
     const r = await restoreSqlite(deps, opts);
-    await deps.log.info(`database restored from point ${r.point.id} to ${r.to} in ${formatDuration(r.durationMs)}`, {
-      details: {
-        point: r.point.id,
-        pointTime: r.point.time,
-        chain: r.chain,
-        to: r.to,
-        sizeBytes: r.sizeBytes,
-        sha256: r.sha256,
-        integrity: r.integrity,
-        durationMs: r.durationMs,
-        phases: r.phases,
+    await deps.log.info(
+      `database restored from point ${r.point.id} to ${r.to} in ${formatDuration(r.durationMs)}`,
+      {
+        details: {
+          point: r.point.id,
+          pointTime: r.point.time,
+          chain: r.chain,
+          to: r.to,
+          sizeBytes: r.sizeBytes,
+          sha256: r.sha256,
+          integrity: r.integrity,
+          durationMs: r.durationMs,
+          phases: r.phases,
+        },
       },
-    });
+    );
     return r;
   } catch (err) {
     await deps.logger.error(err, {

@@ -59,7 +59,10 @@ export async function runDrill(deps: BackupDeps, opts: DrillOptions = {}): Promi
   const startedAt = clock.now();
   const t0 = performance.now();
   const steps: DrillStep[] = [];
-  const scratch = path.join(opts.scratchDir ?? path.join(config.backup.stateDir, 'scratch'), `drill-${randomBytes(4).toString('hex')}`);
+  const scratch = path.join(
+    opts.scratchDir ?? path.join(config.backup.stateDir, 'scratch'),
+    `drill-${randomBytes(4).toString('hex')}`,
+  );
   // Only the repository and the identity: a fresh Repository with an empty state folder.
   const repo = new Repository({
     storage: createStorage(config.backup),
@@ -104,7 +107,8 @@ export async function runDrill(deps: BackupDeps, opts: DrillOptions = {}): Promi
           pointId: db.id,
           foreignKeyCheck: true,
         });
-        if (r.foreignKeyViolations) throw new Error(`foreign_key_check found ${r.foreignKeyViolations} violations`);
+        if (r.foreignKeyViolations)
+          throw new Error(`foreign_key_check found ${r.foreignKeyViolations} violations`);
         database = { point: db.id, time: db.time, bytes: r.sizeBytes };
         return `point ${db.id} (${db.time}, chain of ${r.chain.length}): ${formatBytes(r.sizeBytes)}, SHA-256, integrity_check and foreign_key_check ok`;
       });
@@ -113,7 +117,10 @@ export async function runDrill(deps: BackupDeps, opts: DrillOptions = {}): Promi
       if (points.some((p) => p.kind === 'files')) {
         await step('restore every file set (newest point of each) and check every SHA-256', async () => {
           const r = await restoreFiles(drillDeps, { to: path.join(scratch, 'files') });
-          if (r.failures.length) throw new Error(`${r.failures.length} files failed, e.g. ${r.failures[0]!.set}/${r.failures[0]!.path}: ${r.failures[0]!.message}`);
+          if (r.failures.length)
+            throw new Error(
+              `${r.failures.length} files failed, e.g. ${r.failures[0]!.set}/${r.failures[0]!.path}: ${r.failures[0]!.message}`,
+            );
           files = { points: r.points.map((p) => p.id), files: r.files, bytes: r.bytes };
           return `${r.files} files (${formatBytes(r.bytes)}) from ${r.points.length} point(s), all ${r.verified} SHA-256 ok`;
         });
@@ -166,13 +173,18 @@ export function drillMarkdown(r: DrillReport): string {
     `| RTO (time to recover everything) | ${formatDuration(r.objectives.rtoMs)} | ${formatDuration(r.rtoMs)} | ${pf(r.rtoPass)} |`,
     `| RPO (age of the newest database point) | ${formatDuration(r.objectives.rpoMs)} | ${r.rpoMs === null ? 'no database point' : formatDuration(r.rpoMs)} | ${pf(r.rpoPass)} |`,
     '',
-    r.filesAgeMs !== null ? `Newest file point was ${formatDuration(r.filesAgeMs)} old (file sets follow their own schedule).` : 'No file point.',
+    r.filesAgeMs !== null
+      ? `Newest file point was ${formatDuration(r.filesAgeMs)} old (file sets follow their own schedule).`
+      : 'No file point.',
     '',
     '## Steps',
     '',
     '| # | step | time | result | detail |',
     '|---|---|---|---|---|',
-    ...r.steps.map((s, i) => `| ${i + 1} | ${s.name} | ${formatDuration(s.ms)} | ${s.ok ? 'ok' : 'FAILED'} | ${s.detail.replace(/\|/g, '\\|')} |`),
+    ...r.steps.map(
+      (s, i) =>
+        `| ${i + 1} | ${s.name} | ${formatDuration(s.ms)} | ${s.ok ? 'ok' : 'FAILED'} | ${s.detail.replace(/\|/g, '\\|')} |`,
+    ),
     '',
     `Overall: ${r.ok ? '**PASS**' : '**FAIL**'}.`,
     '',

@@ -58,7 +58,15 @@ export async function pruneRepository(deps: BackupDeps, opts: { dryRun: boolean 
     const byId = new Map(points.map((p) => [p.id, p]));
     const decisions: PruneDecision[] = plan.map((d: RetentionDecision) => {
       const p = byId.get(d.id)!;
-      return { id: d.id, source: p.source, kind: p.kind, time: p.time, keep: d.keep, reasons: d.reasons, storedBytes: p.storedBytes };
+      return {
+        id: d.id,
+        source: p.source,
+        kind: p.kind,
+        time: p.time,
+        keep: d.keep,
+        reasons: d.reasons,
+        storedBytes: p.storedBytes,
+      };
     });
     const kept = points.filter((p) => plan.find((d) => d.id === p.id)?.keep);
     const removed = points.filter((p) => !plan.find((d) => d.id === p.id)?.keep);
@@ -101,13 +109,26 @@ export async function pruneRepository(deps: BackupDeps, opts: { dryRun: boolean 
     if (!opts.dryRun) {
       const perSource: Record<string, number> = {};
       for (const p of removed) perSource[p.source] = (perSource[p.source] ?? 0) + 1;
-      await deps.log.info(`prune removed ${removed.length} restore points and ${orphans.count} leftover objects, kept ${kept.length}`, {
-        details: { removed: removed.map((p) => p.id), perSource, kept: kept.length, orphans: orphans.count, freedBytes },
-      });
+      await deps.log.info(
+        `prune removed ${removed.length} restore points and ${orphans.count} leftover objects, kept ${kept.length}`,
+        {
+          details: {
+            removed: removed.map((p) => p.id),
+            perSource,
+            kept: kept.length,
+            orphans: orphans.count,
+            freedBytes,
+          },
+        },
+      );
     }
     return result;
   } catch (err) {
-    if (!opts.dryRun) await deps.logger.error(err, { category: 'backup', message: `prune failed: ${(err as Error).message}` });
+    if (!opts.dryRun)
+      await deps.logger.error(err, {
+        category: 'backup',
+        message: `prune failed: ${(err as Error).message}`,
+      });
     throw err;
   } finally {
     await lock.release().catch(() => {});
@@ -115,7 +136,11 @@ export async function pruneRepository(deps: BackupDeps, opts: { dryRun: boolean 
 }
 
 /** Objects under data/, chunks/ and manifests/ that none of `remaining` references. */
-async function sweepOrphans(deps: BackupDeps, remaining: CatalogEntry[], dryRun: boolean): Promise<{ count: number; bytes: number }> {
+async function sweepOrphans(
+  deps: BackupDeps,
+  remaining: CatalogEntry[],
+  dryRun: boolean,
+): Promise<{ count: number; bytes: number }> {
   const referenced = new Set<string>();
   for (const p of remaining) for (const o of [...p.objects, p.manifest]) referenced.add(o.key);
   let count = 0;

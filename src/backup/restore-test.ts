@@ -46,7 +46,10 @@ export interface RestoreTestOptions {
 }
 
 /** Runs the restore test and records it. Never throws for a failed check: the result says so. */
-export async function runRestoreTest(deps: BackupDeps, opts: RestoreTestOptions = {}): Promise<RestoreTestResult> {
+export async function runRestoreTest(
+  deps: BackupDeps,
+  opts: RestoreTestOptions = {},
+): Promise<RestoreTestResult> {
   const { repo, clock } = deps;
   const started = clock.now();
   const t0 = performance.now();
@@ -72,7 +75,11 @@ export async function runRestoreTest(deps: BackupDeps, opts: RestoreTestOptions 
           foreignKeyCheck: true,
           locked: true,
         });
-        check('objects decrypt and match the manifest', true, `${r.chain.length} point(s), ${r.sizeBytes} bytes`);
+        check(
+          'objects decrypt and match the manifest',
+          true,
+          `${r.chain.length} point(s), ${r.sizeBytes} bytes`,
+        );
         check('SHA-256 matches the manifest', true, r.sha256);
         check('PRAGMA integrity_check', true, 'ok');
         check(
@@ -82,8 +89,14 @@ export async function runRestoreTest(deps: BackupDeps, opts: RestoreTestOptions 
         );
         const diffs = Object.keys({ ...r.expectedTables, ...r.tables })
           .filter((t) => r.expectedTables[t] !== r.tables[t])
-          .map((t) => `${t}: ${r.tables[t] ?? 'missing'} rows, manifest says ${r.expectedTables[t] ?? 'absent'}`);
-        check('row counts match the manifest', diffs.length === 0, diffs.length ? diffs.join('; ') : `${Object.keys(r.tables).length} tables`);
+          .map(
+            (t) => `${t}: ${r.tables[t] ?? 'missing'} rows, manifest says ${r.expectedTables[t] ?? 'absent'}`,
+          );
+        check(
+          'row counts match the manifest',
+          diffs.length === 0,
+          diffs.length ? diffs.join('; ') : `${Object.keys(r.tables).length} tables`,
+        );
       } catch (err) {
         check(checkNameFor(err), false, describe(err));
       }
@@ -98,7 +111,12 @@ export async function runRestoreTest(deps: BackupDeps, opts: RestoreTestOptions 
         check(
           opts.allFiles ? 'every file restores with its SHA-256' : 'sampled files restore with their SHA-256',
           r.ok,
-          r.ok ? `${r.checked} files, ${r.bytes} bytes` : r.failures.slice(0, 5).map((f) => `${f.set}/${f.path}: ${f.message}`).join('; '),
+          r.ok
+            ? `${r.checked} files, ${r.bytes} bytes`
+            : r.failures
+                .slice(0, 5)
+                .map((f) => `${f.set}/${f.path}: ${f.message}`)
+                .join('; '),
         );
       } catch (err) {
         check('files restore', false, describe(err));
@@ -123,14 +141,22 @@ export async function runRestoreTest(deps: BackupDeps, opts: RestoreTestOptions 
     ...(failed ? { failed: failed.name } : {}),
   };
   await repo.writeHistory(result).catch(async (err) => {
-    await deps.logger.error(err, { category: 'backup', message: `could not record the restore test in the repository: ${(err as Error).message}` });
+    await deps.logger.error(err, {
+      category: 'backup',
+      message: `could not record the restore test in the repository: ${(err as Error).message}`,
+    });
   });
   if (ok) {
-    await deps.log.info(`restore test passed: point ${point!.id}, ${checks.length} checks, ${formatDuration(result.durationMs)}`, {
+    await deps.log.info(
+      `restore test passed: point ${point!.id}, ${checks.length} checks, ${formatDuration(result.durationMs)}`,
+      {
+        details: { ...result },
+      },
+    );
+  } else {
+    await deps.log.critical(`restore test FAILED: ${failed?.name}: ${failed?.detail}`, {
       details: { ...result },
     });
-  } else {
-    await deps.log.critical(`restore test FAILED: ${failed?.name}: ${failed?.detail}`, { details: { ...result } });
   }
   return result;
 }
@@ -140,7 +166,8 @@ function checkNameFor(err: unknown): string {
   if (code === 'E_RESTORE_CHECKSUM') return 'SHA-256 matches the manifest';
   if (code === 'E_RESTORE_INTEGRITY') return 'PRAGMA integrity_check';
   if (code.startsWith('E_IDENTITY')) return 'identity can decrypt the repository';
-  if (code === 'E_OBJECT_CORRUPT' || code === 'E_OBJECT_MISSING' || code === 'E_CHAIN_BROKEN') return 'objects decrypt and match the manifest';
+  if (code === 'E_OBJECT_CORRUPT' || code === 'E_OBJECT_MISSING' || code === 'E_CHAIN_BROKEN')
+    return 'objects decrypt and match the manifest';
   return 'database restore';
 }
 

@@ -71,14 +71,18 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
   let reachable = true;
   try {
     if (!(await repo.readConfig())) {
-      warnings.push(`the repository ${repo.storage.url} holds no backup yet: run \`safetynet backup all\` or start \`safetynet serve\``);
+      warnings.push(
+        `the repository ${repo.storage.url} holds no backup yet: run \`safetynet backup all\` or start \`safetynet serve\``,
+      );
     } else {
       points = await repo.listPoints();
       history = await repo.listHistory();
     }
   } catch (err) {
     reachable = false;
-    warnings.push(`the repository ${repo.storage.url} cannot be read: ${err instanceof Error ? err.message : String(err)}`);
+    warnings.push(
+      `the repository ${repo.storage.url} cannot be read: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
   const summary = (p: CatalogEntry | undefined): PointSummary | null =>
     p
@@ -96,9 +100,12 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
   const exposureMs = newestDb ? Math.max(0, now - Date.parse(newestDb.time)) : null;
   const rpoObjective = config.backup.objectives.rpoMs;
   const rpoOk = exposureMs !== null && exposureMs <= rpoObjective;
-  if (reachable && exposureMs === null && points.length > 0) warnings.push('the repository holds no database backup');
+  if (reachable && exposureMs === null && points.length > 0)
+    warnings.push('the repository holds no database backup');
   if (exposureMs !== null && !rpoOk) {
-    warnings.push(`the newest database point is ${formatDuration(exposureMs)} old, more than the RPO objective of ${formatDuration(rpoObjective)}`);
+    warnings.push(
+      `the newest database point is ${formatDuration(exposureMs)} old, more than the RPO objective of ${formatDuration(rpoObjective)}`,
+    );
   }
 
   // Scheduled jobs: next runs from the config, outcomes from serve's state file.
@@ -135,38 +142,69 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
   });
   for (const j of jobs) {
     if (j.consecutiveFailures > 0) {
-      warnings.push(`the ${j.name} job failed ${j.consecutiveFailures === 1 ? 'at its last run' : `${j.consecutiveFailures} times in a row`}: ${j.lastRun?.error ?? 'see the backup log'}`);
+      warnings.push(
+        `the ${j.name} job failed ${j.consecutiveFailures === 1 ? 'at its last run' : `${j.consecutiveFailures} times in a row`}: ${j.lastRun?.error ?? 'see the backup log'}`,
+      );
     }
   }
 
   // No backup for longer than the schedule allows: twice the longest gap between two slots.
   if (reachable && newestDb) {
-    const allowed = 2 * longestGapMs([config.backup.schedule.full, config.backup.schedule.incremental], config.backup.timezone, now);
+    const allowed =
+      2 *
+      longestGapMs(
+        [config.backup.schedule.full, config.backup.schedule.incremental],
+        config.backup.timezone,
+        now,
+      );
     if (now - Date.parse(newestDb.time) > allowed) {
-      warnings.push(`no database backup for ${formatDuration(now - Date.parse(newestDb.time))}, longer than the schedule allows (${formatDuration(allowed)}): is \`safetynet serve\` running?`);
+      warnings.push(
+        `no database backup for ${formatDuration(now - Date.parse(newestDb.time))}, longer than the schedule allows (${formatDuration(allowed)}): is \`safetynet serve\` running?`,
+      );
     }
   }
   const newestFiles = newest('files');
-  if (newestFiles?.incomplete) warnings.push(`the newest file backup ${newestFiles.id} is incomplete: some files could not be read (see the backup log)`);
+  if (newestFiles?.incomplete)
+    warnings.push(
+      `the newest file backup ${newestFiles.id} is incomplete: some files could not be read (see the backup log)`,
+    );
 
   // Restore tests and drills.
   const restoreTest = [...history].reverse().find((h) => h.kind === 'restore-test') ?? null;
   const drill = [...history].reverse().find((h) => h.kind === 'drill') ?? null;
-  if (restoreTest && !restoreTest.ok) warnings.push(`the last restore test (${restoreTest.time}) FAILED: ${String(restoreTest.failed ?? 'see its record')}`);
-  if (reachable && points.length > 0 && (!restoreTest || now - Date.parse(restoreTest.time) > 35 * 86_400_000)) {
-    warnings.push(restoreTest ? `the last restore test is older than 35 days (${restoreTest.time})` : 'no restore test has been run yet: run `safetynet restore-test`');
+  if (restoreTest && !restoreTest.ok)
+    warnings.push(
+      `the last restore test (${restoreTest.time}) FAILED: ${String(restoreTest.failed ?? 'see its record')}`,
+    );
+  if (
+    reachable &&
+    points.length > 0 &&
+    (!restoreTest || now - Date.parse(restoreTest.time) > 35 * 86_400_000)
+  ) {
+    warnings.push(
+      restoreTest
+        ? `the last restore test is older than 35 days (${restoreTest.time})`
+        : 'no restore test has been run yet: run `safetynet restore-test`',
+    );
   }
   if (drill && !drill.ok) warnings.push(`the last drill (${drill.time}) did not meet the objectives`);
 
   // Key and placement.
   if (!config.backup.identity) {
-    warnings.push('backup.identity is not set: restore tests are impossible on this machine (keep a copy of the identity safe elsewhere)');
+    warnings.push(
+      'backup.identity is not set: restore tests are impossible on this machine (keep a copy of the identity safe elsewhere)',
+    );
   } else if (!existsSync(config.backup.identity)) {
-    warnings.push(`the identity file ${config.backup.identity} is missing: restore tests are impossible; without a copy elsewhere no backup can be restored`);
+    warnings.push(
+      `the identity file ${config.backup.identity} is missing: restore tests are impossible; without a copy elsewhere no backup can be restored`,
+    );
   }
-  if (config.backup.recipients.length === 0) warnings.push('backup.recipients is empty: nothing can be backed up (run `safetynet keygen`)');
+  if (config.backup.recipients.length === 0)
+    warnings.push('backup.recipients is empty: nothing can be backed up (run `safetynet keygen`)');
   if (repo.storage.localPath && (await sameFilesystem(repo.storage.localPath, config.database.path))) {
-    warnings.push(`the repository ${repo.storage.localPath} is on the same file system as the database: a disk failure loses both (use an S3 bucket or another disk)`);
+    warnings.push(
+      `the repository ${repo.storage.localPath} is on the same file system as the database: a disk failure loses both (use an S3 bucket or another disk)`,
+    );
   }
 
   const counts: Record<string, number> = { full: 0, incremental: 0, files: 0, total: points.length };
@@ -175,14 +213,26 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
     generatedAt: new Date(now).toISOString(),
     healthy: warnings.length === 0,
     warnings,
-    repository: { url: repo.storage.url, reachable, storedBytes: points.reduce((n, p) => n + p.storedBytes, 0), points: counts },
-    last: { full: summary(newest('full')), incremental: summary(newest('incremental')), files: summary(newestFiles) },
+    repository: {
+      url: repo.storage.url,
+      reachable,
+      storedBytes: points.reduce((n, p) => n + p.storedBytes, 0),
+      points: counts,
+    },
+    last: {
+      full: summary(newest('full')),
+      incremental: summary(newest('incremental')),
+      files: summary(newestFiles),
+    },
     rpo: { objectiveMs: rpoObjective, exposureMs, ok: rpoOk },
     rto: { objectiveMs: config.backup.objectives.rtoMs },
     jobs,
     restoreTest,
     drill,
-    recentPoints: [...points].reverse().slice(0, 200).map((p) => summary(p)!),
+    recentPoints: [...points]
+      .reverse()
+      .slice(0, 200)
+      .map((p) => summary(p)!),
   };
 }
 

@@ -51,7 +51,12 @@ export async function verifyRepository(deps: BackupDeps, opts: VerifyOptions): P
   const lock = await repo.lock('verify', false);
   try {
     const { entries, damaged } = await repo.scanCatalog();
-    const problems: VerifyProblem[] = damaged.map((d) => ({ key: d.key, kind: 'catalog', message: d.message, points: [] }));
+    const problems: VerifyProblem[] = damaged.map((d) => ({
+      key: d.key,
+      kind: 'catalog',
+      message: d.message,
+      points: [],
+    }));
     const dependents = dependentsOf(entries);
     const byId = new Map(entries.map((e) => [e.id, e]));
 
@@ -90,7 +95,12 @@ export async function verifyRepository(deps: BackupDeps, opts: VerifyOptions): P
     for (const [key, u] of users) {
       const size = listed.get(key);
       if (size === undefined) {
-        problems.push({ key, kind: 'missing', message: `object ${key} is missing`, points: affected(u.points) });
+        problems.push({
+          key,
+          kind: 'missing',
+          message: `object ${key} is missing`,
+          points: affected(u.points),
+        });
       } else if (size !== u.ref.size) {
         problems.push({
           key,
@@ -120,16 +130,25 @@ export async function verifyRepository(deps: BackupDeps, opts: VerifyOptions): P
           note = `objects were checked against their stored checksums but not decrypted: ${err.message}`;
         }
       } else {
-        note = 'objects were checked against their stored checksums but not decrypted: backup.identity is not set';
+        note =
+          'objects were checked against their stored checksums but not decrypted: backup.identity is not set';
       }
-      deps.progress.start('reading data', present.reduce((n, u) => n + u.ref.size, 0));
+      deps.progress.start(
+        'reading data',
+        present.reduce((n, u) => n + u.ref.size, 0),
+      );
       await mapLimit(present, 4, async (u) => {
         let sealed: Buffer;
         try {
           sealed = await repo.storage.get(u.ref.key);
         } catch (err) {
           if (err instanceof StorageError && err.code === 'E_OBJECT_MISSING') {
-            problems.push({ key: u.ref.key, kind: 'missing', message: `object ${u.ref.key} is missing`, points: affected(u.points) });
+            problems.push({
+              key: u.ref.key,
+              kind: 'missing',
+              message: `object ${u.ref.key} is missing`,
+              points: affected(u.points),
+            });
             return;
           }
           throw err;
@@ -176,7 +195,8 @@ export async function verifyRepository(deps: BackupDeps, opts: VerifyOptions): P
         const files = await verifyFilesPoints(repo, entries, { readData: opts.readData && decrypted });
         bytesRead += files.bytesRead;
         // A pack already reported missing or damaged above is not reported twice.
-        for (const p of files.problems) if (!broken.has(p.key)) problems.push({ ...p, points: affected(new Set(p.points)) });
+        for (const p of files.problems)
+          if (!broken.has(p.key)) problems.push({ ...p, points: affected(new Set(p.points)) });
       } catch (err) {
         if (!(err instanceof SafetynetError) || !err.code.startsWith('E_IDENTITY')) throw err;
         note ??= `file points were not decrypted: ${err.message}`;

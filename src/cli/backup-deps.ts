@@ -12,5 +12,12 @@ export async function backupDeps(ctx: CommandContext): Promise<BackupDeps> {
   const logger = await ctx.logger();
   const repo = openRepository(config, systemClock);
   ctx.defer(() => repo.close());
-  return { config, repo, clock: systemClock, log: logger.backup, logger, progress: terminalProgress(ctx.json) };
+  return {
+    config,
+    repo,
+    clock: systemClock,
+    log: logger.backup,
+    logger,
+    progress: terminalProgress(ctx.json),
+  };
 }

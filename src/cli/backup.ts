@@ -20,12 +20,16 @@ export function register(program: Command): Command {
     .command('db')
     .description('back up the shop database: full if none exists today, else incremental')
     .addOption(new Option('--full', 'force a full backup').conflicts('incremental'))
-    .addOption(new Option('--incremental', 'only the pages changed since the previous point').conflicts('full'))
+    .addOption(
+      new Option('--incremental', 'only the pages changed since the previous point').conflicts('full'),
+    )
     .option('--json', 'print the result as JSON')
     .action(
       action(async (ctx, opts: { full?: boolean; incremental?: boolean }) => {
         const deps = await backupDeps(ctx);
-        const r = await backupDatabase(deps, { mode: opts.full ? 'full' : opts.incremental ? 'incremental' : 'auto' });
+        const r = await backupDatabase(deps, {
+          mode: opts.full ? 'full' : opts.incremental ? 'incremental' : 'auto',
+        });
         if (ctx.json) ctx.printJson(dbResultJson(r));
         else ctx.print(describeDbResult(r));
       }),
@@ -40,7 +44,12 @@ export function register(program: Command): Command {
         const deps = await backupDeps(ctx);
         const r = await backupAll(deps);
         if (ctx.json) {
-          ctx.printJson({ set: r.set, time: r.time, database: dbResultJson(r.database), files: filesResultJson(r.files) });
+          ctx.printJson({
+            set: r.set,
+            time: r.time,
+            database: dbResultJson(r.database),
+            files: filesResultJson(r.files),
+          });
         } else {
           ctx.print(describeDbResult(r.database));
           for (const line of describeFilesResult(r.files)) ctx.print(line);

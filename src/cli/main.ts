@@ -44,7 +44,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     // A bug, not a user mistake: show everything we know.
-    process.stderr.write(`safetynet: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `safetynet: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     process.exitCode = ExitCode.failure;
   }
 }

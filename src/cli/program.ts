@@ -5,7 +5,9 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 /** Builds the program with every command registered (used by main and by tests). */
 export async function buildProgram(): Promise<Command> {

@@ -58,7 +58,9 @@ export function register(program: Command): void {
             ),
           );
           const stored = entries.reduce((n, e) => n + e.storedBytes, 0);
-          ctx.print(`\n${entries.length} restore points, ${formatBytes(stored)} stored in ${repo.storage.url}`);
+          ctx.print(
+            `\n${entries.length} restore points, ${formatBytes(stored)} stored in ${repo.storage.url}`,
+          );
         }
         for (const d of damaged) ctx.note(`safetynet: warning: damaged catalog entry ${d.key}: ${d.message}`);
       }),
@@ -66,8 +68,13 @@ export function register(program: Command): void {
 
   program
     .command('verify')
-    .description('check that every restore point can be restored (--read-data downloads and checks every object)')
-    .option('--read-data', 'download every object and check its checksum (and decrypt it when backup.identity is set)')
+    .description(
+      'check that every restore point can be restored (--read-data downloads and checks every object)',
+    )
+    .option(
+      '--read-data',
+      'download every object and check its checksum (and decrypt it when backup.identity is set)',
+    )
     .option('--json', 'print the result as JSON')
     .action(
       action(async (ctx, opts: { readData?: boolean }) => {
@@ -79,7 +86,11 @@ export function register(program: Command): void {
             ctx.print(`PROBLEM ${p.kind}: ${p.message}`);
             if (p.points.length) ctx.print(`  affects restore points: ${p.points.join(', ')}`);
           }
-          const how = r.readData ? (r.decrypted ? 'read, decrypted and checked' : 'read and checked') : 'present with the right size';
+          const how = r.readData
+            ? r.decrypted
+              ? 'read, decrypted and checked'
+              : 'read and checked'
+            : 'present with the right size';
           ctx.print(
             `${r.ok ? 'OK' : 'FAILED'}: ${r.points} restore points, ${r.objects} objects ${how}${r.readData ? ` (${formatBytes(r.bytesRead)})` : ''}, ${r.problems.length} problems, in ${formatDuration(r.durationMs)}`,
           );
@@ -87,7 +98,9 @@ export function register(program: Command): void {
         }
         const level = r.ok ? 'info' : 'error';
         await deps.log[level](
-          r.ok ? `verify${r.readData ? ' --read-data' : ''}: ${r.points} restore points OK` : `verify found ${r.problems.length} problems`,
+          r.ok
+            ? `verify${r.readData ? ' --read-data' : ''}: ${r.points} restore points OK`
+            : `verify found ${r.problems.length} problems`,
           { details: { ...r, problems: r.problems.slice(0, 100) } },
         );
         if (!r.ok) ctx.exitCode = ExitCode.failure;
@@ -107,13 +120,17 @@ export function register(program: Command): void {
         else {
           const verb = r.dryRun ? 'would remove' : 'removed';
           for (const d of r.decisions) {
-            ctx.print(`${d.keep ? 'keep  ' : 'remove'} ${d.id} ${d.source}/${d.kind}  ${d.reasons.join('; ')}`);
+            ctx.print(
+              `${d.keep ? 'keep  ' : 'remove'} ${d.id} ${d.source}/${d.kind}  ${d.reasons.join('; ')}`,
+            );
           }
           ctx.print(
             `${r.dryRun ? 'dry run: ' : ''}kept ${r.kept}, ${verb} ${r.removed} restore points and ${r.orphans} leftover objects, ${formatBytes(r.freedBytes)} ${r.dryRun ? 'would be ' : ''}freed`,
           );
           if (r.damagedCatalog.length) {
-            ctx.note(`warning: leftover objects were not swept because of damaged catalog entries: ${r.damagedCatalog.join(', ')} (run \`safetynet verify\`)`);
+            ctx.note(
+              `warning: leftover objects were not swept because of damaged catalog entries: ${r.damagedCatalog.join(', ')} (run \`safetynet verify\`)`,
+            );
           }
         }
       }),
@@ -121,7 +138,9 @@ export function register(program: Command): void {
 
   program
     .command('unlock')
-    .description('remove stale repository locks (or all locks with --all, when you are sure no run is active)')
+    .description(
+      'remove stale repository locks (or all locks with --all, when you are sure no run is active)',
+    )
     .option('--all', 'remove every lock, also live-looking ones')
     .option('--json', 'print the removed locks as JSON')
     .action(
@@ -134,11 +153,15 @@ export function register(program: Command): void {
         else {
           for (const l of removed) ctx.print(`removed ${describeLock(l)}`);
           const left = before.length - removed.length;
-          ctx.print(`${removed.length} locks removed${left ? `, ${left} live locks left (use --all if you are sure they are dead)` : ''}`);
+          ctx.print(
+            `${removed.length} locks removed${left ? `, ${left} live locks left (use --all if you are sure they are dead)` : ''}`,
+          );
         }
         if (removed.length) {
           const log = await ctx.logger();
-          await log.backup.warn(`unlock removed ${removed.length} repository locks`, { details: { removed } });
+          await log.backup.warn(`unlock removed ${removed.length} repository locks`, {
+            details: { removed },
+          });
         }
       }),
     );

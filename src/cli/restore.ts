@@ -13,11 +13,15 @@ import { registerRestoreFiles } from './restore-files.js';
 
 /** Registers `restore` and its subcommands. */
 export function register(program: Command): Command {
-  const restore = program.command('restore').description('restore the database or files from a restore point');
+  const restore = program
+    .command('restore')
+    .description('restore the database or files from a restore point');
 
   restore
     .command('db')
-    .description('rebuild the database of the newest point at or before --at (default: the newest), check it, then move it into place')
+    .description(
+      'rebuild the database of the newest point at or before --at (default: the newest), check it, then move it into place',
+    )
     .requiredOption('--to <path>', 'file to create (an existing file is refused without --force)')
     .option('--at <time>', 'point in time: ISO 8601 (2026-11-26T14:00:00Z) or an age such as 2h, 1d')
     .option('--point <id>', 'restore this exact point id (from `safetynet backups list`)')

@@ -19,18 +19,32 @@ export function register(program: Command): void {
     .command('serve')
     .description('run the scheduler (backups, retention, restore tests) and the admin panel until stopped')
     .option('--no-panel', 'do not start the admin panel')
-    .option('--catch-up-delay <duration>', 'wait this long after start before catching up missed runs (default 10s)', '10s')
+    .option(
+      '--catch-up-delay <duration>',
+      'wait this long after start before catching up missed runs (default 10s)',
+      '10s',
+    )
     .action(
       action(async (ctx, opts: { panel: boolean; catchUpDelay: string }) => {
         ctx.printConfigWarnings();
         const delay = parseDurationMs(opts.catchUpDelay);
         if (delay === undefined) {
-          throw new UsageError('E_BAD_DURATION', `--catch-up-delay: "${opts.catchUpDelay}" is not a duration`, { hint: 'use e.g. 0s, 10s, 1m' });
+          throw new UsageError(
+            'E_BAD_DURATION',
+            `--catch-up-delay: "${opts.catchUpDelay}" is not a duration`,
+            { hint: 'use e.g. 0s, 10s, 1m' },
+          );
         }
         const s = await startServe(ctx.config, { noPanel: !opts.panel, catchUpDelayMs: delay });
-        ctx.note(`safetynet serve: scheduler running (time zone ${ctx.config.backup.timezone}), repository ${s.deps.repo.storage.url}`);
+        ctx.note(
+          `safetynet serve: scheduler running (time zone ${ctx.config.backup.timezone}), repository ${s.deps.repo.storage.url}`,
+        );
         if (s.url) ctx.note(`admin panel: ${s.url}/`);
-        for (const n of s.scheduler.nextRuns()) if (n.at) ctx.note(`  next ${n.name.padEnd(14)} ${n.at}${n.reason === 'catch-up' ? ' (catching up a missed run)' : ''}`);
+        for (const n of s.scheduler.nextRuns())
+          if (n.at)
+            ctx.note(
+              `  next ${n.name.padEnd(14)} ${n.at}${n.reason === 'catch-up' ? ' (catching up a missed run)' : ''}`,
+            );
         await new Promise<void>((resolve) => {
           const stop = (signal: NodeJS.Signals) => {
             ctx.note(`safetynet serve: ${signal} received, stopping (a running job is stopped cleanly)`);
@@ -49,7 +63,9 @@ export function register(program: Command): void {
 
   program
     .command('status')
-    .description('last backups, RPO exposure, next runs, restore tests, warnings; exit 1 when any warning stands')
+    .description(
+      'last backups, RPO exposure, next runs, restore tests, warnings; exit 1 when any warning stands',
+    )
     .option('--json', 'print the report as JSON')
     .action(
       action(async (ctx) => {
@@ -93,7 +109,9 @@ export function register(program: Command): void {
 
   program
     .command('drill')
-    .description('recover everything into a scratch folder as after a disaster; measure RTO and RPO against the objectives')
+    .description(
+      'recover everything into a scratch folder as after a disaster; measure RTO and RPO against the objectives',
+    )
     .option('--out <file>', 'write the report as Markdown to this file')
     .option('--scratch <dir>', 'scratch folder (default: backup.stateDir/scratch)')
     .option('--keep', 'keep the recovered copy (printed) instead of deleting it')
@@ -117,11 +135,15 @@ export function register(program: Command): void {
 /** The human form of the status report. */
 export function describeStatus(r: StatusReport): string {
   const lines: string[] = [];
-  lines.push(r.healthy ? 'HEALTHY' : `ATTENTION: ${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}`);
+  lines.push(
+    r.healthy ? 'HEALTHY' : `ATTENTION: ${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}`,
+  );
   for (const w of r.warnings) lines.push(`  ! ${w}`);
   lines.push('');
   const p = (label: string, x: StatusReport['last']['full']) =>
-    lines.push(`${label.padEnd(18)} ${x ? `${x.time}  ${x.id}  ${formatBytes(x.sizeBytes)} (${formatBytes(x.storedBytes)} stored)${x.incomplete ? '  INCOMPLETE' : ''}` : 'none'}`);
+    lines.push(
+      `${label.padEnd(18)} ${x ? `${x.time}  ${x.id}  ${formatBytes(x.sizeBytes)} (${formatBytes(x.storedBytes)} stored)${x.incomplete ? '  INCOMPLETE' : ''}` : 'none'}`,
+    );
   p('last full', r.last.full);
   p('last incremental', r.last.incremental);
   p('last files', r.last.files);
@@ -132,7 +154,9 @@ export function describeStatus(r: StatusReport): string {
     `${'repository'.padEnd(18)} ${r.repository.url}: ${r.repository.points.total} points (${r.repository.points.full} full, ${r.repository.points.incremental} incremental, ${r.repository.points.files} files), ${formatBytes(r.repository.storedBytes)}`,
   );
   const t = r.restoreTest;
-  lines.push(`${'last restore test'.padEnd(18)} ${t ? `${String(t.time)} ${t.ok ? 'PASSED' : `FAILED (${String(t.failed)})`}` : 'never'}`);
+  lines.push(
+    `${'last restore test'.padEnd(18)} ${t ? `${String(t.time)} ${t.ok ? 'PASSED' : `FAILED (${String(t.failed)})`}` : 'never'}`,
+  );
   const d = r.drill;
   lines.push(
     `${'last drill'.padEnd(18)} ${d ? `${String(d.time)} RTO ${formatDuration(Number(d.rtoMs))} ${d.rtoPass ? 'PASS' : 'FAIL'}, RPO ${d.rpoMs === null ? 'n/a' : formatDuration(Number(d.rpoMs))} ${d.rpoPass ? 'PASS' : 'FAIL'}` : 'never'}`,
@@ -140,7 +164,9 @@ export function describeStatus(r: StatusReport): string {
   lines.push('');
   lines.push('jobs               next run                   last run');
   for (const j of r.jobs) {
-    const last = j.lastRun ? `${j.lastRun.at} ${j.lastRun.outcome}${j.lastRun.error ? `: ${j.lastRun.error}` : ''}` : 'never (serve not run yet)';
+    const last = j.lastRun
+      ? `${j.lastRun.at} ${j.lastRun.outcome}${j.lastRun.error ? `: ${j.lastRun.error}` : ''}`
+      : 'never (serve not run yet)';
     lines.push(`  ${j.name.padEnd(16)} ${(j.nextRun ?? '-').padEnd(26)} ${last}`);
   }
   return lines.join('\n');

@@ -68,9 +68,13 @@ export function loadConfig(opts: LoadConfigOptions = {}): SafetynetConfig {
     try {
       raw = JSON.parse(text);
     } catch (err) {
-      throw new ConfigError('E_CONFIG_JSON', `config file ${file} is not valid JSON: ${(err as Error).message}`, {
-        hint: 'fix the JSON syntax (a trailing comma or a missing quote is the usual cause)',
-      });
+      throw new ConfigError(
+        'E_CONFIG_JSON',
+        `config file ${file} is not valid JSON: ${(err as Error).message}`,
+        {
+          hint: 'fix the JSON syntax (a trailing comma or a missing quote is the usual cause)',
+        },
+      );
     }
   }
   return resolveConfig(raw, { file, baseDir: file ? path.dirname(file) : cwd, env });
@@ -114,14 +118,22 @@ export function resolveConfig(
     retention[cat] = days;
   }
   if (c.logs.store.type === 'postgres' && !c.logs.store.connectionString) {
-    throw new ConfigError('E_CONFIG_VALUE', `logs.store.connectionString is required when logs.store.type is "postgres"${where}`, {
-      hint: 'set logs.store.connectionString, e.g. "postgres://user@127.0.0.1:5432/shop"',
-    });
+    throw new ConfigError(
+      'E_CONFIG_VALUE',
+      `logs.store.connectionString is required when logs.store.type is "postgres"${where}`,
+      {
+        hint: 'set logs.store.connectionString, e.g. "postgres://user@127.0.0.1:5432/shop"',
+      },
+    );
   }
   if (c.database.type === 'postgres' && !c.database.connectionString) {
-    throw new ConfigError('E_CONFIG_VALUE', `database.connectionString is required when database.type is "postgres"${where}`, {
-      hint: 'set database.connectionString, e.g. "postgres://user@127.0.0.1:5432/shop"',
-    });
+    throw new ConfigError(
+      'E_CONFIG_VALUE',
+      `database.connectionString is required when database.type is "postgres"${where}`,
+      {
+        hint: 'set database.connectionString, e.g. "postgres://user@127.0.0.1:5432/shop"',
+      },
+    );
   }
 
   // backup
@@ -130,26 +142,38 @@ export function resolveConfig(
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
   } catch {
-    throw new ConfigError('E_CONFIG_VALUE', `backup.timezone: "${timezone}" is not a known time zone${where}`, {
-      hint: 'use an IANA time zone name such as "Europe/Berlin", "America/New_York" or "UTC"',
-    });
+    throw new ConfigError(
+      'E_CONFIG_VALUE',
+      `backup.timezone: "${timezone}" is not a known time zone${where}`,
+      {
+        hint: 'use an IANA time zone name such as "Europe/Berlin", "America/New_York" or "UTC"',
+      },
+    );
   }
   for (const [job, expr] of Object.entries(b.schedule)) {
     try {
       new Cron(expr, { paused: true, timezone });
     } catch (err) {
-      throw new ConfigError('E_CONFIG_CRON', `backup.schedule.${job}: "${expr}" is not a valid cron expression${where}`, {
-        hint: `use five fields "minute hour day-of-month month day-of-week", e.g. "0 3 * * *" (${(err as Error).message})`,
-      });
+      throw new ConfigError(
+        'E_CONFIG_CRON',
+        `backup.schedule.${job}: "${expr}" is not a valid cron expression${where}`,
+        {
+          hint: `use five fields "minute hour day-of-month month day-of-week", e.g. "0 3 * * *" (${(err as Error).message})`,
+        },
+      );
     }
   }
   const objectives = { rpoMs: 0, rtoMs: 0 };
   for (const key of ['rpo', 'rto'] as const) {
     const ms = parseDurationMs(b.objectives[key]);
     if (ms === undefined || ms <= 0) {
-      throw new ConfigError('E_CONFIG_VALUE', `backup.objectives.${key}: "${b.objectives[key]}" is not a duration${where}`, {
-        hint: 'use a number and a unit: 30m, 1h, 4h, 1d',
-      });
+      throw new ConfigError(
+        'E_CONFIG_VALUE',
+        `backup.objectives.${key}: "${b.objectives[key]}" is not a duration${where}`,
+        {
+          hint: 'use a number and a unit: 30m, 1h, 4h, 1d',
+        },
+      );
     }
     objectives[`${key}Ms`] = ms;
   }
@@ -186,16 +210,21 @@ export function resolveConfig(
     seen.add(f.name);
     if (!existsSync(f.path)) {
       if (f.isDefault) {
-        if (f.name !== 'config') warnings.push(`file set "${f.name}": ${f.path} does not exist; it is skipped`);
+        if (f.name !== 'config')
+          warnings.push(`file set "${f.name}": ${f.path} does not exist; it is skipped`);
       } else {
         throw new ConfigError('E_CONFIG_PATH', `backup.files[${i}].path: ${f.path} does not exist${where}`, {
           hint: `create the folder or fix backup.files[${i}].path`,
         });
       }
     } else if (!f.isDefault && !statSync(f.path).isDirectory() && !statSync(f.path).isFile()) {
-      throw new ConfigError('E_CONFIG_PATH', `backup.files[${i}].path: ${f.path} is not a folder or a file${where}`, {
-        hint: `point backup.files[${i}].path at a folder`,
-      });
+      throw new ConfigError(
+        'E_CONFIG_PATH',
+        `backup.files[${i}].path: ${f.path} is not a folder or a file${where}`,
+        {
+          hint: `point backup.files[${i}].path at a folder`,
+        },
+      );
     }
   }
 
@@ -259,9 +288,13 @@ function normaliseRepository(value: string, baseDir: string, where: string): str
     const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(value);
     const bucket = m?.[1] ?? '';
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-      throw new ConfigError('E_CONFIG_VALUE', `backup.repository: "${bucket}" is not a valid bucket name${where}`, {
-        hint: 'use s3://bucket/prefix with a bucket name of 3-63 lower-case letters, digits, dots and hyphens',
-      });
+      throw new ConfigError(
+        'E_CONFIG_VALUE',
+        `backup.repository: "${bucket}" is not a valid bucket name${where}`,
+        {
+          hint: 'use s3://bucket/prefix with a bucket name of 3-63 lower-case letters, digits, dots and hyphens',
+        },
+      );
     }
     const prefix = (m?.[2] ?? '').replace(/^\/+|\/+$/g, '');
     return `s3://${bucket}${prefix ? '/' + prefix : ''}`;
@@ -270,9 +303,13 @@ function normaliseRepository(value: string, baseDir: string, where: string): str
     return 'file://' + path.resolve(baseDir, decodeURIComponent(value.slice('file://'.length)));
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
-    throw new ConfigError('E_CONFIG_VALUE', `backup.repository: "${value}" uses an unsupported scheme${where}`, {
-      hint: 'use a folder path, file:///path or s3://bucket/prefix',
-    });
+    throw new ConfigError(
+      'E_CONFIG_VALUE',
+      `backup.repository: "${value}" uses an unsupported scheme${where}`,
+      {
+        hint: 'use a folder path, file:///path or s3://bucket/prefix',
+      },
+    );
   }
   return 'file://' + path.resolve(baseDir, value);
 }
@@ -309,7 +346,8 @@ function describeSchemaError(e: ErrorObject, data: unknown): string {
 }
 
 function describePattern(instancePath: string): string {
-  if (instancePath.includes('recipients')) return 'an age recipient: "age1" and 58 more characters, from `safetynet keygen`';
+  if (instancePath.includes('recipients'))
+    return 'an age recipient: "age1" and 58 more characters, from `safetynet keygen`';
   return 'lower-case letters, digits, "_" and "-", starting with a letter, at most 32 characters';
 }
 

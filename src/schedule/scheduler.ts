@@ -465,7 +465,9 @@ export class Scheduler {
     let error: Error | undefined;
     try {
       // Promise.resolve().then: a job that throws synchronously is a rejection like any other.
-      result = await Promise.resolve().then(() => c.entry.spec.run(c.controller.signal, { reason: c.reason }));
+      result = await Promise.resolve().then(() =>
+        c.entry.spec.run(c.controller.signal, { reason: c.reason }),
+      );
       outcome = result?.status === 'failed' ? 'failed' : 'success';
     } catch (err) {
       error = toError(err);

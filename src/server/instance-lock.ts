@@ -32,13 +32,17 @@ export class RepositoryInstanceLock implements InstanceLock {
     } catch (err) {
       if (err instanceof LockError) {
         const holder = (err.details?.lock ?? {}) as Partial<LockRecord>;
-        throw new LockError('E_SERVE_RUNNING', `another safetynet serve already runs for ${this.repo.storage.url} (pid ${holder.pid} on ${holder.host}, since ${holder.createdAt})`, {
-          hint:
-            err.code === 'E_LOCK_STALE'
-              ? 'its lock looks stale; if no serve runs there, remove it with `safetynet unlock --all` and start again'
-              : 'only one serve may run per repository; stop the other one first (or point this one at another repository)',
-          details: err.details,
-        });
+        throw new LockError(
+          'E_SERVE_RUNNING',
+          `another safetynet serve already runs for ${this.repo.storage.url} (pid ${holder.pid} on ${holder.host}, since ${holder.createdAt})`,
+          {
+            hint:
+              err.code === 'E_LOCK_STALE'
+                ? 'its lock looks stale; if no serve runs there, remove it with `safetynet unlock --all` and start again'
+                : 'only one serve may run per repository; stop the other one first (or point this one at another repository)',
+            details: err.details,
+          },
+        );
       }
       throw err;
     }

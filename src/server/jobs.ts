@@ -36,10 +36,20 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
         const r = await backupFiles(deps, {});
         const outcome: JobOutcome = {
           summary: `files point ${r.entry.id}: ${r.stats.files} files, ${formatBytes(r.stats.storedBytes)} added`,
-          details: { point: r.entry.id, files: r.stats.files, storedBytes: r.stats.storedBytes, problems: r.problems.length },
+          details: {
+            point: r.entry.id,
+            files: r.stats.files,
+            storedBytes: r.stats.storedBytes,
+            problems: r.problems.length,
+          },
         };
         // An incomplete point is stored (what could be read is safe) but the run is a failure.
-        if (r.problems.length) return { ...outcome, status: 'failed', summary: `${outcome.summary}; ${r.problems.length} files could not be read` };
+        if (r.problems.length)
+          return {
+            ...outcome,
+            status: 'failed',
+            summary: `${outcome.summary}; ${r.problems.length} files could not be read`,
+          };
         return outcome;
       },
     },
@@ -48,7 +58,10 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
       cron: s.retention,
       run: async () => {
         const r = await pruneRepository(deps, { dryRun: false });
-        return { summary: `kept ${r.kept}, removed ${r.removed} points, freed ${formatBytes(r.freedBytes)}`, details: { kept: r.kept, removed: r.removed } };
+        return {
+          summary: `kept ${r.kept}, removed ${r.removed} points, freed ${formatBytes(r.freedBytes)}`,
+          details: { kept: r.kept, removed: r.removed },
+        };
       },
     },
     {
@@ -58,7 +71,10 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
         const plan = retentionCutoffs(deps.config.logs.retention, deps.clock.now());
         const r = await logger.store.prune({ cutoffs: plan.cutoffs, defaultCutoff: plan.defaultCutoff });
         const perCategory = Object.fromEntries(Object.entries(r.categories).map(([c, x]) => [c, x.deleted]));
-        if (r.total > 0) await logger.system.info(`retention deleted ${r.total} log entries`, { details: { perCategory, longestBatchMs: r.longestBatchMs } });
+        if (r.total > 0)
+          await logger.system.info(`retention deleted ${r.total} log entries`, {
+            details: { perCategory, longestBatchMs: r.longestBatchMs },
+          });
         return { summary: `deleted ${r.total} log entries`, details: { perCategory } };
       },
     },
@@ -70,7 +86,9 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
         const r = await runRestoreTest(deps, { trigger: reason === 'manual' ? 'manual' : 'schedule' });
         return {
           status: r.ok ? 'success' : 'failed',
-          summary: r.ok ? `restore test passed (${r.checks.length} checks)` : `restore test FAILED: ${r.failed}`,
+          summary: r.ok
+            ? `restore test passed (${r.checks.length} checks)`
+            : `restore test FAILED: ${r.failed}`,
           details: { id: r.id, point: r.point?.id ?? null, failed: r.failed ?? null },
         };
       },
@@ -81,6 +99,11 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
 function dbOutcome(r: Awaited<ReturnType<typeof backupDatabase>>): JobOutcome {
   return {
     summary: `${r.kind} point ${r.entry.id}: ${formatBytes(r.entry.storedBytes)} stored`,
-    details: { point: r.entry.id, kind: r.kind, storedBytes: r.entry.storedBytes, changedPages: r.changedPages },
+    details: {
+      point: r.entry.id,
+      kind: r.kind,
+      storedBytes: r.entry.storedBytes,
+      changedPages: r.changedPages,
+    },
   };
 }

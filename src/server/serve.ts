@@ -52,7 +52,10 @@ export async function startServe(config: SafetynetConfig, opts: ServeOptions = {
     jobs: scheduledJobs(deps, logger),
     state: new JsonFileStateStore(schedulerStatePath(config.backup.stateDir)),
     lock: new RepositoryInstanceLock(repo, (l) => {
-      void logger.backup.warn(`took over the serve lock of pid ${l.pid} on ${l.host}, which is no longer running`, { details: { lock: l } });
+      void logger.backup.warn(
+        `took over the serve lock of pid ${l.pid} on ${l.host}, which is no longer running`,
+        { details: { lock: l } },
+      );
     }),
     onEvent: (e) => void logEvent(logger, e),
     ...(opts.catchUpDelayMs !== undefined ? { catchUpDelayMs: opts.catchUpDelayMs } : {}),
@@ -70,7 +73,10 @@ export async function startServe(config: SafetynetConfig, opts: ServeOptions = {
           clock,
           backups: backupsPageProvider(deps, scheduler),
         },
-        { ...(opts.host !== undefined ? { host: opts.host } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) },
+        {
+          ...(opts.host !== undefined ? { host: opts.host } : {}),
+          ...(opts.port !== undefined ? { port: opts.port } : {}),
+        },
       );
     }
   } catch (err) {
@@ -102,24 +108,52 @@ async function logEvent(logger: Logger, e: SchedulerEvent): Promise<void> {
   const log = logger.backup;
   switch (e.type) {
     case 'scheduler-start':
-      await log.info(`scheduler started${e.catchUp.length ? `; catching up missed runs: ${e.catchUp.join(', ')}` : ''}`, { details: { ...e } });
+      await log.info(
+        `scheduler started${e.catchUp.length ? `; catching up missed runs: ${e.catchUp.join(', ')}` : ''}`,
+        { details: { ...e } },
+      );
       break;
     case 'run-interrupted':
-      await log.warn(`the ${e.job} run that started at ${e.record.startedAt} was interrupted (the process ended); it is caught up`, {
-        details: { job: e.job, record: e.record },
-      });
+      await log.warn(
+        `the ${e.job} run that started at ${e.record.startedAt} was interrupted (the process ended); it is caught up`,
+        {
+          details: { job: e.job, record: e.record },
+        },
+      );
       break;
     case 'job-start':
-      await log.info(`job ${e.job} started (${e.reason}${e.lateMs > 1000 ? `, ${formatDuration(e.lateMs)} after its slot` : ''})`, {
-        details: { job: e.job, reason: e.reason, slot: e.slot, lateMs: e.lateMs, coalescedSlots: e.coalescedSlots },
-      });
+      await log.info(
+        `job ${e.job} started (${e.reason}${e.lateMs > 1000 ? `, ${formatDuration(e.lateMs)} after its slot` : ''})`,
+        {
+          details: {
+            job: e.job,
+            reason: e.reason,
+            slot: e.slot,
+            lateMs: e.lateMs,
+            coalescedSlots: e.coalescedSlots,
+          },
+        },
+      );
       break;
     case 'job-end': {
-      const details = { job: e.job, outcome: e.outcome, durationMs: e.durationMs, summary: e.summary, slot: e.slot, consecutiveFailures: e.consecutiveFailures };
+      const details = {
+        job: e.job,
+        outcome: e.outcome,
+        durationMs: e.durationMs,
+        summary: e.summary,
+        slot: e.slot,
+        consecutiveFailures: e.consecutiveFailures,
+      };
       const line = `job ${e.job} ${e.outcome} in ${formatDuration(e.durationMs ?? 0)}${e.summary ? `: ${e.summary}` : ''}`;
       if (e.outcome === 'success') await log.info(line, { details });
       else if (e.outcome === 'aborted') await log.warn(line, { details });
-      else if (e.error) await logger.error(e.error, { category: 'backup', level: e.consecutiveFailures >= 3 ? 'critical' : 'error', message: `${line}: ${e.error.message}`, details });
+      else if (e.error)
+        await logger.error(e.error, {
+          category: 'backup',
+          level: e.consecutiveFailures >= 3 ? 'critical' : 'error',
+          message: `${line}: ${e.error.message}`,
+          details,
+        });
       else await log.error(line, { details });
       break;
     }
@@ -127,7 +161,9 @@ async function logEvent(logger: Logger, e: SchedulerEvent): Promise<void> {
       await logger.error(e.error, { category: 'backup', message: `scheduler: ${e.message}` });
       break;
     case 'scheduler-stop':
-      await log.info(`scheduler stopped${e.abortedJob ? ` (aborted ${e.abortedJob})` : ''}`, { details: { ...e } });
+      await log.info(`scheduler stopped${e.abortedJob ? ` (aborted ${e.abortedJob})` : ''}`, {
+        details: { ...e },
+      });
       break;
   }
 }

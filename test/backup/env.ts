@@ -42,7 +42,12 @@ export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv>
   mkdirSync(path.dirname(identityFile), { recursive: true });
   writeFileSync(identityFile, `# test identity\n${identity}\n`, { mode: 0o600 });
   const raw = {
-    backup: { recipients: [recipient], identity: 'keys/identity.txt', timezone: 'UTC', ...(opts.backup ?? {}) },
+    backup: {
+      recipients: [recipient],
+      identity: 'keys/identity.txt',
+      timezone: 'UTC',
+      ...(opts.backup ?? {}),
+    },
   };
   const configFile = path.join(dir, 'safetynet.config.json');
   writeFileSync(configFile, JSON.stringify(raw, null, 2));

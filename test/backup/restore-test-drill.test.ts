@@ -102,7 +102,9 @@ describe('status', () => {
   it('warns about a repository on the database disk, a missing identity, no restore test; exit 1', async () => {
     const e = await env();
     await backupDatabase(e.deps, { mode: 'full' });
-    const noKey = await e.makeDeps({ config: { ...e.config, backup: { ...e.config.backup, identity: path.join(e.dir, 'gone.txt') } } });
+    const noKey = await e.makeDeps({
+      config: { ...e.config, backup: { ...e.config.backup, identity: path.join(e.dir, 'gone.txt') } },
+    });
     const s = await buildStatus(noKey);
     expect(s.healthy).toBe(false);
     const w = s.warnings.join('\n');
@@ -110,7 +112,14 @@ describe('status', () => {
     expect(w).toMatch(/identity file .*gone\.txt is missing: restore tests are impossible/);
     expect(w).toMatch(/no restore test has been run yet/);
     expect(s.last.full).toMatchObject({ kind: 'full' });
-    expect(s.jobs.map((j) => j.name)).toEqual(['full', 'incremental', 'files', 'retention', 'log-retention', 'restore-test']);
+    expect(s.jobs.map((j) => j.name)).toEqual([
+      'full',
+      'incremental',
+      'files',
+      'retention',
+      'log-retention',
+      'restore-test',
+    ]);
     const cli = await runCli(['--config', e.configFile, 'status', '--json']);
     expect(cli.code).toBe(1);
     expect(JSON.parse(cli.stdout).healthy).toBe(false);

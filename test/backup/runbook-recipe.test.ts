@@ -18,7 +18,10 @@ afterEach(async () => {
   for (const e of envs.splice(0)) await e.close();
 });
 
-const runbook = readFileSync(fileURLToPath(new URL('../../docs/disaster-recovery.md', import.meta.url)), 'utf8');
+const runbook = readFileSync(
+  fileURLToPath(new URL('../../docs/disaster-recovery.md', import.meta.url)),
+  'utf8',
+);
 
 describe('the runbook recipe without safetynet', () => {
   it('rebuilds an incremental point with age, zstd, jq and the documented apply.py', async () => {
@@ -36,20 +39,34 @@ describe('the runbook recipe without safetynet', () => {
     writeFileSync(path.join(work, 'apply.py'), script!);
 
     const repo = e.deps.repo.storage.localPath!;
-    const sh = (cmd: string) => execFileSync('bash', ['-c', cmd], { cwd: work, env: { ...process.env, REPO: repo, KEY: e.identityFile } });
+    const sh = (cmd: string) =>
+      execFileSync('bash', ['-c', cmd], {
+        cwd: work,
+        env: { ...process.env, REPO: repo, KEY: e.identityFile },
+      });
     const catalog = readdirSync(path.join(repo, 'catalog')).sort();
     const full = catalog.find((c) => c.includes('_db_full'))!;
     const inc = catalog.find((c) => c.includes('_db_incremental'))!;
     // Full point: the runbook's loop.
-    sh(`for key in $(jq -r '.objects[].key' "$REPO/catalog/${full}"); do age -d -i "$KEY" "$REPO/$key" | zstd -d; done > shop.sqlite`);
+    sh(
+      `for key in $(jq -r '.objects[].key' "$REPO/catalog/${full}"); do age -d -i "$KEY" "$REPO/$key" | zstd -d; done > shop.sqlite`,
+    );
     // Incremental: sizes from the sealed manifest, then the apply loop.
     const incId = inc.split('_')[0]!;
-    const m = JSON.parse(sh(`age -d -i "$KEY" "$REPO/manifests/${incId}.age" | zstd -d`).toString()) as SqliteManifest;
+    const m = JSON.parse(
+      sh(`age -d -i "$KEY" "$REPO/manifests/${incId}.age" | zstd -d`).toString(),
+    ) as SqliteManifest;
     sh(
       `for key in $(jq -r '.objects[].key' "$REPO/catalog/${inc}"); do age -d -i "$KEY" "$REPO/$key" | zstd -d | python3 apply.py shop.sqlite ${m.database.pageSize} ${m.database.sizeBytes}; done`,
     );
-    const sha = createHash('sha256').update(readFileSync(path.join(work, 'shop.sqlite'))).digest('hex');
+    const sha = createHash('sha256')
+      .update(readFileSync(path.join(work, 'shop.sqlite')))
+      .digest('hex');
     expect(sha).toBe(m.database.sha256);
-    expect(execFileSync('sqlite3', [path.join(work, 'shop.sqlite'), 'PRAGMA integrity_check']).toString().trim()).toBe('ok');
+    expect(
+      execFileSync('sqlite3', [path.join(work, 'shop.sqlite'), 'PRAGMA integrity_check'])
+        .toString()
+        .trim(),
+    ).toBe('ok');
   });
 });

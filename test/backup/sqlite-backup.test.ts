@@ -65,7 +65,10 @@ describe('SQLite database backups', () => {
     expect(inc1.changedPages).toBeLessThan(inc1.pageCount / 2);
     expect(inc1.entry.storedBytes).toBeLessThan(full.entry.storedBytes);
 
-    exec(db, "INSERT INTO customers (email) VALUES ('late@example.com'); DELETE FROM payments WHERE id > 2900; DELETE FROM orders WHERE id > 2900");
+    exec(
+      db,
+      "INSERT INTO customers (email) VALUES ('late@example.com'); DELETE FROM payments WHERE id > 2900; DELETE FROM orders WHERE id > 2900",
+    );
     const inc2 = await backupDatabase(e.deps, { mode: 'incremental' });
     expect(inc2.entry.parent).toBe(inc1.entry.id);
 
@@ -80,7 +83,9 @@ describe('SQLite database backups', () => {
     // An earlier point, by id and by time.
     const p1 = path.join(e.dir, 'restore', 'p1.sqlite');
     await restoreDatabase(e.deps, { to: p1, pointId: inc1.entry.id });
-    expect(query<{ n: number }>(p1, "SELECT count(*) n FROM orders WHERE status = 'paid'").n).toBe(Math.floor(3000 / 97));
+    expect(query<{ n: number }>(p1, "SELECT count(*) n FROM orders WHERE status = 'paid'").n).toBe(
+      Math.floor(3000 / 97),
+    );
     expect(query<{ n: number }>(p1, 'SELECT count(*) n FROM orders').n).toBe(3000);
     const p0 = path.join(e.dir, 'restore', 'p0.sqlite');
     const r0 = await restoreDatabase(e.deps, { to: p0, at: Date.parse(full.entry.time) + 0 });
@@ -118,9 +123,13 @@ describe('SQLite database backups', () => {
     const r = await backupDatabase(e.deps, { mode: 'full' });
     const repoDir = e.deps.repo.storage.localPath!;
     const parts = r.entry.objects.map((o) =>
-      execFileSync('sh', ['-c', `age -d -i "${e.identityFile}" "${path.join(repoDir, o.key)}" | zstd -d -c`], {
-        maxBuffer: 1 << 30,
-      }),
+      execFileSync(
+        'sh',
+        ['-c', `age -d -i "${e.identityFile}" "${path.join(repoDir, o.key)}" | zstd -d -c`],
+        {
+          maxBuffer: 1 << 30,
+        },
+      ),
     );
     const restoredByTools = path.join(e.dir, 'by-tools.sqlite');
     writeFileSync(restoredByTools, Buffer.concat(parts));
@@ -133,14 +142,23 @@ describe('SQLite database backups', () => {
   it('records size, SHA-256, page size/count, row counts and duration in the sealed manifest', async () => {
     const e = await env({ rows: 1234 });
     const r = await backupDatabase(e.deps, { mode: 'full' });
-    const m = await e.deps.repo.readManifest<import('../../src/backup/repo/types.js').SqliteManifest>(r.entry);
+    const m = await e.deps.repo.readManifest<import('../../src/backup/repo/types.js').SqliteManifest>(
+      r.entry,
+    );
     expect(m.database.tables).toEqual({ customers: 123, orders: 1234, payments: 1234 });
     expect(m.database.pageSize).toBe(4096);
     expect(m.database.sizeBytes).toBe(m.database.pageSize * m.database.pageCount);
     expect(m.database.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(m.durationMs).toBeGreaterThanOrEqual(0);
     // The plaintext catalog holds no table names or row counts.
-    const catalog = readFileSync(path.join(e.deps.repo.storage.localPath!, 'catalog', readdirSync(path.join(e.deps.repo.storage.localPath!, 'catalog'))[0]!), 'utf8');
+    const catalog = readFileSync(
+      path.join(
+        e.deps.repo.storage.localPath!,
+        'catalog',
+        readdirSync(path.join(e.deps.repo.storage.localPath!, 'catalog'))[0]!,
+      ),
+      'utf8',
+    );
     expect(catalog).not.toMatch(/orders|customers|payments/);
   });
 
@@ -164,7 +182,10 @@ describe('SQLite database backups', () => {
     const r = await backupDatabase(e.deps, { mode: 'full' });
     const to = path.join(e.dir, 'x.sqlite');
     await expectCode(restoreDatabase(e.deps, { to, at: Date.parse('2026-05-02T00:00:00Z') }), 'E_AT_FUTURE');
-    const err = await expectCode(restoreDatabase(e.deps, { to, at: Date.parse('2026-04-30T00:00:00Z') }), 'E_AT_BEFORE_FIRST');
+    const err = await expectCode(
+      restoreDatabase(e.deps, { to, at: Date.parse('2026-04-30T00:00:00Z') }),
+      'E_AT_BEFORE_FIRST',
+    );
     expect(err.hint).toContain(r.entry.id);
     expect(existsSync(to)).toBe(false);
   });
@@ -180,16 +201,22 @@ describe('SQLite database backups', () => {
   it('refuses to back up without recipients and to restore without the right identity', async () => {
     const e = await env();
     await backupDatabase(e.deps, { mode: 'full' });
-    const noRecipients = await e.makeDeps({ config: { ...e.config, backup: { ...e.config.backup, recipients: [] } } });
+    const noRecipients = await e.makeDeps({
+      config: { ...e.config, backup: { ...e.config.backup, recipients: [] } },
+    });
     await expectCode(backupDatabase(noRecipients, { mode: 'full' }), 'E_NO_RECIPIENTS');
 
-    const missing = await e.makeDeps({ config: { ...e.config, backup: { ...e.config.backup, identity: path.join(e.dir, 'nope.txt') } } });
+    const missing = await e.makeDeps({
+      config: { ...e.config, backup: { ...e.config.backup, identity: path.join(e.dir, 'nope.txt') } },
+    });
     const to = path.join(e.dir, 'r.sqlite');
     await expectCode(restoreDatabase(missing, { to }), 'E_IDENTITY_MISSING');
 
     const other = path.join(e.dir, 'other.txt');
     execFileSync('age-keygen', ['-o', other], { stdio: 'ignore' });
-    const wrong = await e.makeDeps({ config: { ...e.config, backup: { ...e.config.backup, identity: other } } });
+    const wrong = await e.makeDeps({
+      config: { ...e.config, backup: { ...e.config.backup, identity: other } },
+    });
     await expectCode(restoreDatabase(wrong, { to }), 'E_IDENTITY_WRONG');
     expect(existsSync(to)).toBe(false);
   });
@@ -232,14 +259,21 @@ describe('SQLite database backups', () => {
     const before = (await e.deps.repo.listPoints())[0]!.summary!.pageCount as number;
     const shrunk = await snap('incremental');
     expect(shrunk.pageCount).toBeLessThan(before);
-    exec(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) INSERT INTO customers (email) SELECT 'bulk' || i || '@example.com' FROM n");
+    exec(
+      db,
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) INSERT INTO customers (email) SELECT 'bulk' || i || '@example.com' FROM n",
+    );
     await snap('incremental');
-    exec(db, "UPDATE customers SET email = upper(email) WHERE id % 3 = 0");
+    exec(db, 'UPDATE customers SET email = upper(email) WHERE id % 3 = 0');
     await snap('incremental');
     for (const [i, p] of expected.entries()) {
       for (const overlayLimitBytes of [undefined, 0]) {
         const to = path.join(e.dir, 'r', `${i}-${overlayLimitBytes ?? 'overlay'}.sqlite`);
-        const r = await restoreDatabase(e.deps, { to, pointId: p.id, ...(overlayLimitBytes !== undefined ? { overlayLimitBytes } : {}) });
+        const r = await restoreDatabase(e.deps, {
+          to,
+          pointId: p.id,
+          ...(overlayLimitBytes !== undefined ? { overlayLimitBytes } : {}),
+        });
         expect(r.sha256).toBe(p.sha);
         expect(sha256(to)).toBe(p.sha);
       }

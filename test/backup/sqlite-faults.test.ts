@@ -38,7 +38,9 @@ const WRITER = fileURLToPath(new URL('./writer-child.cjs', import.meta.url));
 describe('SQLite backups under load and faults', () => {
   it('finishes on a busy database and every point restores to a consistent database', async () => {
     const e = await env({ rows: 20_000 });
-    const child = spawn(process.execPath, [WRITER, e.config.database.path], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [WRITER, e.config.database.path], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
     try {
       const points = [];
@@ -78,11 +80,15 @@ describe('SQLite backups under load and faults', () => {
   it('a backup killed with SIGKILL leaves no visible point; the next run reports the stale lock and succeeds', async () => {
     const e = await env({ rows: 120_000 });
     const repoDir = e.deps.repo.storage.localPath!;
-    const child = spawn(process.execPath, [CLI, '--config', e.configFile, 'backup', 'db', '--full'], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [CLI, '--config', e.configFile, 'backup', 'db', '--full'], {
+      stdio: 'ignore',
+    });
     // Wait until it has stored at least one data object, then kill it mid-run.
     const dataDir = path.join(repoDir, 'data');
     const deadline = Date.now() + 30_000;
-    while (!(existsSync(dataDir) && readdirSync(dataDir).some((d) => readdirSync(path.join(dataDir, d)).length > 0))) {
+    while (!(
+      existsSync(dataDir) && readdirSync(dataDir).some((d) => readdirSync(path.join(dataDir, d)).length > 0)
+    )) {
       if (Date.now() > deadline) throw new Error('the backup never wrote a data object');
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -96,7 +102,17 @@ describe('SQLite backups under load and faults', () => {
     expect(JSON.parse(r.stdout).kind).toBe('full');
     const locks = path.join(repoDir, 'locks');
     expect(existsSync(locks) ? readdirSync(locks) : []).toEqual([]);
-    const log = await runCli(['--config', e.configFile, 'logs', 'search', '--category', 'backup', '--text', 'stale', '--json']);
+    const log = await runCli([
+      '--config',
+      e.configFile,
+      'logs',
+      'search',
+      '--category',
+      'backup',
+      '--text',
+      'stale',
+      '--json',
+    ]);
     expect(log.stdout).toMatch(/removed a stale repository lock left by pid \d+/);
     // The killed run's leftovers are swept by prune (orphans), never by a backup.
     const prune = await runCli(['--config', e.configFile, 'prune', '--json']);
@@ -124,7 +140,10 @@ describe('SQLite backups under load and faults', () => {
     const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
     if (m.status !== 0) throw new Error(`cannot mount a tmpfs here: ${m.stderr}`);
     try {
-      const err = await expectCode(restoreDatabase(e.deps, { to: path.join(small, 'shop.sqlite') }), 'E_NO_SPACE');
+      const err = await expectCode(
+        restoreDatabase(e.deps, { to: path.join(small, 'shop.sqlite') }),
+        'E_NO_SPACE',
+      );
       expect(err.message).toMatch(/needs .* free/);
       expect(readdirSync(small)).toEqual([]);
     } finally {

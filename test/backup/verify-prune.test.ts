@@ -47,20 +47,28 @@ describe('verify', () => {
     const bad = await verifyRepository(e.deps, { readData: true });
     expect(bad.ok).toBe(false);
     expect(bad.problems).toEqual([
-      expect.objectContaining({ key: victim, kind: 'checksum', points: [full.entry.id, inc1.entry.id, inc2.entry.id].sort() }),
+      expect.objectContaining({
+        key: victim,
+        kind: 'checksum',
+        points: [full.entry.id, inc1.entry.id, inc2.entry.id].sort(),
+      }),
     ]);
 
     // A missing object of the newest incremental breaks only that point, and is seen without --read-data.
     const gone = inc2.entry.manifest.key;
     rmSync(path.join(repoDir, gone));
     const missing = await verifyRepository(e.deps, { readData: false });
-    expect(missing.problems).toEqual([expect.objectContaining({ key: gone, kind: 'missing', points: [inc2.entry.id] })]);
+    expect(missing.problems).toEqual([
+      expect.objectContaining({ key: gone, kind: 'missing', points: [inc2.entry.id] }),
+    ]);
   });
 
   it('checks stored checksums without the identity, and says it did not decrypt', async () => {
     const e = await env();
     const full = await backupDatabase(e.deps, { mode: 'full' });
-    const noKey = await e.makeDeps({ config: { ...e.config, backup: { ...e.config.backup, identity: undefined } } });
+    const noKey = await e.makeDeps({
+      config: { ...e.config, backup: { ...e.config.backup, identity: undefined } },
+    });
     const r = await verifyRepository(noKey, { readData: true });
     expect(r).toMatchObject({ ok: true, decrypted: false });
     expect(r.note).toMatch(/not decrypted/);
@@ -90,7 +98,11 @@ describe('verify', () => {
 describe('prune', () => {
   it('keeps what the policy keeps, removes the rest with reasons, and kept points still restore', async () => {
     const clock = new ManualClock(Date.parse('2026-10-01T03:00:00Z'));
-    const e = await env({ clock, rows: 1500, backup: { retention: { daily: 3, weekly: 2, monthly: 2, pointInTimeDays: 1 } } });
+    const e = await env({
+      clock,
+      rows: 1500,
+      backup: { retention: { daily: 3, weekly: 2, monthly: 2, pointInTimeDays: 1 } },
+    });
     // 20 days of a daily full at 03:00, then incrementals every 6 hours on the last two days.
     for (let day = 0; day < 20; day++) {
       touch(e.config.database.path, day);
@@ -127,12 +139,16 @@ describe('prune', () => {
     expect(after.map((p) => p.id).sort()).toEqual([...keep].sort());
     // Nothing a kept point needs is gone; nothing a removed point alone needed remains.
     const repoDir = e.deps.repo.storage.localPath!;
-    for (const p of after) for (const o of [...p.objects, p.manifest]) expect(existsSync(path.join(repoDir, o.key))).toBe(true);
+    for (const p of after)
+      for (const o of [...p.objects, p.manifest]) expect(existsSync(path.join(repoDir, o.key))).toBe(true);
     for (const d of remove) expect(existsSync(path.join(repoDir, 'data', d.id))).toBe(false);
     expect((await verifyRepository(e.deps, { readData: true })).ok).toBe(true);
     // Every kept point restores, including the newest incremental and the oldest monthly.
     for (const p of [after[0]!, after[after.length - 1]!]) {
-      const r = await restoreDatabase(e.deps, { to: path.join(e.dir, 'out', `${p.id}.sqlite`), pointId: p.id });
+      const r = await restoreDatabase(e.deps, {
+        to: path.join(e.dir, 'out', `${p.id}.sqlite`),
+        pointId: p.id,
+      });
       expect(r.integrity).toBe('ok');
     }
   });

@@ -3,16 +3,21 @@
 const Database = require('better-sqlite3');
 const db = new Database(process.argv[2], { timeout: 10000 });
 db.pragma('journal_mode = WAL');
-const ins = db.prepare("INSERT INTO payments (order_id, raw) VALUES (?, ?)");
-const upd = db.prepare("UPDATE orders SET status = ?, total_cents = total_cents + 1 WHERE id = ?");
+const ins = db.prepare('INSERT INTO payments (order_id, raw) VALUES (?, ?)');
+const upd = db.prepare('UPDATE orders SET status = ?, total_cents = total_cents + 1 WHERE id = ?');
 const count = db.prepare('SELECT count(*) FROM orders').pluck();
 const n = count.get();
 let i = 0;
 let stop = false;
-process.stdin.on('end', () => { stop = true; });
+process.stdin.on('end', () => {
+  stop = true;
+});
 process.stdin.resume();
 function tick() {
-  if (stop) { db.close(); process.exit(0); }
+  if (stop) {
+    db.close();
+    process.exit(0);
+  }
   db.transaction(() => {
     for (let k = 0; k < 20; k++) {
       i++;

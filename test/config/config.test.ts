@@ -22,7 +22,14 @@ describe('config', () => {
     const c = loadConfig({ cwd: dir, env: {} });
     expect(c.configFile).toBeNull();
     expect(c.logs.store).toEqual({ type: 'sqlite', path: path.join(dir, 'data/logs.sqlite') });
-    expect(c.logs.retention).toMatchObject({ default: 90, payment: 365, order: 365, webhook: 365, admin: 365, security: 365 });
+    expect(c.logs.retention).toMatchObject({
+      default: 90,
+      payment: 365,
+      order: 365,
+      webhook: 365,
+      admin: 365,
+      security: 365,
+    });
     expect(c.database.path).toBe(path.join(dir, 'data/shop.sqlite'));
     expect(c.backup.repository).toBe('file://' + path.join(dir, 'data/backups'));
     expect(c.backup.retention).toEqual({ daily: 30, weekly: 12, monthly: 12, pointInTimeDays: 7 });
@@ -35,7 +42,10 @@ describe('config', () => {
     const dir = tempDir();
     const file = path.join(dir, 'conf', 'sn.json');
     mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, JSON.stringify({ logs: { store: { path: 'x/logs.db' } }, backup: { repository: '../bk' } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ logs: { store: { path: 'x/logs.db' } }, backup: { repository: '../bk' } }),
+    );
     const c = loadConfig({ configPath: file, cwd: '/', env: {} });
     expect(c.logs.store.path).toBe(path.join(dir, 'conf/x/logs.db'));
     expect(c.backup.repository).toBe('file://' + path.join(dir, 'bk'));
@@ -50,7 +60,10 @@ describe('config', () => {
   });
 
   it('rejects retention below the spec floor, naming the field and the minimum', () => {
-    const e = expectConfigError({ logs: { retention: { payment: 200 } } }, /logs\.retention\.payment: 200 days.*365/);
+    const e = expectConfigError(
+      { logs: { retention: { payment: 200 } } },
+      /logs\.retention\.payment: 200 days.*365/,
+    );
     expect(e.code).toBe('E_CONFIG_RETENTION_FLOOR');
     expectConfigError({ logs: { retention: { default: 30 } } }, /logs\.retention\.default: 30 days.*90/);
     expectConfigError({ logs: { retention: { email: 60 } } }, /logs\.retention\.email: 60 days.*90/);
@@ -59,12 +72,18 @@ describe('config', () => {
   it('names unknown fields, wrong types and enum values', () => {
     expectConfigError({ logs: { retension: {} } }, /logs\.retension: unknown field/);
     expectConfigError({ admin: { port: 'x' } }, /admin\.port: "x" must be integer/);
-    expectConfigError({ database: { type: 'mysql' } }, /database\.type: "mysql" is not allowed; allowed: "sqlite", "postgres"/);
+    expectConfigError(
+      { database: { type: 'mysql' } },
+      /database\.type: "mysql" is not allowed; allowed: "sqlite", "postgres"/,
+    );
     expectConfigError({ logs: { retention: { nosuch: 100 } } }, /logs\.retention\.nosuch: unknown category/);
   });
 
   it('rejects bad cron expressions, time zones, durations and repositories', () => {
-    expectConfigError({ backup: { schedule: { full: '0 25 * * *' } } }, /backup\.schedule\.full: "0 25 \* \* \*"/);
+    expectConfigError(
+      { backup: { schedule: { full: '0 25 * * *' } } },
+      /backup\.schedule\.full: "0 25 \* \* \*"/,
+    );
     expectConfigError({ backup: { timezone: 'Mars/Olympus' } }, /backup\.timezone/);
     expectConfigError({ backup: { objectives: { rpo: 'soon' } } }, /backup\.objectives\.rpo/);
     expectConfigError({ backup: { repository: 'ftp://x' } }, /unsupported scheme/);
@@ -87,4 +106,3 @@ describe('config', () => {
     expect(() => loadConfig({ configPath: file, env: {} })).toThrow(/not valid JSON/);
   });
 });
-

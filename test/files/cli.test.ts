@@ -10,7 +10,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createFilesEnv, put, type FilesEnv } from './env.js';
 import { CLI } from '../helpers/cli.js';
 
-
 interface Run {
   code: number;
   stdout: string;

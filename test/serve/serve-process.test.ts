@@ -17,7 +17,11 @@ afterEach(async () => {
   for (const e of envs.splice(0)) await e.close();
 });
 
-function startServe(configFile: string): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
+function startServe(configFile: string): {
+  child: ChildProcess;
+  stderr: () => string;
+  exited: Promise<number | null>;
+} {
   const child = spawn(process.execPath, [CLI, '--config', configFile, 'serve', '--catch-up-delay', '0s'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -62,10 +66,24 @@ describe('safetynet serve (a real process)', () => {
     expect(await first.exited).toBe(0);
     expect(first.stderr()).toMatch(/SIGTERM received, stopping/);
     // No half point: nothing in the catalog, or only complete points; no lock left behind.
-    for (const dir of ['locks', 'instance']) expect(existsSync(path.join(repoDir, dir)) ? readdirSync(path.join(repoDir, dir)) : []).toEqual([]);
+    for (const dir of ['locks', 'instance'])
+      expect(existsSync(path.join(repoDir, dir)) ? readdirSync(path.join(repoDir, dir)) : []).toEqual([]);
     expect(catalog(repoDir)).toEqual([]);
-    const jobLog = await runCli(['--config', e.configFile, 'logs', 'search', '--category', 'backup', '--json', '--limit', '100']);
-    const messages = jobLog.stdout.trim().split('\n').map((l) => JSON.parse(l).message as string);
+    const jobLog = await runCli([
+      '--config',
+      e.configFile,
+      'logs',
+      'search',
+      '--category',
+      'backup',
+      '--json',
+      '--limit',
+      '100',
+    ]);
+    const messages = jobLog.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).message as string);
     expect(messages.some((m) => /^job full started \(catch-up/.test(m))).toBe(true);
     expect(messages.some((m) => /^job full aborted/.test(m))).toBe(true);
     expect(messages.some((m) => /^database backup stopped before it finished/.test(m))).toBe(true);
@@ -73,7 +91,11 @@ describe('safetynet serve (a real process)', () => {
 
     // 2. Next start: the aborted full is caught up and completes.
     const second = startServe(e.configFile);
-    await waitFor('a full database point', () => catalog(repoDir).some((k) => k.includes('_db_full')), 120_000);
+    await waitFor(
+      'a full database point',
+      () => catalog(repoDir).some((k) => k.includes('_db_full')),
+      120_000,
+    );
     // 3. A second serve for the same repository is refused, naming the first.
     const third = await runCli(['--config', e.configFile, 'serve', '--no-panel']);
     expect(third.code).toBe(3);

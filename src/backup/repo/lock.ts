@@ -107,7 +107,10 @@ export async function acquireLock(storage: Storage, opts: LockOptions): Promise<
 }
 
 /** Every lock record in the repository (unreadable records are reported as such, never ignored). */
-export async function listLocks(storage: Storage, prefix: string = LOCK_PREFIX): Promise<{ key: string; record: LockRecord }[]> {
+export async function listLocks(
+  storage: Storage,
+  prefix: string = LOCK_PREFIX,
+): Promise<{ key: string; record: LockRecord }[]> {
   const out: { key: string; record: LockRecord }[] = [];
   for await (const obj of storage.list(prefix)) {
     let record: LockRecord;
@@ -131,7 +134,10 @@ export async function listLocks(storage: Storage, prefix: string = LOCK_PREFIX):
 }
 
 /** Removes locks: all of them, or only stale ones. Returns what was removed. */
-export async function removeLocks(storage: Storage, opts: { all: boolean; clock: Clock }): Promise<LockRecord[]> {
+export async function removeLocks(
+  storage: Storage,
+  opts: { all: boolean; clock: Clock },
+): Promise<LockRecord[]> {
   const removed: LockRecord[] = [];
   for (const l of await listLocks(storage)) {
     if (opts.all || staleness(l.record, opts.clock.now()) !== 'live') {

@@ -89,10 +89,14 @@ export class Repository {
   recipients(): Recipient[] {
     if (!this.recipientList) {
       if (this.opts.recipients.length === 0) {
-        throw new SafetynetError('E_NO_RECIPIENTS', 'no backup recipients are configured, so nothing can be encrypted', {
-          hint: 'run `safetynet keygen`, keep the identity file safe (not on the backup storage), and put the printed age1… recipient in backup.recipients',
-          exitCode: 2,
-        });
+        throw new SafetynetError(
+          'E_NO_RECIPIENTS',
+          'no backup recipients are configured, so nothing can be encrypted',
+          {
+            hint: 'run `safetynet keygen`, keep the identity file safe (not on the backup storage), and put the printed age1… recipient in backup.recipients',
+            exitCode: 2,
+          },
+        );
       }
       this.recipientList = parseRecipients(this.opts.recipients);
     }
@@ -108,10 +112,14 @@ export class Repository {
   async identities(): Promise<Identity[]> {
     if (!this.identityList) {
       if (!this.opts.identityFile) {
-        throw new SafetynetError('E_IDENTITY_MISSING', 'no backup identity is configured, so backups cannot be read', {
-          hint: 'set backup.identity to the path of the age identity file written by `safetynet keygen`',
-          exitCode: 2,
-        });
+        throw new SafetynetError(
+          'E_IDENTITY_MISSING',
+          'no backup identity is configured, so backups cannot be read',
+          {
+            hint: 'set backup.identity to the path of the age identity file written by `safetynet keygen`',
+            exitCode: 2,
+          },
+        );
       }
       this.identityList = await loadIdentities(this.opts.identityFile);
     }
@@ -156,11 +164,16 @@ export class Repository {
     } catch {
       throw notARepository(this.storage.url, 'its marker object is not JSON');
     }
-    if (parsed.format !== 'safetynet-repository') throw notARepository(this.storage.url, 'its marker object is foreign');
+    if (parsed.format !== 'safetynet-repository')
+      throw notARepository(this.storage.url, 'its marker object is foreign');
     if (parsed.version !== 1) {
-      throw new SafetynetError('E_REPO_VERSION', `repository ${this.storage.url} has format version ${parsed.version}; this safetynet reads version 1`, {
-        hint: 'upgrade safetynet to read this repository',
-      });
+      throw new SafetynetError(
+        'E_REPO_VERSION',
+        `repository ${this.storage.url} has format version ${parsed.version}; this safetynet reads version 1`,
+        {
+          hint: 'upgrade safetynet to read this repository',
+        },
+      );
     }
     return parsed;
   }
@@ -205,7 +218,11 @@ export class Repository {
   }
 
   /** Takes a repository lock (exclusive: backup, prune; shared: restore, verify). */
-  async lock(purpose: string, exclusive: boolean, onStaleRemoved?: (l: LockRecord) => void): Promise<HeldLock> {
+  async lock(
+    purpose: string,
+    exclusive: boolean,
+    onStaleRemoved?: (l: LockRecord) => void,
+  ): Promise<HeldLock> {
     return acquireLock(this.storage, {
       purpose,
       exclusive,
@@ -272,11 +289,15 @@ export class Repository {
     const sealed = await this.storage.get(entry.manifest.key);
     const digest = createHash('sha256').update(sealed).digest('hex');
     if (digest !== entry.manifest.sha256) {
-      throw new SafetynetError('E_OBJECT_CORRUPT', `manifest ${entry.manifest.key} of point ${entry.id} does not match its checksum`, {
-        hint: 'the stored object was changed or damaged; run `safetynet verify --read-data` and restore an older point',
-        exitCode: 1,
-        details: { key: entry.manifest.key, point: entry.id },
-      });
+      throw new SafetynetError(
+        'E_OBJECT_CORRUPT',
+        `manifest ${entry.manifest.key} of point ${entry.id} does not match its checksum`,
+        {
+          hint: 'the stored object was changed or damaged; run `safetynet verify --read-data` and restore an older point',
+          exitCode: 1,
+          details: { key: entry.manifest.key, point: entry.id },
+        },
+      );
     }
     const plain = openBuffer(sealed, await this.identities(), { name: entry.manifest.key });
     return JSON.parse(plain.toString('utf8')) as T;
@@ -464,7 +485,10 @@ export class PointWriter {
       ...(catalog.incomplete ? { incomplete: true } : {}),
       ...(catalog.summary ? { summary: catalog.summary } : {}),
     };
-    await repo.storage.put(catalogKey(this.meta.id, this.meta.source, this.meta.kind), Buffer.from(JSON.stringify(entry, null, 2) + '\n'));
+    await repo.storage.put(
+      catalogKey(this.meta.id, this.meta.source, this.meta.kind),
+      Buffer.from(JSON.stringify(entry, null, 2) + '\n'),
+    );
     return entry;
   }
 
@@ -495,10 +519,14 @@ function parseCatalogEntry(raw: Buffer, key: string): CatalogEntry {
     }
     return e;
   } catch (err) {
-    throw new SafetynetError('E_CATALOG_CORRUPT', `catalog entry ${key} is damaged: ${(err as Error).message}`, {
-      hint: 'run `safetynet verify`; the point it describes cannot be used until the entry is repaired or removed',
-      exitCode: 1,
-    });
+    throw new SafetynetError(
+      'E_CATALOG_CORRUPT',
+      `catalog entry ${key} is damaged: ${(err as Error).message}`,
+      {
+        hint: 'run `safetynet verify`; the point it describes cannot be used until the entry is repaired or removed',
+        exitCode: 1,
+      },
+    );
   }
 }
 
@@ -510,7 +538,11 @@ function notARepository(url: string, why: string): SafetynetError {
 }
 
 /** Runs `fn` over `items` with at most `limit` at once, keeping order. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {

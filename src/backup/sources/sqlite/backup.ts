@@ -10,7 +10,12 @@ import type { BackupDeps } from '../../context.js';
 import { dataPartKey, newPointId } from '../../repo/layout.js';
 import { createdBy, type PointWriter } from '../../repo/repository.js';
 import type { HeldLock } from '../../repo/lock.js';
-import { MANIFEST_FORMAT, type CatalogEntry, type PartRecord, type SqliteManifest } from '../../repo/types.js';
+import {
+  MANIFEST_FORMAT,
+  type CatalogEntry,
+  type PartRecord,
+  type SqliteManifest,
+} from '../../repo/types.js';
 import { openSnapshot, type SqliteSnapshot } from './snapshot.js';
 import { DeltaPartBuilder } from './delta-format.js';
 import {
@@ -72,7 +77,15 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
     const points = (await repo.listPoints()).filter((p) => p.source === 'db');
     const indexFile = pageIndexPath(config.backup.stateDir, repo.storage.url, dbPath);
     const previous = await loadPageIndex(indexFile);
-    const decision = decideKind(opts.mode, points, previous, dbPath, repo.storage.url, clock.now(), config.backup.timezone);
+    const decision = decideKind(
+      opts.mode,
+      points,
+      previous,
+      dbPath,
+      repo.storage.url,
+      clock.now(),
+      config.backup.timezone,
+    );
 
     const startedAt = clock.now();
     snapshot = await openSnapshot(dbPath, {
@@ -135,7 +148,8 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
           const pageNo = first + i;
           const at = (pageNo - 1) * PAGE_DIGEST_BYTES;
           const unchanged =
-            pageNo <= previous!.header.pageCount && digests.compare(old, at, at + PAGE_DIGEST_BYTES, at, at + PAGE_DIGEST_BYTES) === 0;
+            pageNo <= previous!.header.pageCount &&
+            digests.compare(old, at, at + PAGE_DIGEST_BYTES, at, at + PAGE_DIGEST_BYTES) === 0;
           if (unchanged) continue;
           changedPages++;
           const done = delta.add(pageNo, chunk.subarray(i * pageSize, (i + 1) * pageSize));
@@ -193,7 +207,14 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
     });
     writer = undefined;
     const index: PageIndex = {
-      header: { version: 1, pointId: id, repository: repo.storage.url, database: dbPath, pageSize, pageCount },
+      header: {
+        version: 1,
+        pointId: id,
+        repository: repo.storage.url,
+        database: dbPath,
+        pageSize,
+        pageCount,
+      },
       digests,
     };
     await savePageIndex(indexFile, index).catch(() => {
@@ -222,9 +243,12 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
 /** Takes the exclusive lock for a backup, logging any stale lock of a dead local process it removed. */
 export function lockForBackup(deps: BackupDeps, purpose: string): Promise<HeldLock> {
   return deps.repo.lock(purpose, true, (l) => {
-    void deps.log.warn(`removed a stale repository lock left by pid ${l.pid} on ${l.host} (${l.purpose}, since ${l.createdAt})`, {
-      details: { lock: l },
-    });
+    void deps.log.warn(
+      `removed a stale repository lock left by pid ${l.pid} on ${l.host} (${l.purpose}, since ${l.createdAt})`,
+      {
+        details: { lock: l },
+      },
+    );
   });
 }
 
@@ -248,14 +272,21 @@ function decideKind(
   const latest = points[points.length - 1];
   if (mode === 'auto') {
     const today = calendarDay(now, timezone);
-    const fullToday = points.some((p) => p.kind === 'full' && calendarDay(Date.parse(p.time), timezone) === today);
-    if (!fullToday) return { kind: 'full', reason: `no full backup exists for today (${today}, ${timezone})` };
+    const fullToday = points.some(
+      (p) => p.kind === 'full' && calendarDay(Date.parse(p.time), timezone) === today,
+    );
+    if (!fullToday)
+      return { kind: 'full', reason: `no full backup exists for today (${today}, ${timezone})` };
   }
   if (!latest) return { kind: 'full', reason: 'the repository holds no database point yet' };
-  if (!previous) return { kind: 'full', reason: 'this machine has no page index of the previous point (backup.stateDir)' };
+  if (!previous)
+    return { kind: 'full', reason: 'this machine has no page index of the previous point (backup.stateDir)' };
   const h = previous.header;
   if (h.pointId !== latest.id) {
-    return { kind: 'full', reason: `the local page index describes point ${h.pointId}, not the newest point ${latest.id}` };
+    return {
+      kind: 'full',
+      reason: `the local page index describes point ${h.pointId}, not the newest point ${latest.id}`,
+    };
   }
   if (h.database !== dbPath || h.repository !== repoUrl) {
     return { kind: 'full', reason: 'the database path or repository changed since the previous point' };
@@ -273,8 +304,12 @@ export function incrementalImpossible(reason: string): SafetynetError {
 /** Throws E_ABORTED when the signal fired (the caller aborts the point's writer). */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) {
-    throw new SafetynetError('E_ABORTED', 'the backup was stopped before it finished; no restore point was created', {
-      hint: 'it runs again at its next scheduled time, or run it by hand',
-    });
+    throw new SafetynetError(
+      'E_ABORTED',
+      'the backup was stopped before it finished; no restore point was created',
+      {
+        hint: 'it runs again at its next scheduled time, or run it by hand',
+      },
+    );
   }
 }

@@ -51,13 +51,21 @@ export class DeltaPartBuilder {
 }
 
 /** Iterates the page records of a part, checking its shape. */
-export function* readDeltaPart(part: Buffer, pageSize: number, name: string): Generator<{ pageNo: number; page: Buffer }> {
+export function* readDeltaPart(
+  part: Buffer,
+  pageSize: number,
+  name: string,
+): Generator<{ pageNo: number; page: Buffer }> {
   const rec = PAGE_NUMBER_BYTES + pageSize;
   if (part.length % rec !== 0) {
-    throw new SafetynetError('E_OBJECT_CORRUPT', `incremental part ${name} has ${part.length} bytes, not a whole number of ${rec}-byte page records`, {
-      hint: 'the object is damaged; run `safetynet verify --read-data` and restore an earlier point',
-      exitCode: 1,
-    });
+    throw new SafetynetError(
+      'E_OBJECT_CORRUPT',
+      `incremental part ${name} has ${part.length} bytes, not a whole number of ${rec}-byte page records`,
+      {
+        hint: 'the object is damaged; run `safetynet verify --read-data` and restore an earlier point',
+        exitCode: 1,
+      },
+    );
   }
   for (let off = 0; off < part.length; off += rec) {
     yield { pageNo: part.readUInt32BE(off), page: part.subarray(off + PAGE_NUMBER_BYTES, off + rec) };

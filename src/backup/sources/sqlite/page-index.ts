@@ -56,7 +56,10 @@ export async function loadPageIndex(file: string): Promise<PageIndex | undefined
 
 /** Saves the index atomically. */
 export async function savePageIndex(file: string, index: PageIndex): Promise<void> {
-  await writeFileAtomic(file, Buffer.concat([Buffer.from(JSON.stringify(index.header) + '\n'), index.digests]));
+  await writeFileAtomic(
+    file,
+    Buffer.concat([Buffer.from(JSON.stringify(index.header) + '\n'), index.digests]),
+  );
 }
 
 /** Writes the digest of each page of `chunk` (whose first page is `firstPage`, 1-based) into `digests`. */

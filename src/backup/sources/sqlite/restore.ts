@@ -47,7 +47,10 @@ export interface DbRestoreResult {
 }
 
 /** Chooses the point to restore: `pointId`, or the newest at or before `at`, or the newest. */
-export function choosePoint(points: CatalogEntry[], opts: { at?: number; pointId?: string; now: number }): CatalogEntry {
+export function choosePoint(
+  points: CatalogEntry[],
+  opts: { at?: number; pointId?: string; now: number },
+): CatalogEntry {
   const db = points.filter((p) => p.source === 'db');
   if (db.length === 0) {
     throw new SafetynetError('E_NO_POINTS', 'the repository holds no database restore point', {
@@ -57,7 +60,10 @@ export function choosePoint(points: CatalogEntry[], opts: { at?: number; pointId
   }
   if (opts.pointId) {
     const p = db.find((x) => x.id === opts.pointId);
-    if (!p) throw new UsageError('E_NO_SUCH_POINT', `no database point with id ${opts.pointId}`, { hint: 'pick an id from `safetynet backups list`' });
+    if (!p)
+      throw new UsageError('E_NO_SUCH_POINT', `no database point with id ${opts.pointId}`, {
+        hint: 'pick an id from `safetynet backups list`',
+      });
     return p;
   }
   if (opts.at === undefined) return db[db.length - 1]!;
@@ -69,10 +75,14 @@ export function choosePoint(points: CatalogEntry[], opts: { at?: number; pointId
   let chosen: CatalogEntry | undefined;
   for (const p of db) if (Date.parse(p.time) <= opts.at) chosen = p;
   if (!chosen) {
-    throw new UsageError('E_AT_BEFORE_FIRST', `--at ${new Date(opts.at).toISOString()} is before the earliest database point`, {
-      hint: `the earliest point is ${db[0]!.id} at ${db[0]!.time}; give that time or later`,
-      details: { earliest: db[0]!.time },
-    });
+    throw new UsageError(
+      'E_AT_BEFORE_FIRST',
+      `--at ${new Date(opts.at).toISOString()} is before the earliest database point`,
+      {
+        hint: `the earliest point is ${db[0]!.id} at ${db[0]!.time}; give that time or later`,
+        details: { earliest: db[0]!.time },
+      },
+    );
   }
   return chosen;
 }
@@ -85,11 +95,16 @@ export function chainOf(points: CatalogEntry[], point: CatalogEntry): CatalogEnt
   while (cur.kind === 'incremental') {
     const parent = cur.parent ? byId.get(cur.parent) : undefined;
     if (!parent) {
-      throw new IntegrityError('E_CHAIN_BROKEN', `point ${cur.id} builds on ${cur.parent ?? '(nothing)'}, which is not in the repository`, {
-        hint: 'restore an older point (`safetynet backups list`), and run `safetynet verify`',
-      });
+      throw new IntegrityError(
+        'E_CHAIN_BROKEN',
+        `point ${cur.id} builds on ${cur.parent ?? '(nothing)'}, which is not in the repository`,
+        {
+          hint: 'restore an older point (`safetynet backups list`), and run `safetynet verify`',
+        },
+      );
     }
-    if (chain.length > 100_000) throw new IntegrityError('E_CHAIN_BROKEN', `the chain of point ${point.id} loops`);
+    if (chain.length > 100_000)
+      throw new IntegrityError('E_CHAIN_BROKEN', `the chain of point ${point.id} loops`);
     chain.unshift(parent);
     cur = parent;
   }
@@ -105,11 +120,19 @@ export async function restoreSqlite(deps: BackupDeps, opts: DbRestoreOptions): P
   void identities;
   const target = path.resolve(opts.to);
   const lock = opts.locked ? undefined : await repo.lock('restore db', false);
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.restore-${randomBytes(4).toString('hex')}`);
-  const removeTmp = () => Promise.all(['', '-wal', '-shm', '-journal'].map((s) => fsp.rm(tmp + s, { force: true })));
+  const tmp = path.join(
+    path.dirname(target),
+    `.${path.basename(target)}.restore-${randomBytes(4).toString('hex')}`,
+  );
+  const removeTmp = () =>
+    Promise.all(['', '-wal', '-shm', '-journal'].map((s) => fsp.rm(tmp + s, { force: true })));
   try {
     const points = await repo.listPoints();
-    const point = choosePoint(points, { ...(opts.at !== undefined ? { at: opts.at } : {}), ...(opts.pointId ? { pointId: opts.pointId } : {}), now: clock.now() });
+    const point = choosePoint(points, {
+      ...(opts.at !== undefined ? { at: opts.at } : {}),
+      ...(opts.pointId ? { pointId: opts.pointId } : {}),
+      now: clock.now(),
+    });
     const chain = chainOf(points, point);
     await checkTarget(target, Boolean(opts.force));
     const manifests: SqliteManifest[] = [];
@@ -121,8 +144,13 @@ export async function restoreSqlite(deps: BackupDeps, opts: DbRestoreOptions): P
     const fh = await fsp.open(tmp, 'wx', 0o644);
     let streamedHash: string | undefined;
     try {
-      deps.progress.start('restoring', manifests.reduce((n, m) => n + m.parts.reduce((a, p) => a + p.plainBytes, 0), 0));
-      const incrementalBytes = manifests.slice(1).reduce((n, m) => n + m.parts.reduce((a, p) => a + p.plainBytes, 0), 0);
+      deps.progress.start(
+        'restoring',
+        manifests.reduce((n, m) => n + m.parts.reduce((a, p) => a + p.plainBytes, 0), 0),
+      );
+      const incrementalBytes = manifests
+        .slice(1)
+        .reduce((n, m) => n + m.parts.reduce((a, p) => a + p.plainBytes, 0), 0);
       if (incrementalBytes <= (opts.overlayLimitBytes ?? OVERLAY_LIMIT_BYTES)) {
         // Usual case: load the incrementals' pages first, then stream the full point once, in order,
         // with the newer pages laid over it: one write and the file's SHA-256 on the way.
@@ -158,17 +186,25 @@ export async function restoreSqlite(deps: BackupDeps, opts: DbRestoreOptions): P
     const sha256 = streamedHash ?? (await sha256File(tmp));
     const hashMs = performance.now() - t1;
     if (sha256 !== final.database.sha256) {
-      throw new IntegrityError('E_RESTORE_CHECKSUM', `the restored database does not match point ${point.id}: SHA-256 ${sha256}, expected ${final.database.sha256}`, {
-        hint: 'a stored object is damaged; run `safetynet verify --read-data` and restore an earlier point with --at',
-      });
+      throw new IntegrityError(
+        'E_RESTORE_CHECKSUM',
+        `the restored database does not match point ${point.id}: SHA-256 ${sha256}, expected ${final.database.sha256}`,
+        {
+          hint: 'a stored object is damaged; run `safetynet verify --read-data` and restore an earlier point with --at',
+        },
+      );
     }
     const t2 = performance.now();
     const checks = checkDatabase(tmp, Boolean(opts.foreignKeyCheck));
     const integrityMs = performance.now() - t2;
     if (checks.integrity !== 'ok') {
-      throw new IntegrityError('E_RESTORE_INTEGRITY', `PRAGMA integrity_check failed on the restored database: ${checks.integrity}`, {
-        hint: 'the backup itself holds a damaged database; restore an earlier point with --at',
-      });
+      throw new IntegrityError(
+        'E_RESTORE_INTEGRITY',
+        `PRAGMA integrity_check failed on the restored database: ${checks.integrity}`,
+        {
+          hint: 'the backup itself holds a damaged database; restore an earlier point with --at',
+        },
+      );
     }
     if (opts.force) {
       // A leftover WAL of the old database would be replayed into the restored one.
@@ -183,11 +219,17 @@ export async function restoreSqlite(deps: BackupDeps, opts: DbRestoreOptions): P
       sizeBytes: final.database.sizeBytes,
       sha256,
       integrity: 'ok',
-      ...(checks.foreignKeyViolations !== undefined ? { foreignKeyViolations: checks.foreignKeyViolations } : {}),
+      ...(checks.foreignKeyViolations !== undefined
+        ? { foreignKeyViolations: checks.foreignKeyViolations }
+        : {}),
       tables: checks.tables,
       expectedTables: final.database.tables,
       durationMs: Math.round(performance.now() - started),
-      phases: { fetchAndWriteMs: Math.round(fetchAndWriteMs), hashMs: Math.round(hashMs), integrityMs: Math.round(integrityMs) },
+      phases: {
+        fetchAndWriteMs: Math.round(fetchAndWriteMs),
+        hashMs: Math.round(hashMs),
+        integrityMs: Math.round(integrityMs),
+      },
     };
   } catch (err) {
     await removeTmp();
@@ -219,7 +261,8 @@ async function writeWithOverlay(
   const overlay = new Map<number, Buffer>();
   for (const m of manifests.slice(1)) {
     await forEachPartInOrder(repo, m, async (plain, key) => {
-      for (const { pageNo, page } of readDeltaPart(plain, m.database.pageSize, key)) overlay.set(pageNo, page);
+      for (const { pageNo, page } of readDeltaPart(plain, m.database.pageSize, key))
+        overlay.set(pageNo, page);
       progress.advance(plain.length);
     });
   }
@@ -244,9 +287,13 @@ async function writeWithOverlay(
   for (let pageNo = full.database.pageCount + 1; pageNo <= final.database.pageCount; pageNo++) {
     const page = overlay.get(pageNo);
     if (!page) {
-      throw new IntegrityError('E_CHAIN_INCOMPLETE', `page ${pageNo} of point ${final.id} is in no point of its chain`, {
-        hint: 'the chain is damaged; run `safetynet verify --read-data` and restore an earlier point',
-      });
+      throw new IntegrityError(
+        'E_CHAIN_INCOMPLETE',
+        `page ${pageNo} of point ${final.id} is in no point of its chain`,
+        {
+          hint: 'the chain is damaged; run `safetynet verify --read-data` and restore an earlier point',
+        },
+      );
     }
     await writeAll(fh, page, (pageNo - 1) * pageSize);
     hash.update(page);
@@ -272,17 +319,25 @@ async function forEachPartInOrder(
     const p = (async () => {
       const sealed = await repo.storage.get(part.key);
       if (sealed.length !== part.sealedBytes) {
-        throw new IntegrityError('E_OBJECT_CORRUPT', `object ${part.key} has ${sealed.length} bytes, expected ${part.sealedBytes}`, {
-          hint: 'the object was truncated or replaced; run `safetynet verify --read-data` and restore an earlier point',
-          details: { key: part.key, point: manifest.id },
-        });
+        throw new IntegrityError(
+          'E_OBJECT_CORRUPT',
+          `object ${part.key} has ${sealed.length} bytes, expected ${part.sealedBytes}`,
+          {
+            hint: 'the object was truncated or replaced; run `safetynet verify --read-data` and restore an earlier point',
+            details: { key: part.key, point: manifest.id },
+          },
+        );
       }
       const { plain, plainSha256 } = await pool.open(sealed, { transfer: true, name: part.key });
       if (plainSha256 !== part.plainSha256) {
-        throw new IntegrityError('E_OBJECT_CORRUPT', `object ${part.key} decrypts to data that does not match the manifest`, {
-          hint: 'run `safetynet verify --read-data` and restore an earlier point',
-          details: { key: part.key, point: manifest.id },
-        });
+        throw new IntegrityError(
+          'E_OBJECT_CORRUPT',
+          `object ${part.key} decrypts to data that does not match the manifest`,
+          {
+            hint: 'run `safetynet verify --read-data` and restore an earlier point',
+            details: { key: part.key, point: manifest.id },
+          },
+        );
       }
       return plain;
     })();
@@ -315,12 +370,18 @@ async function checkTarget(target: string, force: boolean): Promise<void> {
     return;
   }
   if (st.isDirectory()) {
-    throw new UsageError('E_TARGET_IS_DIR', `--to ${target} is a folder`, { hint: 'give the path of the database file to create, e.g. --to restored/shop.sqlite' });
+    throw new UsageError('E_TARGET_IS_DIR', `--to ${target} is a folder`, {
+      hint: 'give the path of the database file to create, e.g. --to restored/shop.sqlite',
+    });
   }
   if (!force) {
-    throw new UsageError('E_TARGET_EXISTS', `--to ${target} already exists; restore never overwrites a file unless asked`, {
-      hint: 'restore to a new path and swap it in yourself, or add --force (stop the shop first: it must not write to the file being replaced)',
-    });
+    throw new UsageError(
+      'E_TARGET_EXISTS',
+      `--to ${target} already exists; restore never overwrites a file unless asked`,
+      {
+        hint: 'restore to a new path and swap it in yourself, or add --force (stop the shop first: it must not write to the file being replaced)',
+      },
+    );
   }
 }
 
@@ -329,24 +390,35 @@ async function ensureSpace(dir: string, bytes: number): Promise<void> {
   const st = await fsp.statfs(dir);
   const free = Number(st.bavail) * Number(st.bsize);
   if (free < bytes + 16 * 1024 * 1024) {
-    throw new SafetynetError('E_NO_SPACE', `not enough free space in ${dir}: the database needs ${fmtBytes(bytes)}, ${fmtBytes(free)} are free`, {
-      hint: 'free some space or restore to another disk with --to',
-      details: { needed: bytes, free },
-    });
+    throw new SafetynetError(
+      'E_NO_SPACE',
+      `not enough free space in ${dir}: the database needs ${fmtBytes(bytes)}, ${fmtBytes(free)} are free`,
+      {
+        hint: 'free some space or restore to another disk with --to',
+        details: { needed: bytes, free },
+      },
+    );
   }
 }
 
 function asSpaceError(err: unknown, dir: string): unknown {
   if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
-    return new SafetynetError('E_NO_SPACE', `the disk holding ${dir} filled up during the restore; nothing was left behind`, {
-      hint: 'free some space or restore to another disk with --to',
-      cause: err,
-    });
+    return new SafetynetError(
+      'E_NO_SPACE',
+      `the disk holding ${dir} filled up during the restore; nothing was left behind`,
+      {
+        hint: 'free some space or restore to another disk with --to',
+        cause: err,
+      },
+    );
   }
   return err;
 }
 
-function checkDatabase(file: string, fk: boolean): { integrity: string; foreignKeyViolations?: number; tables: Record<string, number> } {
+function checkDatabase(
+  file: string,
+  fk: boolean,
+): { integrity: string; foreignKeyViolations?: number; tables: Record<string, number> } {
   const db = new Database(file, { fileMustExist: true });
   try {
     const rows = db.pragma('integrity_check') as { integrity_check: string }[];

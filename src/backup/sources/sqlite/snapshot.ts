@@ -68,9 +68,13 @@ export async function openSnapshot(dbPath: string, opts: SnapshotOptions): Promi
       const snap = await tryLockedRead(dbPath, opts.busyTimeoutMs ?? 5_000);
       if (snap) return snap;
       if (opts.method === 'locked-read' && Date.now() > deadline) {
-        throw new SafetynetError('E_SNAPSHOT_BUSY', `could not take a consistent snapshot of ${dbPath}: a long-running reader keeps the WAL from being checkpointed`, {
-          hint: 'retry later, or end the long-running read transaction in the shop',
-        });
+        throw new SafetynetError(
+          'E_SNAPSHOT_BUSY',
+          `could not take a consistent snapshot of ${dbPath}: a long-running reader keeps the WAL from being checkpointed`,
+          {
+            hint: 'retry later, or end the long-running read transaction in the shop',
+          },
+        );
       }
       if (Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
@@ -88,7 +92,9 @@ export async function assertSqliteFile(dbPath: string): Promise<void> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new SafetynetError(
       'E_DB_MISSING',
-      code === 'ENOENT' ? `the shop database ${dbPath} does not exist` : `the shop database ${dbPath} cannot be opened (${code})`,
+      code === 'ENOENT'
+        ? `the shop database ${dbPath} does not exist`
+        : `the shop database ${dbPath} cannot be opened (${code})`,
       { hint: 'check database.path in the config', exitCode: 2, cause: err },
     );
   }
@@ -97,10 +103,14 @@ export async function assertSqliteFile(dbPath: string): Promise<void> {
     const { bytesRead } = await fh.read(header, 0, 16, 0);
     if (bytesRead === 0) return; // an empty file is a valid, empty database
     if (bytesRead < 16 || header.toString('latin1') !== 'SQLite format 3\u0000') {
-      throw new SafetynetError('E_DB_NOT_SQLITE', `${dbPath} is not a SQLite database (its header is wrong)`, {
-        hint: 'database.path must name the shop\'s SQLite database file; for PostgreSQL set database.type to "postgres"',
-        exitCode: 2,
-      });
+      throw new SafetynetError(
+        'E_DB_NOT_SQLITE',
+        `${dbPath} is not a SQLite database (its header is wrong)`,
+        {
+          hint: 'database.path must name the shop\'s SQLite database file; for PostgreSQL set database.type to "postgres"',
+          exitCode: 2,
+        },
+      );
     }
   } finally {
     await fh.close();
@@ -142,7 +152,11 @@ async function tryLockedRead(dbPath: string, busyTimeoutMs: number): Promise<Sql
         // ends soon; retry briefly (writers wait meanwhile, so keep it short).
         const until = performance.now() + CHECKPOINT_PATIENCE_MS;
         for (;;) {
-          const r = checkpointer.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
+          const r = checkpointer.pragma('wal_checkpoint(PASSIVE)') as {
+            busy: number;
+            log: number;
+            checkpointed: number;
+          }[];
           done = r[0] !== undefined && r[0].busy === 0 && r[0].log === r[0].checkpointed;
           if (done || performance.now() > until) break;
           await new Promise((resolve) => setTimeout(resolve, 2));
@@ -197,10 +211,15 @@ async function tryLockedRead(dbPath: string, busyTimeoutMs: number): Promise<Sql
 async function backupApiSnapshot(dbPath: string, opts: SnapshotOptions): Promise<SqliteSnapshot> {
   await fsp.mkdir(opts.stagingDir, { recursive: true });
   const staging = path.join(opts.stagingDir, `.snapshot-${randomBytes(6).toString('hex')}.sqlite`);
-  const cleanup = () => Promise.all(['', '-wal', '-shm', '-journal'].map((s) => fsp.rm(staging + s, { force: true })));
-  let journalMode = 'unknown';
+  const cleanup = () =>
+    Promise.all(['', '-wal', '-shm', '-journal'].map((s) => fsp.rm(staging + s, { force: true })));
+  let journalMode: string;
   try {
-    const src = new Database(dbPath, { fileMustExist: true, readonly: true, timeout: opts.busyTimeoutMs ?? 5_000 });
+    const src = new Database(dbPath, {
+      fileMustExist: true,
+      readonly: true,
+      timeout: opts.busyTimeoutMs ?? 5_000,
+    });
     try {
       journalMode = String(src.pragma('journal_mode', { simple: true }));
       // All pages in one step: one read transaction, never restarted by concurrent writers.
@@ -246,7 +265,12 @@ export function countRows(db: Database.Database): Record<string, number> {
   const out: Record<string, number> = {};
   for (const name of names) {
     try {
-      out[name] = Number(db.prepare(`SELECT count(*) FROM "${name.replace(/"/g, '""')}"`).pluck().get());
+      out[name] = Number(
+        db
+          .prepare(`SELECT count(*) FROM "${name.replace(/"/g, '""')}"`)
+          .pluck()
+          .get(),
+      );
     } catch {
       // virtual tables whose module is not loaded here (e.g. a custom FTS tokenizer) cannot be counted
     }
@@ -254,14 +278,24 @@ export function countRows(db: Database.Database): Record<string, number> {
   return out;
 }
 
-async function readFully(fh: fsp.FileHandle, into: Buffer, offset: number, length: number, file: string): Promise<void> {
+async function readFully(
+  fh: fsp.FileHandle,
+  into: Buffer,
+  offset: number,
+  length: number,
+  file: string,
+): Promise<void> {
   let done = 0;
   while (done < length) {
     const { bytesRead } = await fh.read(into, done, length - done, offset + done);
     if (bytesRead === 0) {
-      throw new SafetynetError('E_SNAPSHOT_SHORT', `${file} ended at byte ${offset + done}, before its page count says`, {
-        hint: 'the database file was truncated or replaced during the backup; run the backup again',
-      });
+      throw new SafetynetError(
+        'E_SNAPSHOT_SHORT',
+        `${file} ended at byte ${offset + done}, before its page count says`,
+        {
+          hint: 'the database file was truncated or replaced during the backup; run the backup again',
+        },
+      );
     }
     done += bytesRead;
   }
@@ -272,7 +306,7 @@ function wrapSqliteError(err: unknown, dbPath: string): unknown {
   const e = err as { code?: string; message?: string };
   if (e.code === 'SQLITE_NOTADB') {
     return new SafetynetError('E_DB_NOT_SQLITE', `${dbPath} is not a SQLite database`, {
-      hint: 'database.path must name the shop\'s SQLite database file',
+      hint: "database.path must name the shop's SQLite database file",
       exitCode: 2,
       cause: err,
     });
