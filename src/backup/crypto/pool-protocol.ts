@@ -14,7 +14,7 @@ export interface WorkerRequest {
   op: 'seal' | 'open';
   data: Uint8Array;
   name?: string;
-  /** seal: skip the plaintext SHA-256 (returned as ''), for callers that hash their content themselves. */
+  /** Skip the plaintext SHA-256 (returned as ''), for callers that hash their content themselves. */
   skipPlainHash?: boolean;
 }
 

@@ -6,10 +6,7 @@
  * Memory: each worker holds one part at a time; queued parts wait in the caller's memory, so
  * callers should keep at most a few parts in flight (workers + 1 or 2).
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ExitCode, SafetynetError } from '../../errors.js';
 import type { Identity, Recipient } from './keys.js';
@@ -22,6 +19,7 @@ import {
   type WorkerResponse,
 } from './pool-protocol.js';
 import { DEFAULT_ZSTD_LEVEL, checkLevel } from './zstd.js';
+import { workerUrl } from '../../util/worker-url.js';
 
 export interface SealPoolOptions {
   recipients: Recipient[];
@@ -54,8 +52,9 @@ export interface PoolCallOptions {
   /** Object name for error messages (open). */
   name?: string;
   /**
-   * seal: do not compute the plaintext SHA-256 (plainSha256 is then ''). File packs hash each
-   * blob themselves; hashing the whole pack again cost ~20% of a file backup's worker time.
+   * Do not compute the plaintext SHA-256 (plainSha256 is then ''). File packs hash each blob
+   * themselves (hashing the whole pack again cost ~20% of a file backup's worker time); a database
+   * restore hashes the whole file it writes.
    */
   skipPlainHash?: boolean;
 }
@@ -70,26 +69,6 @@ interface Task {
 interface Slot {
   worker: Worker;
   task: Task | null;
-}
-
-/**
- * How to start the worker: the compiled .js next to this file (dist), or, when running from the
- * .ts sources (tests, bench), a tiny bootstrap that registers tsx in the new thread first (a
- * worker does not inherit the parent's module loaders, and `--import` in execArgv is not honoured).
- */
-function workerUrl(): URL {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new URL('./seal-worker.js', here);
-  // tsx's ESM API registers its hooks in the calling thread. createRequire would pick the
-  // package's "require" flavour, so take the "import" one from its exports map.
-  const pkgFile = createRequire(here).resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as {
-    exports: Record<string, { import: { default: string } }>;
-  };
-  const api = new URL(pkg.exports['./esm/api']!.import.default, pathToFileURL(pkgFile)).href;
-  const target = new URL('./seal-worker.ts', here).href;
-  const code = `import { register } from ${JSON.stringify(api)}; register(); await import(${JSON.stringify(target)});`;
-  return new URL('data:text/javascript,' + encodeURIComponent(code));
 }
 
 export class SealPool {
@@ -198,7 +177,7 @@ export class SealPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(workerUrl(), { workerData: this.init });
+    const worker = new Worker(workerUrl(import.meta.url, 'seal-worker'), { workerData: this.init });
     const slot: Slot = { worker, task: null };
     worker.on('message', (res: WorkerResponse) => {
       const task = slot.task;

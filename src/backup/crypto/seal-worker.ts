@@ -37,7 +37,7 @@ parentPort!.on('message', (req: WorkerRequest) => {
       const plain = openBuffer(input, identities, { ...(req.name ? { name: req.name } : {}) });
       const data = transferable(plain);
       transfer.push(data.buffer as ArrayBuffer);
-      res = { id: req.id, ok: true, data, plainSha256: sha256(plain) };
+      res = { id: req.id, ok: true, data, plainSha256: req.skipPlainHash ? '' : sha256(plain) };
     }
   } catch (err) {
     res = { id: req.id, ok: false, error: serializeError(err) };
