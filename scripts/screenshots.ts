@@ -20,7 +20,8 @@
  * the layout; the README uses the four above.
  * The folder is removed afterwards unless --keep.
  */
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from '../test/helpers/chromium.js';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -34,14 +35,6 @@ import { createRng } from '../src/demo/rng.js';
 import type { Scheduler } from '../src/schedule/scheduler.js';
 import { startServe } from '../src/server/serve.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--no-first-run',
-];
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 
@@ -116,7 +109,7 @@ async function main(): Promise<void> {
     });
     await serve.logger.flush();
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    browser = await launchChromium();
     mkdirSync(outDir, { recursive: true });
     const shot = async (page: Page, name: string, fullPage = false) => {
       await page.screenshot({ path: path.join(outDir, name), fullPage });

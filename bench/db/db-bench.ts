@@ -21,27 +21,16 @@ import {
   resticVersion,
   folderBytes,
 } from '../lib/restic.js';
+import { runSafetynetJson } from '../lib/safetynet.js';
 import { appendResults, printTable, type Comparison } from '../lib/report.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const data = path.join(root, 'bench', '.data');
 const pristine = path.join(data, 'shop.pristine.sqlite');
 const work = path.join(data, 'work-db');
-const cli = path.join(root, 'dist', 'cli', 'main.js');
 
 function ours(args: string[]): { ms: number; json: Record<string, unknown> } {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(
-    process.execPath,
-    [cli, '--config', path.join(work, 'safetynet.config.json'), ...args, '--json'],
-    {
-      encoding: 'utf8',
-      maxBuffer: 1 << 28,
-    },
-  );
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`safetynet ${args.join(' ')} failed: ${r.stderr}`);
-  return { ms, json: JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown> };
+  return runSafetynetJson(path.join(work, 'safetynet.config.json'), args);
 }
 
 async function main(): Promise<void> {
@@ -49,7 +38,6 @@ async function main(): Promise<void> {
     throw new Error(
       `build the data first: npx tsx bench/data/shop-db.ts --out bench/.data/shop.sqlite --pristine ${pristine}`,
     );
-  if (!existsSync(cli)) throw new Error('build safetynet first: npm run build');
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const db = path.join(work, 'shop.sqlite');

@@ -6,26 +6,22 @@
  *
  *   npx tsx bench/drill/drill-bench.ts [--minutes 4] [--keep-work]
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { appendRecords } from '../lib/report.js';
+import { runSafetynet, SAFETYNET_CLI } from '../lib/safetynet.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const data = path.join(root, 'bench', '.data');
 const work = path.join(data, 'work-drill');
-const cli = path.join(root, 'dist', 'cli', 'main.js');
 const minutes = Number(process.argv[process.argv.indexOf('--minutes') + 1] || 4);
 
 function sn(args: string[], config: string): { ms: number; out: string; code: number } {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [cli, '--config', config, ...args], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 28,
-  });
-  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, out: r.stdout, code: r.status ?? -1 };
+  const r = runSafetynet(config, args);
+  return { ms: r.ms, out: r.stdout, code: r.code };
 }
 
 function writeConfig(file: string, incremental: string): void {
@@ -94,7 +90,7 @@ async function main(): Promise<void> {
   );
   const serve = spawn(
     process.execPath,
-    [cli, '--config', config, 'serve', '--no-panel', '--catch-up-delay', '0s'],
+    [SAFETYNET_CLI, '--config', config, 'serve', '--no-panel', '--catch-up-delay', '0s'],
     { stdio: 'ignore' },
   );
   await new Promise((r) => setTimeout(r, 90_000)); // settle: catch-up runs, first incrementals

@@ -1,52 +1,10 @@
 /**
- * A small seeded PRNG for the demo shop. A seed makes `demo init` and `demo activity --seed N`
- * repeatable (tests, screenshots); without one the demo picks a random seed. mulberry32: fast,
- * 2^32 period, plenty for sample rows. Never used for anything secret (passwords and keys come
- * from node:crypto).
+ * The demo shop's randomness: the seeded PRNG of src/util/rng.ts, so `demo init` and
+ * `demo activity --seed N` are repeatable (tests, screenshots), and a random seed otherwise.
  */
 import { randomInt } from 'node:crypto';
 
-export interface Rng {
-  /** Uniform float in [0, 1). */
-  next(): number;
-  /** Uniform integer in [min, max], both inclusive. */
-  int(min: number, max: number): number;
-  /** True with probability `p`. */
-  chance(p: number): boolean;
-  /** One element of a non-empty array. */
-  pick<T>(items: readonly T[]): T;
-  /** `length` characters from [0-9A-Za-z]. */
-  base62(length: number): string;
-  /** `length` lower-case hex characters. */
-  hex(length: number): string;
-}
-
-const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-
-/** A mulberry32 generator; only the low 32 bits of `seed` matter. */
-export function createRng(seed: number): Rng {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const chars = (alphabet: string, length: number): string => {
-    let s = '';
-    for (let i = 0; i < length; i++) s += alphabet[Math.floor(next() * alphabet.length)];
-    return s;
-  };
-  return {
-    next,
-    int: (min, max) => min + Math.floor(next() * (max - min + 1)),
-    chance: (p) => next() < p,
-    pick: (items) => items[Math.floor(next() * items.length)]!,
-    base62: (length) => chars(BASE62, length),
-    hex: (length) => chars('0123456789abcdef', length),
-  };
-}
+export { createRng, type Rng } from '../util/rng.js';
 
 /** A random seed, for runs that were not given one. */
 export function randomSeed(): number {

@@ -10,6 +10,8 @@ import { openRepository, noProgress, type BackupDeps } from '../../src/backup/co
 import { createLogger } from '../../src/log/index.js';
 import type { Clock } from '../../src/clock.js';
 import { systemClock } from '../../src/clock.js';
+import { afterEach, expect } from 'vitest';
+import { SafetynetError } from '../../src/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 import { createShopDb } from './shop-db.js';
 
@@ -78,4 +80,29 @@ export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv>
       for (const c of closers.splice(0).reverse()) await c();
     },
   };
+}
+
+/** A factory for test environments that are all closed after each test. */
+export function useTestEnvs(): (opts?: TestEnvOptions) => Promise<TestEnv> {
+  const envs: TestEnv[] = [];
+  afterEach(async () => {
+    for (const e of envs.splice(0)) await e.close();
+  });
+  return async (opts = {}) => {
+    const e = await createTestEnv(opts);
+    envs.push(e);
+    return e;
+  };
+}
+
+/** Awaits `p`, expecting it to fail with a SafetynetError of `code`; returns the error. */
+export async function expectCode(p: Promise<unknown>, code: string): Promise<SafetynetError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(SafetynetError);
+    expect((err as SafetynetError).code).toBe(code);
+    return err as SafetynetError;
+  }
+  throw new Error(`expected ${code}`);
 }

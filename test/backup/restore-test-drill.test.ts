@@ -8,18 +8,12 @@ import { drillMarkdown, runDrill } from '../../src/backup/drill.js';
 import { buildStatus } from '../../src/backup/status.js';
 import { resolveConfig } from '../../src/config/index.js';
 import { ManualClock } from '../../src/clock.js';
-import { createTestEnv, type TestEnv } from './env.js';
+import { useTestEnvs } from './env.js';
 import { runCli } from '../helpers/cli.js';
 
-const envs: TestEnv[] = [];
-async function env(opts: Parameters<typeof createTestEnv>[0] = {}): Promise<TestEnv> {
-  const e = await createTestEnv(opts);
-  envs.push(e);
-  return e;
-}
+const env = useTestEnvs();
 const mounts: string[] = [];
 afterEach(async () => {
-  for (const e of envs.splice(0)) await e.close();
   for (const m of mounts.splice(0)) spawnSync('umount', [m]);
 });
 

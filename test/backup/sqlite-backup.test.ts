@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -6,18 +6,9 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { backupDatabase, restoreDatabase } from '../../src/backup/database.js';
 import { ManualClock } from '../../src/clock.js';
-import { SafetynetError } from '../../src/errors.js';
-import { createTestEnv, type TestEnv } from './env.js';
+import { expectCode, useTestEnvs } from './env.js';
 
-const envs: TestEnv[] = [];
-async function env(opts: Parameters<typeof createTestEnv>[0] = {}): Promise<TestEnv> {
-  const e = await createTestEnv(opts);
-  envs.push(e);
-  return e;
-}
-afterEach(async () => {
-  for (const e of envs.splice(0)) await e.close();
-});
+const env = useTestEnvs();
 
 function sha256(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
@@ -38,17 +29,6 @@ function exec(file: string, sql: string): void {
     db.close();
   }
 }
-async function expectCode(p: Promise<unknown>, code: string): Promise<SafetynetError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(SafetynetError);
-    expect((err as SafetynetError).code).toBe(code);
-    return err as SafetynetError;
-  }
-  throw new Error(`expected ${code}`);
-}
-
 describe('SQLite database backups', () => {
   it('takes a full then incremental points and restores each one exactly', async () => {
     const e = await env({ rows: 3000 });

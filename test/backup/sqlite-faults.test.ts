@@ -1,37 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { backupDatabase, restoreDatabase } from '../../src/backup/database.js';
-import { SafetynetError } from '../../src/errors.js';
 import type { SqliteManifest } from '../../src/backup/repo/types.js';
 import { resolveConfig } from '../../src/config/index.js';
-import { createTestEnv, type TestEnv } from './env.js';
+import { expectCode, useTestEnvs } from './env.js';
 import { startS3Server } from '../helpers/s3.js';
 import { CLI, runCli } from '../helpers/cli.js';
 
-const envs: TestEnv[] = [];
-async function env(opts: Parameters<typeof createTestEnv>[0] = {}): Promise<TestEnv> {
-  const e = await createTestEnv(opts);
-  envs.push(e);
-  return e;
-}
-afterEach(async () => {
-  for (const e of envs.splice(0)) await e.close();
-});
-
-async function expectCode(p: Promise<unknown>, code: string): Promise<SafetynetError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(SafetynetError);
-    expect((err as SafetynetError).code).toBe(code);
-    return err as SafetynetError;
-  }
-  throw new Error(`expected ${code}`);
-}
+const env = useTestEnvs();
 
 const WRITER = fileURLToPath(new URL('./writer-child.cjs', import.meta.url));
 

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
@@ -7,18 +7,10 @@ import { verifyRepository } from '../../src/backup/verify.js';
 import { pruneRepository } from '../../src/backup/prune.js';
 import { ManualClock } from '../../src/clock.js';
 import { SafetynetError } from '../../src/errors.js';
-import { createTestEnv, type TestEnv } from './env.js';
+import { useTestEnvs } from './env.js';
 import { runCli } from '../helpers/cli.js';
 
-const envs: TestEnv[] = [];
-async function env(opts: Parameters<typeof createTestEnv>[0] = {}): Promise<TestEnv> {
-  const e = await createTestEnv(opts);
-  envs.push(e);
-  return e;
-}
-afterEach(async () => {
-  for (const e of envs.splice(0)) await e.close();
-});
+const env = useTestEnvs();
 
 function touch(db: string, n: number): void {
   const d = new Database(db);

@@ -8,7 +8,8 @@
  * until the scheduler is idle; only then does it count points and press buttons. The page reloads
  * itself while the requested jobs run (meta refresh), so the test never reloads it by hand.
  */
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -20,16 +21,6 @@ import { FileAdminUserStore } from '../../src/web/auth/users.js';
 import { createShopDb } from '../backup/shop-db.js';
 import { ALICE, TEST_SCRYPT } from '../web/helpers.js';
 import { schedulerSettled, writeShopFiles } from './env.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-];
 
 let serve: RunningServe;
 let browser: Browser;
@@ -64,7 +55,7 @@ beforeAll(async () => {
   expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   // The first backups and a restore test run at start; wait for them before counting anything.
   await schedulerSettled(serve.scheduler);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {

@@ -2,20 +2,12 @@
  * The panel in a real headless Chromium (Debian's /usr/bin/chromium driven by playwright-core),
  * against the real server listening on 127.0.0.1 with a random port.
  */
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALICE, makePanel, type Panel } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-];
 const XSS = '<script>window.__pwned=1</script>';
 const XSS_IMG = '<img src=x onerror="window.__pwned=3">';
 
@@ -48,7 +40,7 @@ beforeAll(async () => {
   });
   panel.clock.advance(60_000);
   // Launched fresh: playwright gives every launch a new temporary profile (user-data-dir).
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -184,23 +184,15 @@ async function tryLockedRead(dbPath: string, busyTimeoutMs: number): Promise<Sql
     const pageSize = Number(reader.pragma('page_size', { simple: true }));
     const pageCount = Number(reader.pragma('page_count', { simple: true }));
     const tables = countRows(reader);
-    let closed = false;
-    return {
-      method: 'locked-read',
-      pageSize,
-      pageCount,
-      journalMode,
-      tables,
-      async read(into, offset, length) {
-        await readFully(fh, into, offset, length, dbPath);
-      },
-      async close() {
-        if (closed) return;
-        closed = true;
+    return snapshotOf(
+      fh,
+      dbPath,
+      { method: 'locked-read', pageSize, pageCount, journalMode, tables },
+      async () => {
         closeAll();
         await fh.close();
       },
-    };
+    );
   } catch (err) {
     closeAll();
     await fh.close();
@@ -233,27 +225,40 @@ async function backupApiSnapshot(dbPath: string, opts: SnapshotOptions): Promise
     const tables = countRows(copy);
     copy.close();
     const fh = await fsp.open(staging, 'r');
-    let closed = false;
-    return {
-      method: 'backup-api',
-      pageSize,
-      pageCount,
-      journalMode,
-      tables,
-      async read(into, offset, length) {
-        await readFully(fh, into, offset, length, staging);
-      },
-      async close() {
-        if (closed) return;
-        closed = true;
+    return snapshotOf(
+      fh,
+      staging,
+      { method: 'backup-api', pageSize, pageCount, journalMode, tables },
+      async () => {
         await fh.close();
         await cleanup();
       },
-    };
+    );
   } catch (err) {
     await cleanup();
     throw wrapSqliteError(err, dbPath);
   }
+}
+
+/** A snapshot whose pages are read from `fh`; `release` runs once, on the first close(). */
+function snapshotOf(
+  fh: fsp.FileHandle,
+  file: string,
+  info: Omit<SqliteSnapshot, 'read' | 'close'>,
+  release: () => Promise<void>,
+): SqliteSnapshot {
+  let closed = false;
+  return {
+    ...info,
+    async read(into, offset, length) {
+      await readFully(fh, into, offset, length, file);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await release();
+    },
+  };
 }
 
 /** Row counts of every user table (the restore test compares them). */
