@@ -1,4 +1,474 @@
+/**
+ * `safetynet logs …`: write, search, export, import, prune, verify.
+ *
+ * Every flag value is checked before anything is opened; a bad one is a UsageError (exit 2) that
+ * names the flag, the value and what is allowed. Search output is a readable table, or with
+ * `--json` one entry per line with exactly the spec's fields plus `id`.
+ */
+import { createReadStream, createWriteStream, existsSync, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { once } from 'node:events';
 import type { Command } from 'commander';
+import { ExitCode, SafetynetError, UsageError } from '../errors.js';
+import type { SafetynetConfig } from '../config/index.js';
+import { parseInstant, isoUtc } from '../util/time.js';
+import { tempSibling, fsyncDir } from '../util/fs.js';
+import { Redactor } from '../log/redact.js';
+import { retentionCutoffs } from '../log/retention.js';
+import { openLogStore } from '../log/store/open.js';
+import type { LogStore } from '../log/store/types.js';
+import { decodeCursor, parseTextQuery, MAX_PAGE_SIZE } from '../log/store/query.js';
+import { escapeControl } from '../log/text.js';
+import { CSV_HEADER, csvLine, importRow, ndjsonLine } from '../log/transfer.js';
+import { LEVELS, isLevel, type Level, type LogEntry, type LogFilter } from '../log/types.js';
+import { action, type CommandContext } from './context.js';
 
-/** Registers this group's commands (filled in by the work that owns them). */
-export function register(_program: Command): void {}
+interface FilterFlags {
+  category?: string;
+  level?: string;
+  minLevel?: string;
+  since?: string;
+  until?: string;
+  order?: string;
+  text?: string;
+}
+
+/** Registers `logs` and its subcommands. */
+export function register(program: Command): void {
+  const logs = program
+    .command('logs')
+    .description('write, search, export, import, prune and verify log entries');
+
+  logs
+    .command('write')
+    .description('write one entry (prints its id)')
+    .requiredOption('--category <category>', 'category, e.g. order, payment, admin')
+    .requiredOption('--level <level>', `level: ${LEVELS.join(', ')}`)
+    .requiredOption('--message <text>', 'the message')
+    .option('--details <json>', 'details as a JSON object, e.g. \'{"amount": 12.5}\'')
+    .option('--order <id>', 'order id')
+    .option('--json', 'print {"id": …} instead of the bare id')
+    .action(action(writeCommand));
+
+  filterOptions(
+    logs
+      .command('search')
+      .description('search entries, newest first')
+      .option('--limit <n>', `entries per page (1-${MAX_PAGE_SIZE}, default 50)`)
+      .option('--cursor <cursor>', 'continue after the previous page (its "next cursor")')
+      .option('--json', 'one entry per line as JSON (spec fields plus id)'),
+  ).action(action(searchCommand));
+
+  filterOptions(
+    logs
+      .command('export')
+      .description('export every entry matching the filters')
+      .requiredOption('--format <format>', 'ndjson or csv')
+      .option('--out <file>', 'write to this file instead of stdout'),
+  ).action(action(exportCommand));
+
+  logs
+    .command('import')
+    .description('import NDJSON entries (keeps their timestamps), e.g. to migrate old logs')
+    .argument('<file>', 'NDJSON file, or - for stdin')
+    .option('--json', 'print the result as JSON')
+    .action(action(importCommand));
+
+  logs
+    .command('prune')
+    .description("delete entries older than their category's retention (logs.retention)")
+    .option('--dry-run', 'count what would be deleted, delete nothing')
+    .option('--compact', 'also drop deleted entries from the text index (slow: run at a quiet time)')
+    .option('--json', 'print the result as JSON')
+    .action(action(pruneCommand));
+
+  logs
+    .command('verify')
+    .description('check the hash chains: reports OK or the first broken entry (exit 1)')
+    .option('--json', 'print the result as JSON')
+    .action(action(verifyCommand));
+}
+
+function filterOptions(cmd: Command): Command {
+  return cmd
+    .option('--category <list>', 'one or more categories, comma-separated')
+    .option('--level <level>', `exactly this level: ${LEVELS.join(', ')}`)
+    .option('--min-level <level>', 'this level or more severe')
+    .option('--since <time>', 'from this time: ISO 8601 (2026-11-26T14:00Z) or an age (7d, 12h, 30m)')
+    .option('--until <time>', 'before this time: ISO 8601 or an age')
+    .option('--order <id>', 'entries of this order')
+    .option('--text <query>', 'words in the message (all must match; "quoted phrase", prefix*)');
+}
+
+// ------------------------------------------------------------------ flag parsing
+
+function categoriesOf(config: SafetynetConfig): string[] {
+  return config.logs.categories;
+}
+
+function checkCategory(name: string, config: SafetynetConfig, flag: string): string {
+  const allowed = categoriesOf(config);
+  if (!allowed.includes(name)) {
+    throw new UsageError('E_BAD_CATEGORY', `${flag}: "${name}" is not a category`, {
+      hint: `use one of: ${allowed.join(', ')} (declare custom ones in logs.categories)`,
+    });
+  }
+  return name;
+}
+
+function checkLevel(value: string, flag: string): Level {
+  if (!isLevel(value)) {
+    throw new UsageError('E_BAD_LEVEL', `${flag}: "${value}" is not a level`, {
+      hint: `use one of: ${LEVELS.join(', ')}`,
+    });
+  }
+  return value;
+}
+
+/** The filter the flags describe (all checked). */
+function filterFrom(flags: FilterFlags, config: SafetynetConfig, now: number): LogFilter {
+  const f: LogFilter = {};
+  if (flags.category !== undefined) {
+    const names = flags.category
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    if (names.length === 0) {
+      throw new UsageError('E_BAD_CATEGORY', '--category: no category given', {
+        hint: `use one or more of: ${categoriesOf(config).join(', ')}`,
+      });
+    }
+    f.categories = [...new Set(names.map((n) => checkCategory(n, config, '--category')))];
+  }
+  if (flags.level !== undefined && flags.minLevel !== undefined) {
+    throw new UsageError('E_BAD_FLAGS', '--level and --min-level cannot be used together', {
+      hint: '--level L shows exactly L; --min-level L shows L and more severe',
+    });
+  }
+  if (flags.level !== undefined) f.level = checkLevel(flags.level, '--level');
+  if (flags.minLevel !== undefined) f.minLevel = checkLevel(flags.minLevel, '--min-level');
+  if (flags.since !== undefined) f.since = parseInstant(flags.since, '--since', now);
+  if (flags.until !== undefined) f.until = parseInstant(flags.until, '--until', now);
+  if (f.since !== undefined && f.until !== undefined && f.since >= f.until) {
+    throw new UsageError(
+      'E_BAD_TIME',
+      `--since (${isoUtc(f.since)}) is not before --until (${isoUtc(f.until)})`,
+      {
+        hint: 'swap the two times, or drop one of them',
+      },
+    );
+  }
+  if (flags.order !== undefined) {
+    if (!flags.order.trim())
+      throw new UsageError('E_BAD_ORDER', '--order: empty order id', {
+        hint: 'give the order id, e.g. --order 1042',
+      });
+    f.orderId = flags.order.trim();
+  }
+  if (flags.text !== undefined) {
+    parseTextQuery(flags.text); // throws a UsageError for a query with no words
+    f.text = flags.text;
+  }
+  return f;
+}
+
+function parseLimit(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > MAX_PAGE_SIZE) {
+    throw new UsageError('E_BAD_LIMIT', `--limit: "${value}" is not a page size`, {
+      hint: `use a whole number from 1 to ${MAX_PAGE_SIZE}; use --cursor for the next page`,
+    });
+  }
+  return n;
+}
+
+function parseDetails(value: string | undefined): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(value);
+  } catch (err) {
+    throw new UsageError('E_BAD_JSON', `--details: not valid JSON (${(err as Error).message})`, {
+      hint: 'give a JSON object in single quotes, e.g. --details \'{"amount": 12.5, "currency": "EUR"}\'',
+    });
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw new UsageError('E_BAD_JSON', '--details: must be a JSON object', {
+      hint: 'wrap values in an object, e.g. --details \'{"value": 3}\'',
+    });
+  }
+  return v as Record<string, unknown>;
+}
+
+/**
+ * Opens the configured store. Reading commands never create one: a store that does not exist yet
+ * is reported instead of being created as a side effect of a search in the wrong folder.
+ */
+function openStore(ctx: CommandContext, create = false): LogStore {
+  const cfg = ctx.config.logs.store;
+  if (!create && cfg.type === 'sqlite' && !existsSync(cfg.path)) {
+    throw new SafetynetError('E_LOG_STORE_MISSING', `the log store ${cfg.path} does not exist yet`, {
+      hint: 'check logs.store.path (and --config), or write an entry first: nothing has been logged there',
+      exitCode: ExitCode.failure,
+    });
+  }
+  const store = openLogStore(cfg);
+  ctx.defer(() => store.close());
+  return store;
+}
+
+// ------------------------------------------------------------------ commands
+
+async function writeCommand(
+  ctx: CommandContext,
+  opts: { category: string; level: string; message: string; details?: string; order?: string },
+): Promise<void> {
+  const category = checkCategory(opts.category, ctx.config, '--category');
+  const level = checkLevel(opts.level, '--level');
+  const details = parseDetails(opts.details);
+  if (opts.order !== undefined && !opts.order.trim()) {
+    throw new UsageError('E_BAD_ORDER', '--order: empty order id', {
+      hint: 'give the order id, e.g. --order 1042',
+    });
+  }
+  const log = await ctx.logger();
+  const id = await log.category(category)[level](opts.message, { details, orderId: opts.order?.trim() });
+  if (ctx.json) ctx.printJson({ id });
+  else ctx.print(id);
+}
+
+async function searchCommand(
+  ctx: CommandContext,
+  opts: FilterFlags & { limit?: string; cursor?: string },
+): Promise<void> {
+  const filter = filterFrom(opts, ctx.config, Date.now());
+  const limit = parseLimit(opts.limit);
+  if (opts.cursor !== undefined) decodeCursor(opts.cursor); // a bad cursor is a usage error, store or not
+  const store = openStore(ctx);
+  const page = await store.search(filter, {
+    ...(limit ? { limit } : {}),
+    ...(opts.cursor ? { cursor: opts.cursor } : {}),
+  });
+  if (ctx.json) {
+    for (const e of page.entries) ctx.print(ndjsonLine(e));
+    if (page.nextCursor) ctx.note(`next cursor: ${page.nextCursor}`);
+    return;
+  }
+  const counts = await store.countByLevel(filter);
+  printTable(ctx, page.entries);
+  ctx.print('');
+  ctx.print(
+    `${page.entries.length} shown; matching: ` +
+      LEVELS.map((l) => `${l} ${counts[l]}`).join(', ') +
+      ` (total ${LEVELS.reduce((s, l) => s + counts[l], 0)})`,
+  );
+  if (page.nextCursor) ctx.print(`next page: --cursor ${page.nextCursor}`);
+}
+
+function printTable(ctx: CommandContext, entries: LogEntry[]): void {
+  if (entries.length === 0) {
+    ctx.print('no entries match');
+    return;
+  }
+  const rows = entries.map((e) => [
+    e.id,
+    e.timestamp,
+    e.level,
+    e.category,
+    e.order_id ?? '',
+    escapeControl(e.message),
+  ]);
+  const header = ['ID', 'TIME (UTC)', 'LEVEL', 'CATEGORY', 'ORDER', 'MESSAGE'];
+  const widths = header.map((h, i) => (i === 5 ? 0 : Math.max(h.length, ...rows.map((r) => r[i]!.length))));
+  const fixed = widths.slice(0, 5).reduce((a, b) => a + b + 2, 0);
+  const columns = process.stdout.isTTY ? process.stdout.columns : 0;
+  const room = columns > fixed + 20 ? columns - fixed : Infinity;
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 5 ? (c.length > room ? c.slice(0, room - 1) + '…' : c) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  ctx.print(line(header));
+  for (const r of rows) ctx.print(line(r));
+}
+
+async function exportCommand(
+  ctx: CommandContext,
+  opts: FilterFlags & { format: string; out?: string },
+): Promise<void> {
+  if (opts.format !== 'ndjson' && opts.format !== 'csv') {
+    throw new UsageError('E_BAD_FORMAT', `--format: "${opts.format}" is not an export format`, {
+      hint: 'use ndjson or csv',
+    });
+  }
+  const filter = filterFrom(opts, ctx.config, Date.now());
+  const store = openStore(ctx);
+  const format = opts.format;
+  const outFile = opts.out ? path.resolve(opts.out) : undefined;
+  // A file is written under a temporary name and renamed when complete: never a half export.
+  const tmp = outFile ? tempSibling(outFile) : undefined;
+  if (outFile) await fsp.mkdir(path.dirname(outFile), { recursive: true });
+  const out = tmp ? createWriteStream(tmp, { flags: 'wx' }) : process.stdout;
+  const write = async (text: string) => {
+    if (!out.write(text)) await once(out, 'drain');
+  };
+  let count = 0;
+  try {
+    if (format === 'csv') await write(CSV_HEADER + '\n');
+    let cursor: string | undefined;
+    do {
+      const page = await store.search(filter, { limit: MAX_PAGE_SIZE, ...(cursor ? { cursor } : {}) });
+      let chunk = '';
+      for (const e of page.entries) chunk += (format === 'csv' ? csvLine(e) : ndjsonLine(e)) + '\n';
+      if (chunk) await write(chunk);
+      count += page.entries.length;
+      cursor = page.nextCursor;
+    } while (cursor);
+    if (tmp && outFile) {
+      const ws = out as ReturnType<typeof createWriteStream>;
+      await new Promise<void>((resolve, reject) =>
+        ws.end((err?: Error | null) => (err ? reject(err) : resolve())),
+      );
+      const fh = await fsp.open(tmp, 'r');
+      await fh.sync();
+      await fh.close();
+      await fsp.rename(tmp, outFile);
+      await fsyncDir(path.dirname(outFile));
+      ctx.note(`exported ${count} entries to ${outFile}`);
+    }
+  } catch (err) {
+    if (tmp) await fsp.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+async function importCommand(ctx: CommandContext, file: string): Promise<void> {
+  const config = ctx.config;
+  const source = file === '-' ? 'stdin' : file;
+  const icx = {
+    categories: new Set(config.logs.categories),
+    redactor: new Redactor(config.logs.redactKeys),
+    maxDetailsBytes: config.logs.maxDetailsBytes,
+    source,
+  };
+  // Stdin can be read once only: keep it; a file is read twice (check everything, then import).
+  let text: string | undefined;
+  if (file === '-') {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    text = Buffer.concat(chunks).toString('utf8');
+  } else {
+    try {
+      const st = await fsp.stat(file);
+      if (!st.isFile()) throw new Error('not a file');
+    } catch {
+      throw new UsageError('E_IMPORT_FILE', `${file} is not a readable file`, {
+        hint: 'give the path of an NDJSON file, or - for stdin',
+      });
+    }
+  }
+  const lines = async function* (): AsyncGenerator<string> {
+    if (text !== undefined) {
+      yield* text.split('\n');
+      return;
+    }
+    const rl = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+    for await (const l of rl) yield l;
+  };
+  // Pass 1: every line must be valid before anything is stored (no half-imported file to clean up).
+  let n = 0;
+  let valid = 0;
+  for await (const l of lines()) if (importRow(l, ++n, icx)) valid++;
+  const store = openStore(ctx, true);
+  let imported = 0;
+  let batch = [];
+  n = 0;
+  for await (const l of lines()) {
+    const row = importRow(l, ++n, icx);
+    if (!row) continue;
+    batch.push(row);
+    if (batch.length === 5000) {
+      await store.append(batch);
+      imported += batch.length;
+      batch = [];
+    }
+  }
+  if (batch.length) {
+    await store.append(batch);
+    imported += batch.length;
+  }
+  if (ctx.json) ctx.printJson({ imported, source });
+  else ctx.print(`imported ${imported} of ${valid} entries from ${source}`);
+}
+
+async function pruneCommand(
+  ctx: CommandContext,
+  opts: { dryRun?: boolean; compact?: boolean },
+): Promise<void> {
+  const config = ctx.config;
+  const now = Date.now();
+  const plan = retentionCutoffs(config.logs.retention, now);
+  const store = openStore(ctx);
+  const report = await store.prune({
+    cutoffs: plan.cutoffs,
+    defaultCutoff: plan.defaultCutoff,
+    dryRun: Boolean(opts.dryRun),
+    compactTextIndex: Boolean(opts.compact),
+  });
+  const rows = Object.entries(report.categories).map(([category, r]) => ({
+    category,
+    days: plan.days[category] ?? plan.days.default!,
+    cutoff: r.cutoff,
+    deleted: r.deleted,
+  }));
+  if (!opts.dryRun && report.total > 0) {
+    // Deleting audit data is itself worth an audit entry.
+    const log = await ctx.logger();
+    await log.system.info(`retention deleted ${report.total} log entries`, {
+      details: Object.fromEntries(rows.map((r) => [r.category, { deleted: r.deleted, keepDays: r.days }])),
+    });
+  }
+  if (ctx.json) {
+    ctx.printJson({
+      dryRun: report.dryRun,
+      total: report.total,
+      categories: Object.fromEntries(
+        rows.map((r) => [r.category, { keepDays: r.days, cutoff: r.cutoff, deleted: r.deleted }]),
+      ),
+    });
+    return;
+  }
+  const verb = opts.dryRun ? 'would delete' : 'deleted';
+  if (rows.length === 0) {
+    ctx.print('the log store is empty; nothing to prune');
+    return;
+  }
+  const w = Math.max(8, ...rows.map((r) => r.category.length));
+  ctx.print(`${'CATEGORY'.padEnd(w)}  KEEP DAYS  OLDER THAN                ${verb.toUpperCase()}`);
+  for (const r of rows)
+    ctx.print(
+      `${r.category.padEnd(w)}  ${String(r.days).padStart(9)}  ${r.cutoff}  ${String(r.deleted).padStart(8)}`,
+    );
+  ctx.print(`${opts.dryRun ? 'would delete' : 'deleted'} ${report.total} entries in total`);
+}
+
+async function verifyCommand(ctx: CommandContext): Promise<void> {
+  const store = openStore(ctx);
+  const r = await store.verifyChain();
+  if (!r.ok) ctx.exitCode = 1;
+  if (ctx.json) {
+    ctx.printJson(r);
+    return;
+  }
+  if (r.ok) {
+    ctx.print(`OK: ${r.checked} entries in ${r.chains} category chains verified`);
+    return;
+  }
+  const b = r.firstBroken!;
+  ctx.print(
+    `BROKEN: ${b.id ? `entry ${b.id}` : `category ${b.category}`}${b.id ? ` (${b.category}${b.timestamp ? `, ${b.timestamp}` : ''})` : ''}: ${b.reason}`,
+  );
+  ctx.print(`checked ${r.checked} entries before the break`);
+}

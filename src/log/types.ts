@@ -64,3 +64,100 @@ export interface SearchPage {
   /** Present when more entries match. */
   nextCursor?: string;
 }
+
+/** Severity rank of each level: higher is more severe (stored as this number). */
+export const LEVEL_RANK: Readonly<Record<Level, number>> = { info: 0, warn: 1, error: 2, critical: 3 };
+
+/** True when `value` is one of the four levels. */
+export function isLevel(value: unknown): value is Level {
+  return typeof value === 'string' && (LEVELS as readonly string[]).includes(value);
+}
+
+/** Options of `log.error(err, …)`. */
+export interface ErrorLogOptions extends LogOptions {
+  /** Category to file the error under (default `error`). */
+  category?: string;
+  /** Level (default `error`). */
+  level?: Level;
+  /** Message to store instead of the error's own message. */
+  message?: string;
+}
+
+/** What `log.webhook(…)` captures: the raw request of a payment provider's webhook. */
+export interface WebhookCapture {
+  /** Who sent it, e.g. "stripe", "paypal", "mollie". */
+  provider: string;
+  /** The provider's event id; a repeated id is stored and marked as a duplicate. */
+  eventId?: string;
+  /** Request headers; authorization/cookie-like headers are redacted. */
+  headers?: Record<string, string | string[] | undefined>;
+  /** The body exactly as received. Strings are stored as they are; bytes that are not UTF-8 as base64. */
+  rawBody: string | Buffer | Uint8Array;
+  orderId?: string | number;
+  message?: string;
+  /** Defaults to `info`; a failed signature check is usually logged as `warn` (and to `security`). */
+  level?: Level;
+}
+
+/** Fields bound to a child logger and added to every entry it writes. */
+export interface ChildBindings {
+  orderId?: string | number;
+  details?: Record<string, unknown>;
+}
+
+/** `log.webhook`: call it to capture a raw webhook; its level methods log plain `webhook` entries. */
+export interface WebhookLogger extends CategoryLogger {
+  (capture: WebhookCapture): Promise<string>;
+}
+
+/** `log.error`: call it with an Error (or anything thrown); its level methods log plain `error` entries. */
+export interface ErrorLogger extends CategoryLogger {
+  (err: unknown, options?: ErrorLogOptions): Promise<string>;
+}
+
+/** Which process events a logger handles (see `Logger.installProcessHandlers`). */
+export interface ProcessHandlerOptions {
+  /** Signals after which pending entries are flushed (default SIGTERM and SIGINT). */
+  signals?: NodeJS.Signals[] | false;
+  /** Log uncaught exceptions and unhandled rejections as `error`/`critical` and flush (default true). */
+  uncaught?: boolean;
+  /** Longest wait for the flush, ms (default 5000). */
+  timeoutMs?: number;
+}
+
+/**
+ * The logger the shop's code uses. Every write method resolves with the entry id once the entry is
+ * durable (committed and fsync'd in the store, or fsync'd in the spool while the store is down, in
+ * which case the id starts with `spool:`); it never rejects because storing failed.
+ */
+export interface Logger {
+  /** Call to capture a raw payment webhook; `.info(…)` etc. log plain `webhook` entries. */
+  readonly webhook: WebhookLogger;
+  readonly payment: CategoryLogger;
+  readonly order: CategoryLogger;
+  readonly invoice: CategoryLogger;
+  readonly inventory: CategoryLogger;
+  readonly admin: CategoryLogger;
+  readonly email: CategoryLogger;
+  readonly security: CategoryLogger;
+  readonly backup: CategoryLogger;
+  readonly system: CategoryLogger;
+  /** Call with an Error (message, stack, cause chain are stored); `.warn(…)` etc. log plain `error` entries. */
+  readonly error: ErrorLogger;
+  /** Any configured category, built-in or custom; an unknown name throws E_LOG_CATEGORY. */
+  category(name: string): CategoryLogger;
+  /** A logger that adds `bindings` to every entry (details merge; the entry's own fields win). */
+  child(bindings: ChildBindings): Logger;
+  /** Resolves once every entry logged so far is durable. */
+  flush(): Promise<void>;
+  /** Flushes and stops the writer; later calls still land in the spool. */
+  close(): Promise<void>;
+  /**
+   * Flushes on SIGTERM/SIGINT (then lets the signal end the process when nothing else listens to
+   * it) and logs uncaught exceptions/unhandled rejections as `error`/`critical` before the process
+   * dies. Returns a function that removes the handlers.
+   */
+  installProcessHandlers(options?: ProcessHandlerOptions): () => void;
+  /** The store, for reading, pruning and verifying (opened on first use). */
+  readonly store: import('./store/types.js').LogStore;
+}

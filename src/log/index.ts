@@ -1,0 +1,159 @@
+/**
+ * The logging library: `createLogger()` and the types around it.
+ *
+ *   const log = await createLogger({ config: loadConfig() });
+ *   log.order.info('order placed', { orderId: 1042, details: { total: 59.9 } });
+ *   await log.payment.warn('card declined', { orderId: 1042 });   // resolves once durable
+ *   log.error(err, { orderId: 1042 });
+ *   log.webhook({ provider: 'stripe', eventId, headers: req.headers, rawBody });
+ */
+import { BUILTIN_CATEGORIES } from '../config/schema.js';
+import type { SafetynetConfig } from '../config/types.js';
+import { systemClock, type Clock } from '../clock.js';
+import { SafetynetError } from '../errors.js';
+import { SafetynetLogger, type LoggerCore } from './logger.js';
+import { Redactor } from './redact.js';
+import { InlineSink, WorkerSink, type Sink, type SinkOptions } from './sink.js';
+import { processToken } from './spool.js';
+import { LazyLogStore } from './store/open.js';
+import { SqliteLogStore } from './store/sqlite-store.js';
+import type { Logger, ProcessHandlerOptions } from './types.js';
+
+export interface LoggerOptions {
+  /** The SQLite log store file. */
+  storePath: string;
+  /** Folder for the spool (entries wait there while the store is unavailable). */
+  spoolDir: string;
+  /** Custom categories on top of the built-in ones. */
+  categories?: string[];
+  /** Extra keys to redact on top of the built-in list. */
+  redactKeys?: string[];
+  /** Mirror each entry as a pino-style JSON line on stdout (default false). */
+  stdout?: boolean;
+  /** Serialised details above this size are truncated with a marker (default 65536). */
+  maxDetailsBytes?: number;
+  /** Time source for entry timestamps (default: the system clock). */
+  clock?: Clock;
+  /**
+   * Where SQLite runs: 'thread' (default) in a worker thread, so the event loop never waits for a
+   * commit; 'inline' on the calling thread (short-lived CLI processes).
+   */
+  writer?: 'thread' | 'inline';
+  /** How long a write waits for another process's lock before spooling, ms (default 5000). */
+  busyTimeoutMs?: number;
+  /** First delay before retrying an unavailable store, ms (default 1000, doubling to 30 s). */
+  retryMs?: number;
+  /** Flush synchronously when the process exits normally or via process.exit() (default true). */
+  flushOnExit?: boolean;
+  /** Also install signal and uncaught-exception handlers (default false; see installProcessHandlers). */
+  processHandlers?: boolean | ProcessHandlerOptions;
+  /** Where outage/recovery notices go (default: stderr). */
+  notify?: (text: string) => void;
+}
+
+export type CreateLoggerOptions =
+  LoggerOptions | ({ config: SafetynetConfig } & Partial<Omit<LoggerOptions, 'storePath' | 'spoolDir'>>);
+
+/** LoggerOptions from a loaded configuration (explicit options win). */
+export function loggerOptionsFromConfig(
+  config: SafetynetConfig,
+  overrides: Partial<Omit<LoggerOptions, 'storePath' | 'spoolDir'>> = {},
+): LoggerOptions {
+  if (config.logs.store.type !== 'sqlite') {
+    throw new SafetynetError(
+      'E_LOG_STORE_TYPE',
+      `logs.store.type "${config.logs.store.type}" is not supported by this version`,
+      {
+        hint: 'use logs.store.type "sqlite" (the PostgreSQL log store is not available yet)',
+        exitCode: 2,
+      },
+    );
+  }
+  return {
+    storePath: config.logs.store.path,
+    spoolDir: config.logs.spool,
+    categories: config.logs.categories,
+    redactKeys: config.logs.redactKeys,
+    stdout: config.logs.stdout,
+    maxDetailsBytes: config.logs.maxDetailsBytes,
+    ...overrides,
+  };
+}
+
+/**
+ * Creates a logger writing to the configured store. Resolves once the writer is running; never
+ * fails because the store is unavailable (entries are spooled until it is back).
+ */
+export async function createLogger(options: CreateLoggerOptions): Promise<Logger> {
+  const o: LoggerOptions =
+    'config' in options ? loggerOptionsFromConfig(options.config, withoutConfig(options)) : options;
+  const notify = o.notify ?? ((text: string) => process.stderr.write(text + '\n'));
+  const sinkOptions: SinkOptions = {
+    storePath: o.storePath,
+    spoolDir: o.spoolDir,
+    busyTimeoutMs: o.busyTimeoutMs ?? 5000,
+    retryMs: o.retryMs ?? 1000,
+    stdout: o.stdout ?? false,
+    processToken: processToken(),
+    notify,
+  };
+  let sink: Sink;
+  if (o.writer === 'inline') {
+    sink = new InlineSink(sinkOptions);
+  } else {
+    try {
+      sink = await WorkerSink.start(sinkOptions);
+    } catch (err) {
+      notify(
+        `safetynet: cannot start the log writer thread (${err instanceof Error ? err.message : String(err)}); writing inline`,
+      );
+      sink = new InlineSink(sinkOptions);
+    }
+  }
+  const store = new LazyLogStore(
+    () => SqliteLogStore.open(o.storePath, { busyTimeoutMs: o.busyTimeoutMs ?? 5000 }),
+    'sqlite',
+    { fullText: true, multiProcess: true },
+  );
+  const exitHook = (): void => {
+    sink.flushSync(5000);
+  };
+  if (o.flushOnExit !== false) process.on('exit', exitHook);
+  let closing: Promise<void> | undefined;
+  const core: LoggerCore = {
+    categories: new Set([...BUILTIN_CATEGORIES, ...(o.categories ?? [])]),
+    redactor: new Redactor(o.redactKeys ?? []),
+    maxDetailsBytes: o.maxDetailsBytes ?? 65536,
+    clock: o.clock ?? systemClock,
+    sink,
+    store,
+    notify,
+    handlers: new Set(),
+    onClose: () =>
+      (closing ??= (async () => {
+        for (const remove of [...core.handlers]) remove();
+        await sink.close();
+        process.off('exit', exitHook);
+        await store.close();
+      })()),
+  };
+  const logger = new SafetynetLogger(core);
+  if (o.processHandlers) logger.installProcessHandlers(o.processHandlers === true ? {} : o.processHandlers);
+  return logger;
+}
+
+function withoutConfig(
+  options: { config: SafetynetConfig } & Partial<Omit<LoggerOptions, 'storePath' | 'spoolDir'>>,
+): Partial<Omit<LoggerOptions, 'storePath' | 'spoolDir'>> {
+  const { config: _config, ...rest } = options;
+  return rest;
+}
+
+export * from './types.js';
+export type * from './store/types.js';
+export { SqliteLogStore } from './store/sqlite-store.js';
+export { openLogStore, LazyLogStore } from './store/open.js';
+export { retentionCutoffs, type RetentionPlan } from './retention.js';
+export { Redactor, DEFAULT_REDACT_KEYS, maskCardNumbers, luhnValid, REDACTED } from './redact.js';
+export { escapeControl } from './text.js';
+export { PINO_LEVEL } from './stdout-mirror.js';

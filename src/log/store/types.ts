@@ -1,0 +1,124 @@
+/**
+ * The LogStore interface: what any log store (SQLite now, PostgreSQL later) offers the logger, the
+ * CLI and the admin panel. Every implementation passes the same conformance suite
+ * (test/log/store-conformance.ts).
+ */
+import type { Level, LogEntry, LogFilter, SearchOptions, SearchPage } from '../types.js';
+
+/** One entry to append, already redacted and serialised by the logger. */
+export interface AppendRow {
+  /** Milliseconds since the epoch (UTC). Kept as given: imports and spool replays keep old times. */
+  ts: number;
+  level: Level;
+  category: string;
+  message: string;
+  /** The `details` object as JSON text (stored byte-for-byte, so the hash chain covers exactly it). */
+  details: string;
+  orderId: string | null;
+  errorStack: string | null;
+  /** Set for raw webhook captures with an event id: the store marks a repeated id as a duplicate. */
+  webhook?: { provider: string; eventId: string };
+}
+
+/** Marks the spool position an append consumed, committed atomically with the entries. */
+export interface SpoolMark {
+  /** Spool file name (no folder). */
+  file: string;
+  /** Byte offset the previous replay of that file reached; the append is refused if it differs. */
+  from: number;
+  /** Byte offset reached after this append. */
+  to: number;
+}
+
+export interface AppendOptions {
+  spoolMark?: SpoolMark;
+}
+
+/** What `append` assigned: ids are consecutive in append order. */
+export interface AppendResult {
+  firstId: number;
+  count: number;
+}
+
+/** Retention as cutoffs: entries older than their category's cutoff are deleted. */
+export interface PruneOptions {
+  /** Entries of this category with a timestamp before the cutoff (ms) are deleted. */
+  cutoffs: Record<string, number>;
+  /** Cutoff for categories not named in `cutoffs`. */
+  defaultCutoff: number;
+  /** Count what would be deleted; delete nothing. */
+  dryRun?: boolean;
+  /** Rows per delete transaction (bounded so a concurrent writer never waits long). */
+  batchSize?: number;
+  /** Pause between delete transactions, ms, so waiting writers get the lock. */
+  pauseMs?: number;
+  /**
+   * Also rewrite the full-text index without the deleted entries (slow; some steps hold the write
+   * lock for seconds on a large store, so writers wait or spool meanwhile). Default false.
+   */
+  compactTextIndex?: boolean;
+}
+
+export interface PruneCategoryReport {
+  /** ISO time: entries before it were (or would be) deleted. */
+  cutoff: string;
+  deleted: number;
+}
+
+export interface PruneReport {
+  dryRun: boolean;
+  /** Every category present in the store, with its cutoff and deleted count. */
+  categories: Record<string, PruneCategoryReport>;
+  total: number;
+  batches: number;
+  /** Longest single delete (or index maintenance) transaction, ms, including waiting for the lock. */
+  longestBatchMs: number;
+}
+
+export interface ChainBreak {
+  /** The first entry that fails verification, or null when entries are missing at a category's end. */
+  id: string | null;
+  category: string;
+  timestamp: string | null;
+  reason: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  /** Entries checked. */
+  checked: number;
+  /** Categories (chains) checked. */
+  chains: number;
+  firstBroken?: ChainBreak;
+}
+
+export interface StoreCapabilities {
+  /** Text search uses a full-text index (otherwise a substring scan). */
+  fullText: boolean;
+  /** Several processes may append to one store and still form one chain per category. */
+  multiProcess: boolean;
+}
+
+/** A durable, searchable, hash-chained log store. */
+export interface LogStore {
+  readonly kind: string;
+  readonly capabilities: StoreCapabilities;
+  /** Appends entries durably (committed and fsync'd when the promise resolves), extending the hash chains. */
+  append(rows: AppendRow[], options?: AppendOptions): Promise<AppendResult>;
+  /** Newest first, keyset-paginated. */
+  search(filter: LogFilter, options?: SearchOptions): Promise<SearchPage>;
+  /** Entries per level for the filter (all four levels present, zero when none). */
+  countByLevel(filter: LogFilter): Promise<Record<Level, number>>;
+  get(id: string): Promise<LogEntry | undefined>;
+  /** Recomputes every hash chain; reports the first broken entry. */
+  verifyChain(): Promise<VerifyReport>;
+  /** Deletes (or counts) expired entries in bounded batches, recording where each chain now starts. */
+  prune(options: PruneOptions): Promise<PruneReport>;
+  /** The categories that have entries (or had, before pruning). */
+  categories(): Promise<string[]>;
+  /** Byte offset up to which a spool file has been replayed into this store (0 when never). */
+  spoolOffset(file: string): Promise<number>;
+  /** Forgets a spool file's replay offset once the file is gone. */
+  forgetSpool(file: string): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,157 @@
+/**
+ * Moving entries in and out: NDJSON/CSV export lines and NDJSON import.
+ *
+ * Export writes exactly the spec's fields plus `id`. Import reads the same shape (the `id` is
+ * ignored: the store assigns new ones), keeps each entry's timestamp, and applies the same
+ * redaction and size limits as the logger, so migrating old logs cannot smuggle secrets in.
+ */
+import { UsageError } from '../errors.js';
+import { serializeDetails } from './serialize.js';
+import type { Redactor } from './redact.js';
+import type { AppendRow } from './store/types.js';
+import { LEVELS, isLevel, type LogEntry } from './types.js';
+
+/** The export columns, in order. */
+export const ENTRY_FIELDS = [
+  'id',
+  'timestamp',
+  'level',
+  'category',
+  'message',
+  'details',
+  'order_id',
+  'error_stack',
+] as const;
+
+/** One entry as an NDJSON line (no newline): the spec's field names plus id, in a fixed order. */
+export function ndjsonLine(e: LogEntry): string {
+  return JSON.stringify({
+    id: e.id,
+    timestamp: e.timestamp,
+    level: e.level,
+    category: e.category,
+    message: e.message,
+    details: e.details,
+    order_id: e.order_id,
+    error_stack: e.error_stack,
+  });
+}
+
+export const CSV_HEADER = ENTRY_FIELDS.join(',');
+
+/**
+ * One entry as a CSV record (RFC 4180 quoting; no newline). A cell starting with = + - @ or a
+ * tab/CR gets a leading apostrophe so a spreadsheet shows it as text instead of running it as a
+ * formula (OWASP "CSV injection").
+ */
+export function csvLine(e: LogEntry): string {
+  return [
+    e.id,
+    e.timestamp,
+    e.level,
+    e.category,
+    e.message,
+    JSON.stringify(e.details),
+    e.order_id ?? '',
+    e.error_stack ?? '',
+  ]
+    .map(csvCell)
+    .join(',');
+}
+
+function csvCell(value: string): string {
+  let v = value;
+  if (/^[=+\-@\t\r]/.test(v)) v = `'${v}`;
+  return /[",\r\n]/.test(v) || v !== v.trim() ? `"${v.replace(/"/g, '""')}"` : v;
+}
+
+export interface ImportContext {
+  categories: ReadonlySet<string>;
+  redactor: Redactor;
+  maxDetailsBytes: number;
+  /** For error messages, e.g. "old.ndjson". */
+  source: string;
+}
+
+/**
+ * Parses and checks one NDJSON import line into a row for the store. Throws a UsageError naming
+ * the line and the field. Blank lines return undefined.
+ */
+export function importRow(line: string, lineNo: number, ctx: ImportContext): AppendRow | undefined {
+  if (!line.trim()) return undefined;
+  const where = `${ctx.source} line ${lineNo}`;
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch (err) {
+    throw new UsageError('E_IMPORT_JSON', `${where} is not valid JSON (${(err as Error).message})`, {
+      hint: 'the file must hold one JSON object per line (NDJSON), as `safetynet logs export --format ndjson` writes',
+    });
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw new UsageError('E_IMPORT_ENTRY', `${where} is not a JSON object`, {
+      hint: 'each line must be an object with timestamp, level, category and message',
+    });
+  }
+  const o = v as Record<string, unknown>;
+  const bad = (field: string, what: string, hint: string): never => {
+    throw new UsageError('E_IMPORT_ENTRY', `${where}: ${field} ${what}`, { hint });
+  };
+  let ts: number;
+  if (typeof o.timestamp === 'string') {
+    ts = Date.parse(o.timestamp);
+    if (Number.isNaN(ts) || !/\d{4}-\d{2}-\d{2}T/.test(o.timestamp)) {
+      bad('timestamp', `"${o.timestamp}" is not an ISO 8601 time`, 'use e.g. "2026-11-26T14:31:01.123Z"');
+    }
+  } else if (typeof o.timestamp === 'number' && Number.isFinite(o.timestamp)) {
+    ts = Math.trunc(o.timestamp);
+  } else {
+    ts = bad(
+      'timestamp',
+      'is missing',
+      'every entry needs its original time, e.g. "2026-11-26T14:31:01.123Z"',
+    );
+  }
+  if (!isLevel(o.level))
+    bad('level', `"${String(o.level)}" is not a level`, `use one of: ${LEVELS.join(', ')}`);
+  if (typeof o.category !== 'string' || !ctx.categories.has(o.category)) {
+    bad(
+      'category',
+      `"${String(o.category)}" is not a configured category`,
+      `use one of: ${[...ctx.categories].join(', ')} (declare custom ones in logs.categories)`,
+    );
+  }
+  if (typeof o.message !== 'string') bad('message', 'must be a string', 'give every entry a message');
+  if (
+    o.details !== undefined &&
+    o.details !== null &&
+    (typeof o.details !== 'object' || Array.isArray(o.details))
+  ) {
+    bad('details', 'must be a JSON object', 'use an object, e.g. {"amount": 12.5}, or leave it out');
+  }
+  const orderId = o.order_id ?? o.orderId;
+  if (
+    orderId !== undefined &&
+    orderId !== null &&
+    typeof orderId !== 'string' &&
+    typeof orderId !== 'number'
+  ) {
+    bad('order_id', 'must be a string or a number', 'use the order id as text, e.g. "1042"');
+  }
+  const stack = o.error_stack;
+  if (stack !== undefined && stack !== null && typeof stack !== 'string') {
+    bad('error_stack', 'must be a string', 'leave it out or give the stack as text');
+  }
+  return {
+    ts,
+    level: o.level as AppendRow['level'],
+    category: o.category as string,
+    message: ctx.redactor.text(o.message as string),
+    details:
+      o.details === undefined || o.details === null
+        ? '{}'
+        : serializeDetails(o.details, ctx.redactor, ctx.maxDetailsBytes),
+    orderId: orderId === undefined || orderId === null || orderId === '' ? null : String(orderId),
+    errorStack: typeof stack === 'string' ? ctx.redactor.text(stack) : null,
+  };
+}

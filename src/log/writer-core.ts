@@ -1,0 +1,228 @@
+/**
+ * The part of the logger that owns the store connection: writes batches durably, falls back to
+ * the spool when the store cannot be written, replays the spool when it can again, and keeps the
+ * full-text index caught up when there is nothing else to do.
+ *
+ * It is synchronous (better-sqlite3 is) and runs either in the logger's worker thread (default:
+ * the app's event loop never waits for SQLite or fsync) or inline on the calling thread (CLI).
+ */
+import { SqliteLogStore, SpoolMarkConflict } from './store/sqlite-store.js';
+import { Spool } from './spool.js';
+import { mirrorLine } from './stdout-mirror.js';
+import type { AppendRow } from './store/types.js';
+
+export interface WriterCoreOptions {
+  storePath: string;
+  spoolDir: string;
+  /** How long an append waits for another process's lock before spooling, ms. */
+  busyTimeoutMs: number;
+  /** First wait before retrying an unavailable store, ms (doubles up to 30 s). */
+  retryMs?: number;
+  /** Writes stdout mirror lines, when mirroring is on. */
+  mirror?: (text: string) => void;
+  /** Tells the operator about outages and recoveries (stderr). */
+  notify: (message: string) => void;
+  /** The process token (see spool.ts), passed from the main thread to a worker. */
+  processToken?: string;
+}
+
+export type WriteOutcome =
+  | { kind: 'store'; firstId: number }
+  | { kind: 'spool'; file: string; firstLine: number }
+  | { kind: 'failed'; error: string };
+
+const REPLAY_ROWS = 2000;
+const MAX_RETRY_MS = 30_000;
+
+export class WriterCore {
+  private store: SqliteLogStore | null = null;
+  private readonly spool: Spool;
+  private readonly baseRetryMs: number;
+  private retryMs: number;
+  private nextAttempt = 0;
+  /** True while this process's spool file (or a dead process's) still has entries to replay. */
+  private spoolPending = true;
+  private down: string | null = null;
+
+  constructor(private readonly options: WriterCoreOptions) {
+    this.spool = new Spool(options.spoolDir, options.processToken ? { token: options.processToken } : {});
+    this.baseRetryMs = options.retryMs ?? 1000;
+    this.retryMs = this.baseRetryMs;
+  }
+
+  /** True while the store is reachable and nothing waits in the spool. */
+  get healthy(): boolean {
+    return this.store !== null && !this.spoolPending;
+  }
+
+  /** Opens the store and replays leftovers of earlier runs; failures only switch to spooling. */
+  start(): void {
+    this.recover(true);
+  }
+
+  /** Stores `rows` durably: in the store when possible, otherwise in the spool. */
+  write(rows: AppendRow[]): WriteOutcome {
+    if (!this.healthy) this.recover(false);
+    if (this.healthy) {
+      try {
+        const r = this.store!.appendSync(rows);
+        this.mirror(rows, (i) => String(r.firstId + i));
+        return { kind: 'store', firstId: r.firstId };
+      } catch (err) {
+        this.markDown(err);
+      }
+    }
+    try {
+      const s = this.spool.append(rows);
+      this.spoolPending = true;
+      this.mirror(rows, (i) => `spool:${s.file}:${s.firstLine + i}`);
+      return { kind: 'spool', file: s.file, firstLine: s.firstLine };
+    } catch (err) {
+      const msg = errText(err);
+      this.options.notify(
+        `safetynet: cannot write the log spool in ${this.options.spoolDir} either (${msg}); keeping entries in memory`,
+      );
+      return { kind: 'failed', error: msg };
+    }
+  }
+
+  /**
+   * Background work between writes: retries the store and replays the spool when due, otherwise
+   * indexes a slice of new entries for full-text search. Returns true when more work remains.
+   */
+  idle(): boolean {
+    if (!this.healthy) {
+      this.recover(false);
+      return false;
+    }
+    try {
+      return this.store!.indexFtsSync(1000) === 1000;
+    } catch (err) {
+      this.markDown(err);
+      return false;
+    }
+  }
+
+  /** Committed entries not yet in the full-text index (0 when the store is down). */
+  ftsBacklog(): number {
+    try {
+      return this.store?.ftsBacklog() ?? 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Milliseconds until the next recovery attempt is due (0 when healthy or due now). */
+  retryDelay(now = Date.now()): number {
+    return this.healthy ? 0 : Math.max(0, this.nextAttempt - now);
+  }
+
+  close(): void {
+    if (this.store) {
+      try {
+        // Leave the text index caught up for the next reader (bounded: closing must stay quick;
+        // searches cover a remaining tail by substring and the next writer finishes the job).
+        if (this.healthy) this.store.indexFtsSync(100_000);
+      } catch {
+        // derived data; the next writer catches up
+      }
+      this.store.closeSync();
+      this.store = null;
+    }
+    this.spool.close();
+  }
+
+  private recover(force: boolean): void {
+    const now = Date.now();
+    if (!force && now < this.nextAttempt) return;
+    try {
+      if (!this.store) {
+        this.store = SqliteLogStore.open(this.options.storePath, {
+          busyTimeoutMs: this.options.busyTimeoutMs,
+        });
+      }
+      const replayed = this.replay();
+      this.spoolPending = false;
+      this.retryMs = this.baseRetryMs;
+      if (this.down !== null || replayed > 0) {
+        this.options.notify(
+          `safetynet: log store ${this.options.storePath} is writable again` +
+            (replayed > 0 ? `; replayed ${replayed} spooled entries` : ''),
+        );
+      }
+      this.down = null;
+    } catch (err) {
+      this.markDown(err);
+    }
+  }
+
+  /** Replays every spool file this process may replay, oldest first. Returns entries replayed. */
+  private replay(): number {
+    const store = this.store!;
+    let total = 0;
+    for (const file of this.spool.replayable()) {
+      let offset = store.spoolOffsetSync(file);
+      for (;;) {
+        const chunk = this.spool.read(file, offset, REPLAY_ROWS);
+        if (chunk.bad > 0)
+          this.options.notify(`safetynet: skipped ${chunk.bad} unreadable lines in spool file ${file}`);
+        if (chunk.next > offset) {
+          try {
+            store.appendSync(chunk.rows, { spoolMark: { file, from: offset, to: chunk.next } });
+            total += chunk.rows.length;
+          } catch (err) {
+            if (!(err instanceof SpoolMarkConflict)) throw err;
+            // Another process replayed this range first: continue from where it got.
+          }
+          offset = store.spoolOffsetSync(file);
+        }
+        if (chunk.atEnd || (chunk.next === offset && chunk.rows.length === 0 && chunk.bad === 0)) {
+          if (chunk.atEnd) {
+            this.spool.remove(file);
+            store.forgetSpoolSync(file);
+          }
+          break;
+        }
+      }
+    }
+    if (total > 0) store.indexFtsSync(Number.MAX_SAFE_INTEGER);
+    return total;
+  }
+
+  private markDown(err: unknown): void {
+    const msg = errText(err);
+    if (this.down === null) {
+      this.options.notify(
+        `safetynet: log store ${this.options.storePath} cannot be written (${msg}); entries go to the spool in ${this.options.spoolDir} until it is back`,
+      );
+    }
+    this.down = msg;
+    // Reopen from scratch next time: the connection itself may be what broke.
+    try {
+      this.store?.closeSync();
+    } catch {
+      // closing a broken connection may fail too
+    }
+    this.store = null;
+    this.nextAttempt = Date.now() + this.retryMs;
+    this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
+  }
+
+  private mirror(rows: AppendRow[], idOf: (i: number) => string): void {
+    const out = this.options.mirror;
+    if (!out) return;
+    let text = '';
+    for (let i = 0; i < rows.length; i++) text += mirrorLine(rows[i]!, idOf(i));
+    out(text);
+  }
+}
+
+function errText(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err as { cause?: { code?: unknown } }).cause;
+    return typeof cause?.code === 'string' && !err.message.includes(cause.code)
+      ? `${err.message} (${cause.code})`
+      : err.message;
+  }
+  return String(err);
+}
