@@ -4,7 +4,15 @@
  *   import { createLogger, loadConfig } from 'safetynet';
  *   const log = await createLogger({ config: loadConfig() });
  *
- * Other parts (backups, the scheduler, the admin panel) add their public entry points here.
+ * Backups from code (a deploy hook, a custom scheduler) use the same functions as the CLI:
+ *
+ *   const deps = await backupDepsFromConfig(loadConfig());
+ *   await backupAll(deps);
+ *   const status = await buildStatus(deps);
+ *   await deps.repo.close(); await deps.logger.close();
+ *
+ * Run backups in a process that holds no connection of its own to the shop's SQLite database
+ * (closing a file drops a process's POSIX locks; see src/backup/sources/sqlite/snapshot.ts).
  */
 export {
   createLogger,
@@ -64,3 +72,14 @@ export {
 } from './errors.js';
 export { systemClock, ManualClock, type Clock } from './clock.js';
 export { VERSION } from './version.js';
+export { backupDepsFromConfig, openRepository, type BackupDeps } from './backup/context.js';
+export { backupAll, type BackupAllResult } from './backup/backup-all.js';
+export { backupDatabase, restoreDatabase } from './backup/database.js';
+export { backupFiles } from './backup/files-backup.js';
+export { restoreFiles } from './backup/files-restore.js';
+export { verifyRepository } from './backup/verify.js';
+export { pruneRepository } from './backup/prune.js';
+export { runRestoreTest } from './backup/restore-test.js';
+export { runDrill, drillMarkdown } from './backup/drill.js';
+export { buildStatus, type StatusReport } from './backup/status.js';
+export { startServe, type RunningServe } from './server/serve.js';

@@ -46,3 +46,15 @@ export function openRepository(
     ...(opts.workers ? { workers: opts.workers } : {}),
   });
 }
+
+/**
+ * Everything backup functions need, for library users: the repository, the real logger (its
+ * `backup` category) and the system clock. Close `repo` and `logger` when done.
+ */
+export async function backupDepsFromConfig(config: SafetynetConfig): Promise<BackupDeps> {
+  const { createLogger } = await import('../log/index.js');
+  const { systemClock } = await import('../clock.js');
+  const logger = await createLogger({ config });
+  const repo = openRepository(config, systemClock);
+  return { config, repo, clock: systemClock, log: logger.backup, logger, progress: noProgress };
+}
