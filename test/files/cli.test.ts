@@ -1,14 +1,15 @@
 /**
  * The file commands as a user runs them: `safetynet backup files` and `safetynet restore files`
  * as the built CLI in a child process, exit codes, --json, messages. The unreadable-file case
- * runs the CLI as the unprivileged `nobody` user, since root reads any file whatever its mode.
+ * runs the CLI as root without CAP_DAC_OVERRIDE, since plain root reads any file whatever its mode.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFilesEnv, put, type FilesEnv } from './env.js';
 import { CLI } from '../helpers/cli.js';
+import { withoutPermissionBypass } from '../helpers/no-dac.js';
 
 interface Run {
   code: number;
@@ -16,13 +17,12 @@ interface Run {
   stderr: string;
 }
 
-function cli(e: FilesEnv, args: string[], opts: { uid?: number } = {}): Promise<Run> {
+function cli(e: FilesEnv, args: string[], opts: { noPermissionBypass?: boolean } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, '--config', e.configFile, ...args], {
-      cwd: e.dir,
-      env: { ...process.env, NODE_NO_WARNINGS: '1' },
-      ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}),
-    });
+    const [cmd, argv] = opts.noPermissionBypass
+      ? withoutPermissionBypass(process.execPath, [CLI, '--config', e.configFile, ...args])
+      : [process.execPath, [CLI, '--config', e.configFile, ...args]];
+    const child = spawn(cmd, argv, { cwd: e.dir, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -89,15 +89,9 @@ describe('safetynet backup files / restore files', () => {
     env = await createFilesEnv();
     put(path.join(env.shop, 'invoices/ok.pdf'), 'readable');
     put(path.join(env.shop, 'invoices/locked.pdf'), 'secret');
-    // Everything belongs to `nobody`, who runs the backup; one file it may not read.
-    const own = (p: string) => {
-      chownSync(p, 65534, 65534);
-      if (statSync(p).isDirectory()) for (const n of readdirSync(p)) own(path.join(p, n));
-    };
-    own(env.dir);
-    chmodSync(env.dir, 0o755);
+    // One file nobody may read; the backup runs as root without the capability to ignore that.
     chmodSync(path.join(env.shop, 'invoices/locked.pdf'), 0o000);
-    const b = await cli(env, ['backup', 'files'], { uid: 65534 });
+    const b = await cli(env, ['backup', 'files'], { noPermissionBypass: true });
     expect(b.code).toBe(1);
     expect(b.stdout).toContain('INCOMPLETE: 1 path(s) could not be backed up');
     expect(b.stdout).toMatch(/invoices\/locked\.pdf: cannot be read \(EACCES/);

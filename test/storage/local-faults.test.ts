@@ -20,6 +20,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { LocalStorage } from '../../src/backup/storage/local.js';
 import { tempDir } from '../helpers/tmp.js';
+import { withoutPermissionBypass } from '../helpers/no-dac.js';
 import { asAsync, listAll, pseudoRandomChunks, storageError } from './conformance.js';
 
 const MiB = 1024 * 1024;
@@ -257,12 +258,12 @@ describe('local storage: real faults', () => {
   });
 
   it.skipIf(!isRoot)(
-    'a user without write permission gets E_STORAGE_PERMISSION naming the folder and the uid',
+    'a process without write permission gets E_STORAGE_PERMISSION naming the folder and the uid',
     () => {
       const parent = tempDir();
-      chmodSync(parent, 0o755); // mkdtemp makes it 0700
       const root = path.join(parent, 'repo');
-      mkdirSync(root, { mode: 0o755 }); // owned by root: "nobody" may read, not write
+      mkdirSync(root);
+      chmodSync(root, 0o555); // readable, not writable, even by its owner
       const here = path.dirname(fileURLToPath(import.meta.url));
       const tsx = createRequire(import.meta.url).resolve('tsx');
       const script = `
@@ -275,9 +276,15 @@ describe('local storage: real faults', () => {
       out.read = await s.probe('read').then(() => 'ok', (e) => e.code);
       console.log(JSON.stringify(out));
     `;
-      const r = spawnSync(process.execPath, ['--import', tsx, '--input-type=module', '-e', script], {
-        uid: 65534,
-        gid: 65534,
+      // Root without the capabilities that bypass file modes (see test/helpers/no-dac.ts).
+      const [cmd, argv] = withoutPermissionBypass(process.execPath, [
+        '--import',
+        tsx,
+        '--input-type=module',
+        '-e',
+        script,
+      ]);
+      const r = spawnSync(cmd, argv, {
         encoding: 'utf8',
         env: { ...process.env, TSX_TSCONFIG_PATH: path.join(here, '../../tsconfig.json') },
         timeout: 20_000,
@@ -292,7 +299,7 @@ describe('local storage: real faults', () => {
         const e = out[op] as { code: string; message: string; hint: string };
         expect(e.code).toBe('E_STORAGE_PERMISSION');
         expect(e.message).toContain(root);
-        expect(e.hint).toContain('uid 65534');
+        expect(e.hint).toContain('uid 0');
       }
     },
   );
