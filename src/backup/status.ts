@@ -207,6 +207,12 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
     );
   }
 
+  if (config.database.type === 'sqlite' && (await journalMode(config.database.path)) === 'rollback') {
+    warnings.push(
+      `the shop database ${config.database.path} is not in WAL mode: every backup blocks the shop's writes while it reads the file (run PRAGMA journal_mode = WAL once)`,
+    );
+  }
+
   const counts: Record<string, number> = { full: 0, incremental: 0, files: 0, total: points.length };
   for (const p of points) counts[p.kind] = (counts[p.kind] ?? 0) + 1;
   return {
@@ -275,4 +281,23 @@ async function sameFilesystem(a: string, b: string): Promise<boolean> {
   };
   const [da, db] = await Promise.all([dev(a), dev(b)]);
   return da !== undefined && da === db;
+}
+
+/**
+ * The SQLite file's journal mode from its header (bytes 18 and 19 are 2 in WAL mode, 1 in rollback
+ * mode), without opening a connection; undefined when the file is missing or not SQLite.
+ */
+async function journalMode(file: string): Promise<'wal' | 'rollback' | undefined> {
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(file, 'r');
+    const header = Buffer.alloc(20);
+    const { bytesRead } = await fh.read(header, 0, 20, 0);
+    if (bytesRead < 20 || header.toString('latin1', 0, 16) !== 'SQLite format 3\u0000') return undefined;
+    return header[18] === 2 ? 'wal' : 'rollback';
+  } catch {
+    return undefined;
+  } finally {
+    await fh?.close();
+  }
 }

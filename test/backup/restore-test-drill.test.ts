@@ -141,3 +141,15 @@ describe('status', () => {
     expect(cli.code).toBe(0);
   });
 });
+
+describe('status on a rollback-journal database', () => {
+  it('warns that backups block the shop while they read', async () => {
+    const e = await env();
+    await backupDatabase(e.deps, { mode: 'full' });
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(e.config.database.path);
+    db.pragma('journal_mode = DELETE');
+    db.close();
+    expect((await buildStatus(e.deps)).warnings.join('\n')).toMatch(/is not in WAL mode/);
+  });
+});
