@@ -4,20 +4,10 @@
  */
 import { createRng, type Rng } from '../lib/prng.js';
 import type { Level } from '../../src/log/types.js';
+import { BUILTIN_CATEGORIES } from '../../src/config/schema.js';
 
-export const CATEGORIES = [
-  'webhook',
-  'payment',
-  'order',
-  'invoice',
-  'inventory',
-  'admin',
-  'email',
-  'error',
-  'security',
-  'backup',
-  'system',
-] as const;
+/** The built-in categories, in the order CATEGORY_WEIGHTS follows. */
+export const CATEGORIES = BUILTIN_CATEGORIES;
 
 // Rough shop mix: orders, payments, inventory and emails dominate.
 const CATEGORY_WEIGHTS = [6, 14, 18, 6, 16, 3, 12, 3, 5, 2, 15];

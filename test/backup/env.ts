@@ -6,13 +6,12 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { resolveConfig, type SafetynetConfig } from '../../src/config/index.js';
 import { generateIdentity } from '../../src/backup/crypto/index.js';
-import { openRepository, noProgress, type BackupDeps } from '../../src/backup/context.js';
-import { createLogger } from '../../src/log/index.js';
+import type { BackupDeps } from '../../src/backup/context.js';
 import type { Clock } from '../../src/clock.js';
-import { systemClock } from '../../src/clock.js';
 import { afterEach, expect } from 'vitest';
 import { SafetynetError } from '../../src/errors.js';
 import { tempDir } from '../helpers/tmp.js';
+import { depsFactory } from '../helpers/backup-deps.js';
 import { createShopDb } from './shop-db.js';
 
 export { createShopDb };
@@ -55,18 +54,7 @@ export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv>
   writeFileSync(configFile, JSON.stringify(raw, null, 2));
   const config = resolveConfig(raw, { file: configFile, baseDir: dir, env: {} });
   if ((opts.rows ?? 2000) > 0) createShopDb(config.database.path, opts.rows ?? 2000);
-  const closers: (() => Promise<void>)[] = [];
-  const makeDeps = async (o: { config?: SafetynetConfig; clock?: Clock } = {}): Promise<BackupDeps> => {
-    const cfg = o.config ?? config;
-    const clock = o.clock ?? opts.clock ?? systemClock;
-    const logger = await createLogger({ config: cfg, writer: 'inline', clock, notify: () => {} });
-    const repo = openRepository(cfg, clock, { workers: 2 });
-    closers.push(async () => {
-      await repo.close();
-      await logger.close();
-    });
-    return { config: cfg, repo, clock, log: logger.backup, logger, progress: noProgress };
-  };
+  const { makeDeps, closeAll } = depsFactory(config, opts.clock);
   const deps = await makeDeps();
   return {
     dir,
@@ -77,7 +65,7 @@ export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv>
     deps,
     makeDeps,
     async close() {
-      for (const c of closers.splice(0).reverse()) await c();
+      await closeAll();
     },
   };
 }

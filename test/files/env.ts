@@ -7,12 +7,11 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { resolveConfig, type SafetynetConfig } from '../../src/config/index.js';
 import { generateIdentity } from '../../src/backup/crypto/index.js';
-import { openRepository, noProgress, type BackupDeps } from '../../src/backup/context.js';
-import { createLogger } from '../../src/log/index.js';
+import type { BackupDeps } from '../../src/backup/context.js';
 import type { Logger } from '../../src/log/types.js';
 import type { Clock } from '../../src/clock.js';
-import { systemClock } from '../../src/clock.js';
 import { tempDir } from '../helpers/tmp.js';
+import { depsFactory } from '../helpers/backup-deps.js';
 
 export interface FilesEnv {
   dir: string;
@@ -65,18 +64,7 @@ export async function createFilesEnv(opts: FilesEnvOptions = {}): Promise<FilesE
   const configFile = path.join(dir, 'safetynet.config.json');
   writeFileSync(configFile, JSON.stringify(raw, null, 2));
   const config = resolveConfig(raw, { file: configFile, baseDir: dir, env: {} });
-  const closers: (() => Promise<void>)[] = [];
-  const makeDeps = async (o: { config?: SafetynetConfig; clock?: Clock } = {}) => {
-    const cfg = o.config ?? config;
-    const clock = o.clock ?? opts.clock ?? systemClock;
-    const logger = await createLogger({ config: cfg, writer: 'inline', clock, notify: () => {} });
-    const repo = openRepository(cfg, clock, { workers: 2 });
-    closers.push(async () => {
-      await repo.close();
-      await logger.close();
-    });
-    return { config: cfg, repo, clock, log: logger.backup, logger, progress: noProgress };
-  };
+  const { makeDeps, closeAll } = depsFactory(config, opts.clock);
   const deps = await makeDeps();
   return {
     dir,
@@ -89,7 +77,7 @@ export async function createFilesEnv(opts: FilesEnvOptions = {}): Promise<FilesE
     logger: deps.logger,
     makeDeps,
     async close() {
-      for (const c of closers.splice(0).reverse()) await c();
+      await closeAll();
       if (opts.keepDir) rmSync(dir, { recursive: true, force: true });
     },
   };

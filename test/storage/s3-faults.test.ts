@@ -1,6 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createStorage, type RetryEvent } from '../../src/backup/storage/index.js';
-import type { Storage } from '../../src/backup/storage/types.js';
 import { StorageError } from '../../src/errors.js';
 import {
   closedPort,
@@ -11,7 +10,7 @@ import {
   type S3TestServer,
 } from '../helpers/s3.js';
 import { asAsync, collect, listAll, parallel, pseudoRandomChunks, storageError } from './conformance.js';
-import { fastRetry, storageOn, useS3Server } from './s3-setup.js';
+import { fastRetry, useS3Server } from './s3-setup.js';
 
 const s3 = useS3Server();
 let server: S3TestServer;
@@ -19,13 +18,7 @@ beforeAll(() => {
   server = s3.server();
 });
 
-/** A storage on the test server (or a proxy in front of it), under a fresh prefix. */
-function storageVia(
-  endpoint: string,
-  opts: { prefix?: string; env?: Record<string, string>; retry?: Parameters<typeof createStorage>[2] } = {},
-): Storage {
-  return storageOn(server, endpoint, opts.prefix ?? s3.nextPrefix(), opts);
-}
+const storageVia = s3.storageVia;
 
 describe('S3 faults', () => {
   let proxy: FaultProxy | undefined;

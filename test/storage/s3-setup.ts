@@ -6,10 +6,21 @@ import { createStorage } from '../../src/backup/storage/index.js';
 import type { Storage } from '../../src/backup/storage/types.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3.js';
 
+export interface StorageViaOptions {
+  prefix?: string;
+  env?: Record<string, string>;
+  retry?: Parameters<typeof createStorage>[2];
+}
+
 export const fastRetry = { attempts: 4, baseDelayMs: 5, maxDelayMs: 20 };
 
 /** Starts s3rver for the calling test file (before its tests) and stops it after. */
-export function useS3Server(): { server: () => S3TestServer; nextPrefix: () => string } {
+export function useS3Server(): {
+  server: () => S3TestServer;
+  nextPrefix: () => string;
+  /** A storage on the test server (or a proxy in front of it), under `opts.prefix` or a fresh prefix. */
+  storageVia: (endpoint: string, opts?: StorageViaOptions) => Storage;
+} {
   let server: S3TestServer | undefined;
   let counter = 0;
   beforeAll(async () => {
@@ -18,12 +29,15 @@ export function useS3Server(): { server: () => S3TestServer; nextPrefix: () => s
   afterAll(async () => {
     await server?.close();
   });
+  const current = () => {
+    if (!server) throw new Error('s3rver not started');
+    return server;
+  };
+  const nextPrefix = () => `t${++counter}`;
   return {
-    server: () => {
-      if (!server) throw new Error('s3rver not started');
-      return server;
-    },
-    nextPrefix: () => `t${++counter}`,
+    server: current,
+    nextPrefix,
+    storageVia: (endpoint, opts = {}) => storageOn(current(), endpoint, opts.prefix ?? nextPrefix(), opts),
   };
 }
 

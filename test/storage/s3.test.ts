@@ -1,9 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createStorage } from '../../src/backup/storage/index.js';
-import type { Storage } from '../../src/backup/storage/types.js';
 import type { S3TestServer } from '../helpers/s3.js';
 import { listAll, runStorageConformance, storageError } from './conformance.js';
-import { storageOn, useS3Server } from './s3-setup.js';
+import { useS3Server } from './s3-setup.js';
 
 const s3 = useS3Server();
 let server: S3TestServer;
@@ -11,13 +9,7 @@ beforeAll(() => {
   server = s3.server();
 });
 
-/** A storage on the test server (or a proxy in front of it), under a fresh prefix. */
-function storageVia(
-  endpoint: string,
-  opts: { prefix?: string; env?: Record<string, string>; retry?: Parameters<typeof createStorage>[2] } = {},
-): Storage {
-  return storageOn(server, endpoint, opts.prefix ?? s3.nextPrefix(), opts);
-}
+const storageVia = s3.storageVia;
 
 describe('S3 storage on s3rver', () => {
   runStorageConformance(

@@ -780,22 +780,7 @@ export class SqliteLogStore implements LogStore {
     pagesPerStep = 64,
     maxSteps = 2000,
   ): Promise<number> {
-    const changes = this.stmt('SELECT total_changes()').pluck();
-    const merge = this.stmt("INSERT INTO logs_fts (logs_fts, rank) VALUES ('merge', ?)");
-    let longest = 0;
-    for (let step = 0; step < maxSteps; step++) {
-      const before = changes.get() as number;
-      const t0 = performance.now();
-      try {
-        this.db.transaction(() => merge.run(pagesPerStep)).immediate();
-      } catch (err) {
-        throw storeError(this.file, 'maintain the text index of', err);
-      }
-      longest = Math.max(longest, performance.now() - t0);
-      // A step that found nothing to merge changes nothing but the statement itself.
-      if ((changes.get() as number) - before <= 1) break;
-      if (pauseMs > 0) await sleep(pauseMs);
-    }
+    const { longest } = await this.ftsMergeSteps(pagesPerStep, pauseMs, maxSteps, 'throw');
     return longest;
   }
 
@@ -812,6 +797,23 @@ export class SqliteLogStore implements LogStore {
     pagesPerStep = 128,
     maxSteps = 20_000,
   ): Promise<number> {
+    const { longest, finished } = await this.ftsMergeSteps(-pagesPerStep, pauseMs, maxSteps, 'stop');
+    if (finished) this.stmt("UPDATE meta SET value = 0 WHERE key = 'fts_deleted'").run();
+    return longest;
+  }
+
+  /**
+   * Runs FTS5 'merge' steps with `budget` pages (positive: merge same-level segments; negative:
+   * incremental optimize) in short write transactions with pauses between, until a step finds
+   * nothing to do (`finished`) or `maxSteps` ran. A failed step throws (`onError` 'throw') or ends
+   * the run early (`stop`). Returns the longest step, ms.
+   */
+  private async ftsMergeSteps(
+    budget: number,
+    pauseMs: number,
+    maxSteps: number,
+    onError: 'throw' | 'stop',
+  ): Promise<{ longest: number; finished: boolean }> {
     const changes = this.stmt('SELECT total_changes()').pluck();
     const merge = this.stmt("INSERT INTO logs_fts (logs_fts, rank) VALUES ('merge', ?)");
     let longest = 0;
@@ -819,18 +821,17 @@ export class SqliteLogStore implements LogStore {
       const before = changes.get() as number;
       const t0 = performance.now();
       try {
-        this.db.transaction(() => merge.run(-pagesPerStep)).immediate();
-      } catch {
-        return longest;
+        this.db.transaction(() => merge.run(budget)).immediate();
+      } catch (err) {
+        if (onError === 'stop') return { longest, finished: false };
+        throw storeError(this.file, 'maintain the text index of', err);
       }
       longest = Math.max(longest, performance.now() - t0);
-      if ((changes.get() as number) - before <= 1) {
-        this.stmt("UPDATE meta SET value = 0 WHERE key = 'fts_deleted'").run();
-        break;
-      }
+      // A step that found nothing to merge changes nothing but the statement itself.
+      if ((changes.get() as number) - before <= 1) return { longest, finished: true };
       if (pauseMs > 0) await sleep(pauseMs);
     }
-    return longest;
+    return { longest, finished: false };
   }
 
   /** Deletes up to `limit` entries of `category` older than `cutoff` in one transaction. */
