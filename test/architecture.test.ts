@@ -38,6 +38,7 @@ const ALLOWED: Record<string, string[]> = {
     'log',
   ],
   web: ['foundation', 'config', 'log'],
+  integrations: ['foundation', 'config', 'log'],
   server: ['*'],
   cli: ['*'],
   demo: ['*'],
