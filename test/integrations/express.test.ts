@@ -159,3 +159,16 @@ describe('safetynet/express', () => {
     });
   });
 });
+
+describe('the package entry points', () => {
+  it('resolve by name from dist/ as a shop imports them', async () => {
+    const fastifyEntry = await import('safetynet/fastify');
+    const expressEntry = await import('safetynet/express');
+    const pinoEntry = await import('safetynet/pino');
+    expect(typeof fastifyEntry.default).toBe('function');
+    expect(typeof fastifyEntry.adminAction).toBe('function');
+    expect(typeof expressEntry.safetynet).toBe('function');
+    expect(typeof pinoEntry.default).toBe('function');
+    expect(() => expressEntry.safetynet({} as never)).toThrow(/logger/);
+  });
+});

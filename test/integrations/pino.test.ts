@@ -109,3 +109,22 @@ describe('safetynet/pino', () => {
     expect((await storedEntries(dir2)).map((e) => [e.category, e.level])).toEqual([['refunds', 'warn']]);
   });
 });
+
+describe('safetynet/pino, the transport stream itself', () => {
+  it('stores a line that is not JSON as a warning, and drops lines below minLevel', async () => {
+    const dir = tempDir();
+    const { default: transport } = await import('../../src/integrations/pino.js');
+    const stream = await transport({ config: configIn(dir), minLevel: 40 });
+    stream.write('this is not json\n');
+    stream.write(JSON.stringify({ level: 30, msg: 'below minLevel' }) + '\n');
+    stream.write(JSON.stringify({ level: 40, msg: 'kept', orderId: 3 }) + '\n');
+    stream.end();
+    await once(stream, 'close');
+    const all = await storedEntries(dir);
+    expect(all.map((e) => [e.level, e.category, e.message])).toEqual([
+      ['warn', 'system', 'pino line that is not JSON'],
+      ['warn', 'system', 'kept'],
+    ]);
+    expect(all[0]!.details.line).toBe('this is not json');
+  });
+});
