@@ -3,8 +3,9 @@
  *
  *   pino({ transport: { target: 'safetynet/pino', options: { config: 'safetynet.config.json' } } });
  *
- * It runs in pino's transport worker thread (pino-abstract-transport), so SQLite writes happen off
- * the shop's event loop; the logger inside uses the inline writer because it already is off it.
+ * It runs in pino's transport worker thread (pino-abstract-transport); the logger inside keeps its
+ * own writer thread, so a busy or unavailable store (up to the 5 s busy wait, then the spool)
+ * never stalls the pino worker and, through its full buffer, the shop's `logger.info` calls.
  * Each line becomes one entry:
  * - level: trace/debug are dropped (below `minLevel`), info → info, warn → warn, error → error,
  *   fatal (and above) → critical;
@@ -96,7 +97,7 @@ function hasCategory(log: Logger, name: string): boolean {
 /** The transport factory pino calls inside its worker. */
 export default async function safetynetPinoTransport(options: PinoTransportOptions = {}) {
   const config = loadConfig(options.config ? { configPath: options.config } : {});
-  const log = await createLogger({ config, writer: 'inline' });
+  const log = await createLogger({ config });
   const defaultCategory = options.defaultCategory ?? 'system';
   log.category(defaultCategory); // an unknown default category is a setup error: fail at start
   const minLevel = options.minLevel ?? 30;
