@@ -47,6 +47,10 @@ async function shop(options: Record<string, unknown> = {}) {
     throw new Error('invoice renderer crashed', { cause: new Error('disk full') });
   });
   app.get('/admin', (_req, res) => void res.status(403).json({ error: 'no' }));
+  app.get('/orders/:orderId/async-fail', async () => {
+    await new Promise((r) => setTimeout(r, 1));
+    throw new Error('async failure');
+  });
   app.post('/admin/refund/:orderId', async (req, res) => {
     await adminAction(req, 'refund', { target: `order ${req.params.orderId}`, outcome: 'failure' });
     res.json({ refunded: false });

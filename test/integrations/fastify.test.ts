@@ -204,6 +204,24 @@ describe('safetynet/fastify', () => {
     expect(errors.map((e) => e.message)).toEqual(['inside failed']);
   });
 
+  it('refuses a webhook body over the limit with 413, and adminAction outside the plugin is a clear TypeError', async () => {
+    const { app } = await shop({ webhookBodyLimit: 64 });
+    const body = stripeEvent('evt_big', 1);
+    const r = await app.inject({
+      method: 'POST',
+      url: '/webhooks/stripe',
+      headers: { 'content-type': 'application/json', 'stripe-signature': sign(body) },
+      payload: body,
+    });
+    expect(r.statusCode).toBe(413);
+    const bare = Fastify();
+    bare.get('/', async (request) => adminAction(request, 'x'));
+    const res = await bare.inject({ url: '/' });
+    expect(res.statusCode).toBe(500);
+    expect(res.json().message).toMatch(/not seen by the safetynet plugin/);
+    await bare.close();
+  });
+
   it('works over a real socket', async () => {
     const { app, log } = await shop();
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
