@@ -141,6 +141,10 @@ describe('safetynet/express', () => {
     const text = JSON.stringify(errors);
     for (const secret of ['sess-secret-cookie', 'tok-secret-auth', 'body-secret-pw'])
       expect(text).not.toContain(secret);
+    // Express 5 hands a rejected async handler to the error handler too.
+    expect((await fetch(`${base}/orders/32/async-fail`)).status).toBe(500);
+    const later = (await entries(log)).filter((e) => e.category === 'error');
+    expect(later[1]).toMatchObject({ message: 'async failure', order_id: '32' });
   });
 
   it('warns about a burst of 403 and records a failed admin action as a warning', async () => {
