@@ -31,6 +31,8 @@ export interface ShopOptions {
   cookieSecret: string;
   /** Delay between e-mail attempts, ms (default 2000). */
   mailRetryMs?: number;
+  /** E-mail attempts in all (default 3). */
+  mailAttempts?: number;
 }
 
 export interface Shop {
@@ -86,7 +88,12 @@ export async function buildShop(o: ShopOptions): Promise<Shop> {
   mkdirSync(outbox, { recursive: true });
   const db = openShopDb(o.config.database.path);
   const stripe = new Stripe('sk_test_example_shop_no_network');
-  const mailer = new Mailer(o.log, { outbox, from: 'shop@example.test', retryMs: o.mailRetryMs ?? 2000 });
+  const mailer = new Mailer(o.log, {
+    outbox,
+    from: 'shop@example.test',
+    retryMs: o.mailRetryMs ?? 2000,
+    attempts: o.mailAttempts ?? 3,
+  });
   const app = Fastify();
   await app.register(fastifyCookie, { secret: o.cookieSecret });
   await app.register(safetynet, {
