@@ -113,7 +113,7 @@ export class RequestLogging {
       if (typeof w.url !== 'string' || !w.url.startsWith('/') || !w.provider) {
         throw new TypeError(`safetynet: webhook route needs a url starting with "/" and a provider`);
       }
-      this.webhooks.set(`${(w.method ?? 'POST').toUpperCase()} ${w.url}`, w);
+      this.webhooks.set(webhookKey(w.method ?? 'POST', w.url), w);
     }
     this.orderIdParams = options.orderIdParams ?? ['orderId', 'order_id'];
     this.requestIdHeader = options.requestIdHeader?.toLowerCase();
@@ -155,9 +155,14 @@ export class RequestLogging {
     });
   }
 
-  /** The webhook route configured for this method and path, if any. */
+  /**
+   * The webhook route configured for this method and path, if any. Matched without regard to case
+   * or trailing slashes, as Express routes by default (and Fastify with its router options): a
+   * request the framework would hand to the webhook route must never slip past the capture and the
+   * signature check by spelling the path differently.
+   */
   webhookFor(method: string, path: string): WebhookRoute | undefined {
-    return this.webhooks.get(`${method.toUpperCase()} ${path}`);
+    return this.webhooks.get(webhookKey(method, path));
   }
 
   /**
@@ -264,6 +269,12 @@ export class RequestLogging {
     const message = `${who}: ${action}${target !== undefined ? ` ${target}` : ''} (${outcome})`;
     return outcome === 'failure' ? this.log.admin.warn(message, opts) : this.log.admin.info(message, opts);
   }
+}
+
+function webhookKey(method: string, path: string): string {
+  let p = path.toLowerCase();
+  while (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  return `${method.toUpperCase()} ${p}`;
 }
 
 /** The route pattern when the framework knows it, else the path. */

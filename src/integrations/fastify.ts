@@ -100,7 +100,10 @@ const plugin: FastifyPluginAsync<SafetynetFastifyOptions> = async (app, options)
 
   app.addHook('preParsing', async (request, reply, payload) => {
     const s = (request as WithState)[STATE]!;
-    const route = core.webhookFor(request.method, s.ctx.facts.path);
+    const pattern = request.routeOptions?.url;
+    const route =
+      core.webhookFor(request.method, s.ctx.facts.path) ??
+      (pattern !== undefined ? core.webhookFor(request.method, pattern) : undefined);
     if (!route) return payload;
     const limit = Math.min(core.bodyLimit, request.routeOptions.bodyLimit ?? core.bodyLimit);
     const raw = await readBody(payload, limit);

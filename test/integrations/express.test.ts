@@ -110,6 +110,20 @@ describe('safetynet/express', () => {
     expect(JSON.stringify(all)).not.toContain(WEBHOOK_SECRET.slice(-4));
   });
 
+  it('checks the signature however the path is spelt (Express routes case-insensitively, trailing slash or not)', async () => {
+    const { base, seen } = await shop();
+    const forged = stripeEvent('evt_sneaky', 9);
+    for (const url of ['/WEBHOOKS/Stripe', '/webhooks/stripe/', '/webhooks/stripe?x=1']) {
+      const r = await fetch(base + url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'stripe-signature': sign(forged, 'whsec_other_0000') },
+        body: forged,
+      });
+      expect(r.status, url).toBe(400);
+    }
+    expect(seen.body).toBeUndefined();
+  });
+
   it('refuses a webhook body over the limit with 413', async () => {
     const { base } = await shop({ webhookBodyLimit: 100 });
     const body = stripeEvent('evt_big', 1);

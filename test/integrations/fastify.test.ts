@@ -98,6 +98,29 @@ describe('safetynet/fastify', () => {
     expect(hooks[1]!.details.duplicate).toBe(true);
   });
 
+  it('checks the signature on every spelling the router accepts', async () => {
+    const { log } = await testLogger();
+    const app = Fastify({ routerOptions: { ignoreTrailingSlash: true, caseSensitive: false } });
+    open.push({ app, log });
+    await app.register(safetynet, {
+      logger: log,
+      webhooks: [{ url: '/webhooks/stripe', provider: 'stripe', verify: stripeVerify }],
+    });
+    let ran = 0;
+    app.post('/webhooks/stripe', async () => ({ ran: ++ran }));
+    const forged = stripeEvent('evt_sneaky', 1);
+    for (const url of ['/WEBHOOKS/stripe', '/webhooks/stripe/']) {
+      const r = await app.inject({
+        method: 'POST',
+        url,
+        headers: { 'content-type': 'application/json', 'stripe-signature': sign(forged, 'whsec_nope_1234') },
+        payload: forged,
+      });
+      expect(r.statusCode, url).toBe(400);
+    }
+    expect(ran).toBe(0);
+  });
+
   it('turns a bad signature into a security warning without the secret, and answers 400', async () => {
     const { app, log, seen } = await shop();
     const body = stripeEvent('evt_forged', 1042);
