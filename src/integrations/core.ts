@@ -156,8 +156,8 @@ export class RequestLogging {
   }
 
   /**
-   * The webhook route configured for this method and path, if any. Matched without regard to case
-   * or trailing slashes, as Express routes by default (and Fastify with its router options): a
+   * The webhook route configured for this method and path, if any. Matched after percent-decoding
+   * and without regard to case or trailing slashes, as Express routes by default (and Fastify with its router options): a
    * request the framework would hand to the webhook route must never slip past the capture and the
    * signature check by spelling the path differently.
    */
@@ -272,7 +272,13 @@ export class RequestLogging {
 }
 
 function webhookKey(method: string, path: string): string {
-  let p = path.toLowerCase();
+  let p = path;
+  try {
+    p = decodeURIComponent(p); // Fastify routes `/webhooks/%73tripe` to `/webhooks/stripe`
+  } catch {
+    // not valid percent-encoding: compare as sent
+  }
+  p = p.toLowerCase();
   while (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
   return `${method.toUpperCase()} ${p}`;
 }

@@ -109,7 +109,7 @@ describe('safetynet/fastify', () => {
     let ran = 0;
     app.post('/webhooks/stripe', async () => ({ ran: ++ran }));
     const forged = stripeEvent('evt_sneaky', 1);
-    for (const url of ['/WEBHOOKS/stripe', '/webhooks/stripe/']) {
+    for (const url of ['/WEBHOOKS/stripe', '/webhooks/stripe/', '/webhooks/%73tripe']) {
       const r = await app.inject({
         method: 'POST',
         url,
