@@ -146,6 +146,27 @@ describe('safetynet/fastify', () => {
     expect(text).not.toContain('whsec_wrong');
   });
 
+  it('with rejectInvalid: false runs the route on a bad signature, without a verified event', async () => {
+    const { log } = await testLogger();
+    const app = Fastify();
+    open.push({ app, log });
+    await app.register(safetynet, {
+      logger: log,
+      webhooks: [{ url: '/hook', provider: 'stripe', verify: stripeVerify, rejectInvalid: false }],
+    });
+    app.post('/hook', async (request) => ({ verified: request.safetynetWebhook !== undefined }));
+    const body = stripeEvent('evt_soft', 1);
+    const r = await app.inject({
+      method: 'POST',
+      url: '/hook',
+      headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=00' },
+      payload: body,
+    });
+    expect(r.json()).toEqual({ verified: false });
+    const all = await entries(log);
+    expect(all.map((e) => e.category)).toEqual(['security']);
+  });
+
   it('logs thrown errors and 5xx with stack, causes, route, status, order id — never bodies, cookies or authorization', async () => {
     const { app, log } = await shop();
     const r = await app.inject({
