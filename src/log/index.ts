@@ -13,11 +13,18 @@ import { systemClock, type Clock } from '../clock.js';
 import { SafetynetError } from '../errors.js';
 import { SafetynetLogger, type LoggerCore } from './logger.js';
 import { Redactor } from './redact.js';
-import { InlineSink, WorkerSink, type Sink, type SinkOptions } from './sink.js';
+import {
+  DEFAULT_QUEUE_LIMITS,
+  InlineSink,
+  WorkerSink,
+  type QueueLimits,
+  type Sink,
+  type SinkOptions,
+} from './sink.js';
 import { processToken } from './spool.js';
 import { LazyLogStore } from './store/open.js';
 import { SqliteLogStore } from './store/sqlite-store.js';
-import type { Logger, ProcessHandlerOptions } from './types.js';
+import type { CloseReport, Logger, ProcessHandlerOptions } from './types.js';
 
 export interface LoggerOptions {
   /** The SQLite log store file. */
@@ -49,6 +56,22 @@ export interface LoggerOptions {
   processHandlers?: boolean | ProcessHandlerOptions;
   /** Where outage/recovery notices go (default: stderr). */
   notify?: (text: string) => void;
+  /**
+   * Entries held in memory, not yet durable, before new ones are dropped (counted, given to
+   * `lastResort`, and reported in a `system` entry once the writer caught up). Default 20,000.
+   */
+  maxQueueEntries?: number;
+  /** The same cap in bytes of message, details and stack text (default 32 MiB). */
+  maxQueueBytes?: number;
+  /**
+   * An awaited write settles after this long even when the entry is not durable, with
+   * `unsaved:timeout` (never a rejection); `flush()` likewise, with `durable: false`. Default 10 s.
+   */
+  writeTimeoutMs?: number;
+  /** `close()` returns within about this long and reports what it could not keep (default 10 s). */
+  closeTimeoutMs?: number;
+  /** Receives each entry nothing durable took, as one NDJSON line (default: a line on stderr). */
+  lastResort?: (line: string) => void;
 }
 
 export type CreateLoggerOptions =
@@ -96,6 +119,8 @@ export async function createLogger(options: CreateLoggerOptions): Promise<Logger
     stdout: o.stdout ?? false,
     processToken: processToken(),
     notify,
+    limits: queueLimits(o),
+    lastResort: o.lastResort ?? ((line: string) => process.stderr.write(line + '\n')),
   };
   let sink: Sink;
   if (o.writer === 'inline') {
@@ -119,7 +144,7 @@ export async function createLogger(options: CreateLoggerOptions): Promise<Logger
     sink.flushSync(5000);
   };
   if (o.flushOnExit !== false) process.on('exit', exitHook);
-  let closing: Promise<void> | undefined;
+  let closing: Promise<CloseReport> | undefined;
   const core: LoggerCore = {
     categories: new Set([...BUILTIN_CATEGORIES, ...(o.categories ?? [])]),
     redactor: new Redactor(o.redactKeys ?? []),
@@ -132,14 +157,27 @@ export async function createLogger(options: CreateLoggerOptions): Promise<Logger
     onClose: () =>
       (closing ??= (async () => {
         for (const remove of [...core.handlers]) remove();
-        await sink.close();
+        const report = await sink.close();
         process.off('exit', exitHook);
         await store.close();
+        return report;
       })()),
   };
   const logger = new SafetynetLogger(core);
   if (o.processHandlers) logger.installProcessHandlers(o.processHandlers === true ? {} : o.processHandlers);
   return logger;
+}
+
+/** The queue limits from the options, each a positive whole number (bad values fall back). */
+function queueLimits(o: LoggerOptions): QueueLimits {
+  const pick = (v: number | undefined, d: number): number =>
+    v !== undefined && Number.isFinite(v) && v > 0 ? Math.floor(v) : d;
+  return {
+    maxEntries: pick(o.maxQueueEntries, DEFAULT_QUEUE_LIMITS.maxEntries),
+    maxBytes: pick(o.maxQueueBytes, DEFAULT_QUEUE_LIMITS.maxBytes),
+    writeTimeoutMs: pick(o.writeTimeoutMs, DEFAULT_QUEUE_LIMITS.writeTimeoutMs),
+    closeTimeoutMs: pick(o.closeTimeoutMs, DEFAULT_QUEUE_LIMITS.closeTimeoutMs),
+  };
 }
 
 function withoutConfig(

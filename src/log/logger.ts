@@ -19,6 +19,8 @@ import {
   LEVELS,
   isLevel,
   type CategoryLogger,
+  type CloseReport,
+  type FlushResult,
   type ChildBindings,
   type ErrorLogOptions,
   type ErrorLogger,
@@ -42,7 +44,7 @@ export interface LoggerCore {
   sink: Sink;
   store: LogStore;
   /** Runs when the root logger closes (exit hooks, store). */
-  onClose: () => Promise<void>;
+  onClose: () => Promise<CloseReport>;
   /** Removers of installed process handlers (closing the logger removes them). */
   handlers: Set<() => void>;
   notify: (text: string) => void;
@@ -354,14 +356,17 @@ export class SafetynetLogger implements Logger {
     return new SafetynetLogger(this.core, { orderId, details }, false);
   }
 
-  flush(): Promise<void> {
-    return this.core.sink.flush();
+  flush(options?: { timeoutMs?: number }): Promise<FlushResult> {
+    return this.core.sink.flush(options?.timeoutMs);
   }
 
-  async close(): Promise<void> {
+  async close(): Promise<CloseReport> {
     // A child shares its parent's writer: closing it only flushes.
-    if (!this.root) return this.flush();
-    await this.core.onClose();
+    if (!this.root) {
+      const f = await this.flush();
+      return { durable: f.durable, unsaved: f.pending, dropped: 0 };
+    }
+    return this.core.onClose();
   }
 
   get store(): LogStore {
@@ -373,9 +378,12 @@ export class SafetynetLogger implements Logger {
   }
 }
 
-/** Flushes until nothing is pending (entries logged while flushing are included). */
+/**
+ * Flushes until nothing is pending (entries logged while flushing are included), giving up after
+ * one flush that could not make everything durable (each flush is itself bounded).
+ */
 async function flushAll(core: LoggerCore): Promise<void> {
-  while (core.sink.pending() > 0) await core.sink.flush();
+  while (core.sink.pending() > 0) if (!(await core.sink.flush()).durable) return;
 }
 
 /** See Logger.installProcessHandlers. */

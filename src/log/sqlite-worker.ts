@@ -64,7 +64,8 @@ port.on('message', (first: AppendMessage | { t: 'close' }) => {
   handle(first);
   for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port))
     handle(m.message as AppendMessage);
-  drain();
+  // While a retry is due (store and spool both failed), new batches wait for it.
+  if (!retryTimer) drain();
 });
 
 function handle(msg: AppendMessage | { t: 'close' }): void {
