@@ -278,7 +278,7 @@ function printTable(ctx: CommandContext, entries: LogEntry[]): void {
     e.level,
     e.category,
     e.order_id ?? '',
-    escapeControl(e.message),
+    escapeControl(e.problems ? `[flagged: ${e.problems.join('; ')}] ${e.message}` : e.message),
   ]);
   const header = ['ID', 'TIME (UTC)', 'LEVEL', 'CATEGORY', 'ORDER', 'MESSAGE'];
   const widths = header.map((h, i) => (i === 5 ? 0 : Math.max(h.length, ...rows.map((r) => r[i]!.length))));

@@ -11,6 +11,7 @@ import { BUILTIN_CATEGORIES } from '../config/schema.js';
 import type { SafetynetConfig } from '../config/types.js';
 import { systemClock, type Clock } from '../clock.js';
 import { SafetynetError } from '../errors.js';
+import { CATEGORY_PATTERN } from './entry-check.js';
 import { SafetynetLogger, type LoggerCore } from './logger.js';
 import { Redactor } from './redact.js';
 import {
@@ -110,6 +111,14 @@ export function loggerOptionsFromConfig(
 export async function createLogger(options: CreateLoggerOptions): Promise<Logger> {
   const o: LoggerOptions =
     'config' in options ? loggerOptionsFromConfig(options.config, withoutConfig(options)) : options;
+  for (const name of o.categories ?? []) {
+    // A name the stores would refuse must fail here, not entry by entry later.
+    if (typeof name !== 'string' || !CATEGORY_PATTERN.test(name))
+      throw new SafetynetError('E_LOG_CATEGORY', `log category name "${String(name)}" is not allowed`, {
+        hint: `category names match ${CATEGORY_PATTERN.source} (lower-case letter first, at most 32 characters)`,
+        exitCode: 2,
+      });
+  }
   const notify = o.notify ?? ((text: string) => process.stderr.write(text + '\n'));
   const sinkOptions: SinkOptions = {
     storePath: o.storePath,

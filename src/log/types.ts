@@ -19,6 +19,11 @@ export interface LogEntry {
   details: Record<string, unknown>;
   order_id: string | null;
   error_stack: string | null;
+  /**
+   * Present only on an entry read back from a store that breaks the rules entries are checked
+   * against on the way in (e.g. an impossible timestamp, shown as its raw number): what is wrong.
+   */
+  problems?: string[];
 }
 
 /** Options every logging call accepts. */

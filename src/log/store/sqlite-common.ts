@@ -3,7 +3,7 @@
  * the store's error reporting.
  */
 import { StorageError } from '../../errors.js';
-import { isoUtc } from '../../util/time.js';
+import { flagged, storedTimestamp } from '../entry-check.js';
 import { LEVELS, type LogEntry } from '../types.js';
 
 export interface Head {
@@ -36,16 +36,24 @@ export function toEntry(r: StoredRow): LogEntry {
   } catch {
     details = { _unparseable: r.details };
   }
-  return {
-    id: String(r.id),
-    timestamp: isoUtc(r.ts),
-    level: LEVELS[r.level] ?? 'critical',
-    category: r.category,
-    message: r.message,
-    details,
-    order_id: r.order_id,
-    error_stack: r.error_stack,
-  };
+  // A row that breaks the entry rules (stored by an older version, or below the API) is shown
+  // flagged rather than crashing the reader.
+  const problems: string[] = [];
+  const level = LEVELS[r.level];
+  if (level === undefined) problems.push(`stored level ${String(r.level)} is not a level`);
+  return flagged(
+    {
+      id: String(r.id),
+      timestamp: storedTimestamp(r.ts, problems),
+      level: level ?? 'critical',
+      category: r.category,
+      message: r.message,
+      details,
+      order_id: r.order_id,
+      error_stack: r.error_stack,
+    },
+    problems,
+  );
 }
 
 /** SQLite result codes that mean "the store cannot be written now" (spool and retry). */

@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { StorageError } from '../../errors.js';
+import { assertValidRows } from '../entry-check.js';
 import { GENESIS_HASH, linkHash } from '../chain.js';
 import {
   LEVEL_RANK,
@@ -120,6 +121,7 @@ export class SqliteLogStore implements LogStore {
    */
   appendSync(rows: AppendRow[], options: AppendOptions = {}): AppendResult {
     if (rows.length === 0 && !options.spoolMark) return { firstId: 0, count: 0 };
+    assertValidRows(rows);
     const getMeta = this.stmt('SELECT value FROM meta WHERE key = ?').pluck();
     const setMeta = this.stmt(
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',

@@ -2,7 +2,7 @@
  * Verifying the SQLite store's hash chains: one read transaction, every row in id order, gaps
  * accepted only where retention recorded them, tails checked against the recorded heads.
  */
-import { isoUtc } from '../../util/time.js';
+import { storedTimestamp } from '../entry-check.js';
 import { GENESIS_HASH, linkHash } from '../chain.js';
 import { LEVELS } from '../types.js';
 import { COLUMNS, type Head, type StoredRow, storeError } from './sqlite-common.js';
@@ -56,7 +56,7 @@ export function verifySync(s: SqliteLogStore): VerifyReport {
       checked++;
       const level = LEVELS[r.level];
       const st = state.get(r.category) ?? { seq: 0, hash: GENESIS_HASH, id: 0 };
-      const at = isoUtc(r.ts);
+      const at = storedTimestamp(r.ts, []);
       const fail = (reason: string): ChainBreak => ({
         id: String(r.id),
         category: r.category,
