@@ -8,7 +8,7 @@
  *   log.webhook({ provider: 'stripe', eventId, headers: req.headers, rawBody });
  */
 import { BUILTIN_CATEGORIES } from '../config/schema.js';
-import type { SafetynetConfig } from '../config/types.js';
+import type { LogStoreConfig, SafetynetConfig } from '../config/types.js';
 import { systemClock, type Clock } from '../clock.js';
 import { SafetynetError } from '../errors.js';
 import { CATEGORY_PATTERN } from './entry-check.js';
@@ -23,13 +23,14 @@ import {
   type SinkOptions,
 } from './sink.js';
 import { processToken } from './spool.js';
-import { LazyLogStore } from './store/open.js';
-import { SqliteLogStore } from './store/sqlite-store.js';
+import { LazyLogStore, openLogStore, storeCapabilities } from './store/open.js';
 import type { CloseReport, Logger, ProcessHandlerOptions } from './types.js';
 
 export interface LoggerOptions {
-  /** The SQLite log store file. */
+  /** The SQLite log store file (ignored when `store` is given). */
   storePath: string;
+  /** The log store (default: SQLite at `storePath`); e.g. `{ type: 'postgres', connectionString }`. */
+  store?: LogStoreConfig;
   /** Folder for the spool (entries wait there while the store is unavailable). */
   spoolDir: string;
   /** Custom categories on top of the built-in ones. */
@@ -83,18 +84,9 @@ export function loggerOptionsFromConfig(
   config: SafetynetConfig,
   overrides: Partial<Omit<LoggerOptions, 'storePath' | 'spoolDir'>> = {},
 ): LoggerOptions {
-  if (config.logs.store.type !== 'sqlite') {
-    throw new SafetynetError(
-      'E_LOG_STORE_TYPE',
-      `logs.store.type "${config.logs.store.type}" is not supported by this version`,
-      {
-        hint: 'use logs.store.type "sqlite" (the PostgreSQL log store is not available yet)',
-        exitCode: 2,
-      },
-    );
-  }
   return {
     storePath: config.logs.store.path,
+    store: config.logs.store,
     spoolDir: config.logs.spool,
     categories: config.logs.categories,
     redactKeys: config.logs.redactKeys,
@@ -120,8 +112,9 @@ export async function createLogger(options: CreateLoggerOptions): Promise<Logger
       });
   }
   const notify = o.notify ?? ((text: string) => process.stderr.write(text + '\n'));
+  const storeConfig: LogStoreConfig = o.store ?? { type: 'sqlite', path: o.storePath };
   const sinkOptions: SinkOptions = {
-    storePath: o.storePath,
+    store: storeConfig,
     spoolDir: o.spoolDir,
     busyTimeoutMs: o.busyTimeoutMs ?? 5000,
     retryMs: o.retryMs ?? 1000,
@@ -145,9 +138,9 @@ export async function createLogger(options: CreateLoggerOptions): Promise<Logger
     }
   }
   const store = new LazyLogStore(
-    () => SqliteLogStore.open(o.storePath, { busyTimeoutMs: o.busyTimeoutMs ?? 5000 }),
-    'sqlite',
-    { fullText: true, multiProcess: true },
+    () => openLogStore(storeConfig, { busyTimeoutMs: o.busyTimeoutMs ?? 5000 }),
+    storeConfig.type,
+    storeCapabilities(storeConfig),
   );
   const exitHook = (): void => {
     sink.flushSync(5000);
@@ -199,6 +192,7 @@ function withoutConfig(
 export * from './types.js';
 export type * from './store/types.js';
 export { SqliteLogStore } from './store/sqlite-store.js';
+export { PostgresLogStore } from './store/pg-store.js';
 export { openLogStore, LazyLogStore } from './store/open.js';
 export { retentionCutoffs, type RetentionPlan } from './retention.js';
 export { Redactor, DEFAULT_REDACT_KEYS, maskCardNumbers, luhnValid, REDACTED } from './redact.js';

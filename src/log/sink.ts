@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { Spool } from './spool.js';
 import { WriterCore } from './writer-core.js';
 import { ROW_STRIDE, decodeRows, type Ack, type FlatRows, type WorkerData } from './wire.js';
+import type { LogStoreConfig } from '../config/types.js';
 import type { AppendRow } from './store/types.js';
 import type { CloseReport, FlushResult, Level } from './types.js';
 
@@ -358,7 +359,7 @@ export function unsavedLine(row: AppendRow, reason: 'dropped' | 'closed'): strin
 }
 
 export interface SinkOptions {
-  storePath: string;
+  store: LogStoreConfig;
   spoolDir: string;
   busyTimeoutMs: number;
   retryMs: number;
@@ -382,7 +383,7 @@ export class WorkerSink extends BatchingSink {
     const ackBuffer = new SharedArrayBuffer(4);
     this.acked = new Int32Array(ackBuffer);
     this.data = {
-      storePath: options.storePath,
+      store: options.store,
       spoolDir: options.spoolDir,
       busyTimeoutMs: options.busyTimeoutMs,
       retryMs: options.retryMs,
@@ -493,7 +494,7 @@ export class InlineSink extends BatchingSink {
   constructor(options: SinkOptions) {
     super(options.spoolDir, options.limits, options.notify, options.lastResort);
     const coreOptions: ConstructorParameters<typeof WriterCore>[0] = {
-      storePath: options.storePath,
+      store: options.store,
       spoolDir: options.spoolDir,
       busyTimeoutMs: options.busyTimeoutMs,
       retryMs: options.retryMs,
@@ -502,67 +503,124 @@ export class InlineSink extends BatchingSink {
     };
     if (options.stdout) coreOptions.mirror = (text) => process.stdout.write(text);
     this.core = new WriterCore(coreOptions);
-    this.core.start();
+    this.writing = true;
+    void this.core.start().finally(() => {
+      this.writing = false;
+      if (this.sent.size > 0) void this.writeQueued();
+      else this.scheduleIdle();
+    });
   }
 
   protected send(): void {
     // While a retry is due, a new batch waits for it (no write attempt, no notice, per batch).
-    if (!this.retry) this.writeQueued();
+    if (!this.retry) void this.writeQueued();
   }
 
-  private writeQueued(): void {
-    for (const [seq, batch] of [...this.sent].sort((a, b) => a[0] - b[0])) {
-      const out = this.core.write(decodeRows(batch.rows));
-      if (out.kind === 'failed') {
-        this.retry ??= setTimeout(
-          () => {
-            this.retry = undefined;
-            this.writeQueued();
-          },
-          Math.max(50, this.core.retryDelay()),
+  private writing = false;
+  /** The batch whose append is under way. */
+  private inFlight: number | undefined;
+
+  /** Writes the unacknowledged batches in order, one append at a time. */
+  private async writeQueued(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      for (let next = this.oldestSent(); next; next = this.oldestSent()) {
+        const [seq, batch] = next;
+        this.inFlight = seq;
+        const out = await this.core.write(decodeRows(batch.rows));
+        this.inFlight = undefined;
+        if (out.kind === 'failed') {
+          this.retry ??= setTimeout(
+            () => {
+              this.retry = undefined;
+              void this.writeQueued();
+            },
+            Math.max(50, this.core.retryDelay()),
+          );
+          return;
+        }
+        this.acknowledge(
+          out.kind === 'store'
+            ? { seq, kind: 'store', firstId: out.firstId }
+            : { seq, kind: 'spool', file: out.file, firstLine: out.firstLine },
         );
-        return;
       }
-      this.acknowledge(
-        out.kind === 'store'
-          ? { seq, kind: 'store', firstId: out.firstId }
-          : { seq, kind: 'spool', file: out.file, firstLine: out.firstLine },
-      );
+    } finally {
+      this.writing = false;
     }
     this.scheduleIdle();
+  }
+
+  private oldestSent(): [number, Sent] | undefined {
+    let best: [number, Sent] | undefined;
+    for (const e of this.sent) if (!best || e[0] < best[0]) best = e;
+    return best;
   }
 
   /** Background work: replay the spool once the store is back, keep the text index caught up. */
   private scheduleIdle(delayMs = 0): void {
     if (this.idleScheduled || this.closed) return;
     this.idleScheduled = true;
-    const run = () => {
+    const run = async () => {
       this.idleScheduled = false;
-      if (this.closed) return;
-      if (this.core.idle()) this.scheduleIdle();
+      if (this.closed || this.writing) return;
+      this.writing = true;
+      const more = await this.core.idle().finally(() => (this.writing = false));
+      if (this.sent.size > 0) void this.writeQueued();
+      else if (more) this.scheduleIdle();
       else if (!this.core.healthy) this.scheduleIdle(Math.max(50, this.core.retryDelay()));
     };
-    const t = delayMs > 0 ? setTimeout(run, delayMs) : setImmediate(run);
+    const t = delayMs > 0 ? setTimeout(() => void run(), delayMs) : setImmediate(() => void run());
     t.unref();
   }
 
   flushSync(): boolean {
     this.post();
-    return this.sent.size === 0;
+    // Nothing asynchronous runs any more (process exit, a fatal error): batches not yet handed to
+    // the store go to the spool synchronously (replayed by the next writer). The batch in flight
+    // is left to its append (SQLite has committed it inside the call already).
+    for (const [seq, batch] of [...this.sent].sort((a, b) => a[0] - b[0])) {
+      if (seq === this.inFlight) continue;
+      try {
+        this.exitSpool ??= new Spool(this.spoolDir);
+        const s = this.exitSpool.writeComplete(decodeRows(batch.rows));
+        this.acknowledge({ seq, kind: 'spool', file: s.file, firstLine: s.firstLine });
+      } catch {
+        return false;
+      }
+    }
+    return this.sent.size === 0 || (this.sent.size === 1 && this.sent.has(this.inFlight ?? -1));
   }
 
+  private exitSpool: Spool | undefined;
   private closing: Promise<CloseReport> | undefined;
 
   close(): Promise<CloseReport> {
     this.closing ??= (async () => {
+      const deadline = Date.now() + this.limits.closeTimeoutMs;
       await this.flush(this.limits.closeTimeoutMs);
       this.closed = true;
       if (this.retry) clearTimeout(this.retry);
-      this.core.close();
+      // The append under way finishes (bounded: a store that hangs is left behind at the deadline).
+      while (this.writing && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      await withDeadline(this.core.close(), deadline);
       return this.finishClose();
     })();
     return this.closing;
   }
+}
+
+/** Waits for `p` until `deadline` (ms since the epoch) at the latest; its failure is ignored. */
+async function withDeadline(p: Promise<unknown>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    p.catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    }),
+  ]);
+  clearTimeout(timer);
 }
 
 /**

@@ -22,16 +22,20 @@ import {
   type SearchPage,
 } from '../types.js';
 import { COLUMNS, type Head, type StoredRow, storeError, toEntry } from './sqlite-common.js';
+import { chainState, readRaw, writeRaw } from './sqlite-raw.js';
 import { pruneBatchSync, pruneOldestSync, prune } from './sqlite-retention.js';
 import { migrate } from './sqlite-schema.js';
 import { COMMON_TEXT_MATCHES, countByLevelSync, searchSync } from './sqlite-search.js';
 import { compactTextIndex, ftsBacklog, indexFtsSync, mergeTextIndex } from './sqlite-text-index.js';
 import { verifySync } from './sqlite-verify.js';
+import { SpoolMarkConflict } from './types.js';
 import type {
   AppendOptions,
   AppendResult,
   AppendRow,
+  ChainState,
   LogStore,
+  RawEntry,
   PruneOptions,
   PruneReport,
   StoreCapabilities,
@@ -51,12 +55,11 @@ export interface SqliteStoreOptions {
   commonTextMatches?: number;
 }
 
-/** Raised inside a replay transaction when another process already replayed that spool range. */
-export class SpoolMarkConflict extends Error {}
+export { SpoolMarkConflict } from './types.js';
 
 export class SqliteLogStore implements LogStore {
   readonly kind = 'sqlite';
-  readonly capabilities: StoreCapabilities = { fullText: true, multiProcess: true };
+  readonly capabilities: StoreCapabilities = { fullText: true, multiProcess: true, multiHost: false };
   readonly file: string;
   readonly db: Database.Database;
   /** Used for `pruned_at` records. */
@@ -225,9 +228,33 @@ export class SqliteLogStore implements LogStore {
 
   async append(rows: AppendRow[], options?: AppendOptions): Promise<AppendResult> {
     const r = this.appendSync(rows, options);
-    // Callers of the async API expect to find what they appended by text at once.
-    this.indexFtsSync(Number.MAX_SAFE_INTEGER);
+    // Callers of the async API expect to find what they appended by text at once; the writer
+    // defers it (indexing costs about as much as inserting) and catches up in maintain().
+    if (!options?.deferIndex) this.indexFtsSync(Number.MAX_SAFE_INTEGER);
     return r;
+  }
+
+  /** The writer's idle work: a slice of the deferred full-text indexing. */
+  async maintain(budgetRows: number): Promise<boolean> {
+    return this.indexFtsSync(budgetRows) === budgetRows;
+  }
+
+  indexBacklog(): number {
+    return this.ftsBacklog();
+  }
+
+  // ---------------------------------------------------------------- raw copy (sqlite-raw.ts)
+
+  async readRaw(afterId: number, limit: number): Promise<RawEntry[]> {
+    return readRaw(this, afterId, limit);
+  }
+
+  async chainState(): Promise<ChainState> {
+    return chainState(this);
+  }
+
+  async writeRaw(rows: RawEntry[], state?: ChainState): Promise<void> {
+    writeRaw(this, rows, state);
   }
 
   /** See indexFtsSync (sqlite-text-index.ts). */
