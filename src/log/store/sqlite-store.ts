@@ -8,7 +8,7 @@
  * appending to one file still form one chain per category.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { StorageError } from '../../errors.js';
 import { assertValidRows } from '../entry-check.js';
@@ -81,7 +81,10 @@ export class SqliteLogStore implements LogStore {
     const abs = path.resolve(file);
     let db: Database.Database | undefined;
     try {
-      if (!options.readonly) mkdirSync(path.dirname(abs), { recursive: true });
+      if (!options.readonly) {
+        mkdirSync(path.dirname(abs), { recursive: true });
+        restrictFileMode(abs);
+      }
       db = new Database(abs, {
         readonly: options.readonly ?? false,
         fileMustExist: options.readonly ?? false,
@@ -363,5 +366,23 @@ export class SqliteLogStore implements LogStore {
 
   async close(): Promise<void> {
     this.closeSync();
+  }
+}
+
+/**
+ * The store holds personal data: it is created 0600 (SQLite gives its -wal and -shm files the
+ * same mode), and an existing store readable by others is narrowed to 0600 when opened for writing.
+ */
+function restrictFileMode(file: string): void {
+  try {
+    closeSync(openSync(file, 'ax', 0o600));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const st = statSync(file);
+    try {
+      if (st.isFile() && (st.mode & 0o077) !== 0) chmodSync(file, st.mode & 0o700);
+    } catch {
+      // not ours to change (another owner): the store still opens
+    }
   }
 }
