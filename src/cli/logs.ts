@@ -9,6 +9,7 @@ import { createReadStream, createWriteStream, existsSync, promises as fsp } from
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
+import { createHash } from 'node:crypto';
 import type { Command } from 'commander';
 import { ExitCode, SafetynetError, UsageError } from '../errors.js';
 import type { SafetynetConfig } from '../config/index.js';
@@ -20,7 +21,7 @@ import { openLogStore } from '../log/store/open.js';
 import type { LogStore } from '../log/store/types.js';
 import { decodeCursor, parseTextQuery, MAX_PAGE_SIZE } from '../log/store/query.js';
 import { escapeControl } from '../log/text.js';
-import { CSV_HEADER, csvLine, importRow, ndjsonLine } from '../log/transfer.js';
+import { CSV_HEADER, csvLine, importEntries, importKey, importRow, ndjsonLine } from '../log/transfer.js';
 import { LEVELS, isLevel, type Level, type LogEntry, type LogFilter } from '../log/types.js';
 import { action, type CommandContext } from './context.js';
 
@@ -379,28 +380,20 @@ async function importCommand(ctx: CommandContext, file: string): Promise<void> {
   };
   // Pass 1: every line must be valid before anything is stored (no half-imported file to clean up).
   let n = 0;
-  let valid = 0;
-  for await (const l of lines()) if (importRow(l, ++n, icx)) valid++;
-  const store = openStore(ctx, true);
-  let imported = 0;
-  let batch = [];
-  n = 0;
+  const hash = createHash('sha256');
   for await (const l of lines()) {
-    const row = importRow(l, ++n, icx);
-    if (!row) continue;
-    batch.push(row);
-    if (batch.length === 5000) {
-      await store.append(batch);
-      imported += batch.length;
-      batch = [];
-    }
+    importRow(l, ++n, icx);
+    hash.update(l).update('\n');
   }
-  if (batch.length) {
-    await store.append(batch);
-    imported += batch.length;
-  }
-  if (ctx.json) ctx.printJson({ imported, source });
-  else ctx.print(`imported ${imported} of ${valid} entries from ${source}`);
+  // Pass 2, resumable: a run cut short is finished by running it again; a repeat stores nothing.
+  const store = openStore(ctx, true);
+  const r = await importEntries(store, lines, icx, importKey(hash.digest('hex')));
+  if (ctx.json) ctx.printJson({ imported: r.imported, alreadyImported: r.alreadyImported, source });
+  else
+    ctx.print(
+      `imported ${r.imported} of ${r.total} entries from ${source}` +
+        (r.alreadyImported > 0 ? ` (${r.alreadyImported} were already imported by an earlier run)` : ''),
+    );
 }
 
 async function pruneCommand(

@@ -3,7 +3,8 @@
  *
  * Export writes exactly the spec's fields plus `id`. Import reads the same shape (the `id` is
  * ignored: the store assigns new ones), keeps each entry's timestamp, and applies the same
- * redaction and size limits as the logger, so migrating old logs cannot smuggle secrets in.
+ * redaction and size limits as the logger, so migrating old logs cannot smuggle secrets in. An
+ * import is resumable and idempotent (see importEntries).
  */
 import { UsageError } from '../errors.js';
 import { isoUtc } from '../util/time.js';
@@ -16,7 +17,7 @@ import {
 } from './entry-check.js';
 import { serializeDetails } from './serialize.js';
 import type { Redactor } from './redact.js';
-import type { AppendRow } from './store/types.js';
+import { SpoolMarkConflict, type AppendRow, type LogStore } from './store/types.js';
 import { LEVELS, isLevel, type LogEntry } from './types.js';
 
 /** The export columns, in order. */
@@ -193,4 +194,75 @@ export function importRow(line: string, lineNo: number, ctx: ImportContext): App
 /** Cuts a long text with a visible marker, as the logger does. */
 function cut(text: string, max: number, what: string): string {
   return text.length <= max ? text : `${text.slice(0, max)}… [${what} truncated, ${text.length} characters]`;
+}
+
+/** Rows per import transaction. */
+const IMPORT_BATCH = 5000;
+
+export interface ImportResult {
+  /** Entries stored by this run. */
+  imported: number;
+  /** Entries of the file a previous run (complete, or cut short by a crash) had stored already. */
+  alreadyImported: number;
+  /** Entries in the file. */
+  total: number;
+}
+
+/**
+ * The store key recording how far an import of this exact content got (its SHA-256). It uses the
+ * stores' spool-replay bookkeeping (`append` with a mark, `spoolOffset`), committed atomically with
+ * each batch, so it works in every store; it never names a spool file (those start `spool-`).
+ */
+export function importKey(sha256Hex: string): string {
+  return `import-${sha256Hex}`;
+}
+
+/**
+ * Stores the entries of `lines` (already checked: see importRow) in batches, resumable and
+ * idempotent: each batch is committed together with the number of lines consumed so far under the
+ * content's import key, so a run cut short (a crash, a full disk) is finished by running the same
+ * import again, and a file imported completely imports nothing the second time. Returns counts.
+ */
+export async function importEntries(
+  store: Pick<LogStore, 'append' | 'spoolOffset'>,
+  lines: () => AsyncIterable<string>,
+  ctx: ImportContext,
+  key: string,
+  batchSize = IMPORT_BATCH,
+): Promise<ImportResult> {
+  const done = await store.spoolOffset(key);
+  let lineNo = 0;
+  let from = done;
+  let total = 0;
+  let alreadyImported = 0;
+  let imported = 0;
+  let batch: AppendRow[] = [];
+  const commit = async (to: number): Promise<void> => {
+    try {
+      await store.append(batch, { spoolMark: { file: key, from, to } });
+    } catch (err) {
+      if (!(err instanceof SpoolMarkConflict)) throw err;
+      throw new UsageError('E_IMPORT_CONCURRENT', `${ctx.source} is being imported by another process`, {
+        hint: 'wait for the other import to finish, then run this one again (it continues where that one got)',
+        cause: err,
+      });
+    }
+    imported += batch.length;
+    batch = [];
+    from = to;
+  };
+  for await (const l of lines()) {
+    const row = importRow(l, ++lineNo, ctx);
+    if (row) total++;
+    if (lineNo <= done) {
+      if (row) alreadyImported++;
+      continue;
+    }
+    if (!row) continue;
+    batch.push(row);
+    if (batch.length >= batchSize) await commit(lineNo);
+  }
+  // The last batch also records the end of the file, so a complete import is remembered.
+  if (batch.length > 0 || lineNo > from) await commit(lineNo);
+  return { imported, alreadyImported, total };
 }
