@@ -1,5 +1,5 @@
 /**
- * `safetynet logs …`: write, search, export, import, prune, verify.
+ * `safetynet logs …`: write, search, export, import, prune, verify, anchor.
  *
  * Every flag value is checked before anything is opened; a bad one is a UsageError (exit 2) that
  * names the flag, the value and what is allowed. Search output is a readable table, or with
@@ -24,6 +24,7 @@ import { escapeControl } from '../log/text.js';
 import { CSV_HEADER, csvLine, importEntries, importKey, importRow, ndjsonLine } from '../log/transfer.js';
 import { LEVELS, isLevel, type Level, type LogEntry, type LogFilter } from '../log/types.js';
 import { action, type CommandContext } from './context.js';
+import { verifyAnchors, writeAnchorCommand } from './logs-anchor.js';
 
 interface FilterFlags {
   category?: string;
@@ -86,9 +87,20 @@ export function register(program: Command): void {
 
   logs
     .command('verify')
-    .description('check the hash chains: reports OK or the first broken entry (exit 1)')
+    .description(
+      'check the hash chains, and that the store still holds every entry up to the anchors in the backup repository: OK or the first break (exit 1)',
+    )
+    .option('--no-anchors', 'check the chains only, not against the anchors in the backup repository')
     .option('--json', 'print the result as JSON')
     .action(action(verifyCommand));
+
+  logs
+    .command('anchor')
+    .description(
+      'write the heads of the hash chains into the backup repository now (every database backup does)',
+    )
+    .option('--json', 'print the result as JSON')
+    .action(action((ctx: CommandContext) => writeAnchorCommand(ctx, openStore(ctx))));
 }
 
 function filterOptions(cmd: Command): Command {
@@ -447,21 +459,30 @@ async function pruneCommand(
   ctx.print(`${opts.dryRun ? 'would delete' : 'deleted'} ${report.total} entries in total`);
 }
 
-async function verifyCommand(ctx: CommandContext): Promise<void> {
+async function verifyCommand(ctx: CommandContext, opts: { anchors?: boolean } = {}): Promise<void> {
   const store = openStore(ctx);
   const r = await store.verifyChain();
-  if (!r.ok) ctx.exitCode = 1;
+  const a = opts.anchors === false ? undefined : await verifyAnchors(ctx, store);
+  if (!r.ok || (a && !a.ok)) ctx.exitCode = 1;
   if (ctx.json) {
-    ctx.printJson(r);
+    ctx.printJson(a ? { ...r, ok: r.ok && a.ok, anchors: a } : r);
     return;
   }
   if (r.ok) {
     ctx.print(`OK: ${r.checked} entries in ${r.chains} category chains verified`);
-    return;
+  } else {
+    const b = r.firstBroken!;
+    ctx.print(
+      `BROKEN: ${b.id ? `entry ${b.id}` : `category ${b.category}`}${b.id ? ` (${b.category}${b.timestamp ? `, ${b.timestamp}` : ''})` : ''}: ${b.reason}`,
+    );
+    ctx.print(`checked ${r.checked} entries before the break`);
   }
-  const b = r.firstBroken!;
-  ctx.print(
-    `BROKEN: ${b.id ? `entry ${b.id}` : `category ${b.category}`}${b.id ? ` (${b.category}${b.timestamp ? `, ${b.timestamp}` : ''})` : ''}: ${b.reason}`,
-  );
-  ctx.print(`checked ${r.checked} entries before the break`);
+  if (!a) return;
+  if (!a.ok) ctx.print(`BROKEN: category ${a.problem!.category}: ${a.problem!.reason}`);
+  else if (a.anchors === 0)
+    ctx.print(`anchors: none yet in ${a.repository} (every database backup writes one)`);
+  else
+    ctx.print(
+      `OK: the store holds every entry up to ${a.anchors} anchors in ${a.repository} (newest ${a.newest})`,
+    );
 }
