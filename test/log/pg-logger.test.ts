@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { createLogger } from '../../src/log/index.js';
 import { retentionCutoffs } from '../../src/log/retention.js';
 import { PostgresLogStore } from '../../src/log/store/pg-store.js';
+import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
 import type { AppendRow } from '../../src/log/store/types.js';
 import { runCli } from '../helpers/cli.js';
 import { TestCluster, freshDatabase } from '../helpers/pg.js';
@@ -251,6 +252,63 @@ describe('CLI on PostgreSQL', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(pattern);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('logs copy moves a SQLite store (with pruned runs and webhooks) into PostgreSQL, still verifiable', async () => {
+    const dir = shop({ type: 'sqlite', path: 'data/logs.sqlite' });
+    const url = await freshDatabase();
+    writeFileSync(
+      path.join(dir, 'pg.json'),
+      JSON.stringify({ logs: { store: { type: 'postgres', connectionString: url } } }),
+    );
+    const now = Date.now();
+    const src = SqliteLogStore.open(path.join(dir, 'data/logs.sqlite'));
+    const rowsIn: AppendRow[] = [];
+    for (let i = 0; i < 3000; i++)
+      rowsIn.push({
+        ts: now - (200 - (i % 200)) * DAY,
+        level: i % 7 ? 'info' : 'error',
+        category: ['order', 'email', 'payment'][i % 3]!,
+        message: `entry ${i} ${i % 10 ? 'shipped' : 'refund issued'}`,
+        details: JSON.stringify({ i }),
+        orderId: i % 5 ? null : String(1000 + i),
+        errorStack: null,
+      });
+    rowsIn.push({
+      ts: now,
+      level: 'info',
+      category: 'webhook',
+      message: 'stripe event',
+      details: JSON.stringify({
+        provider: 'stripe',
+        eventId: 'evt_1',
+        rawBody: '{"a":1}',
+        rawBodyEncoding: 'utf8',
+      }),
+      orderId: null,
+      errorStack: null,
+      webhook: { provider: 'stripe', eventId: 'evt_1' },
+    });
+    await src.append(rowsIn);
+    await src.prune({ ...retentionCutoffs({ default: 90, payment: 365 }, now), pauseMs: 0 });
+    const want = await src.countByLevel({ text: 'refund' });
+    const total = await src.countByLevel({});
+    src.closeSync();
+    const r = await runCli(['logs', 'copy', '--to', 'pg.json', '--json'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ verify: { ok: true } });
+    const dst = new PostgresLogStore({ connectionString: url });
+    expect(await dst.verifyChain()).toMatchObject({ ok: true, checked: total.info + total.error });
+    expect(await dst.countByLevel({ text: 'refund' })).toEqual(want);
+    // New entries continue the copied chains; a repeated webhook event is still known.
+    await dst.append([{ ...rowsIn.at(-1)!, ts: now + 1 }]);
+    const dup = (await dst.search({ categories: ['webhook'] }, { limit: 1 })).entries[0]!;
+    expect(dup.details).toMatchObject({ duplicate: true });
+    expect((await dst.verifyChain()).ok).toBe(true);
+    await dst.close();
+    const again = await runCli(['logs', 'copy', '--to', 'pg.json'], { cwd: dir });
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/is not empty/);
   });
 
   it('an unreachable server is a clear store error, not a hang', async () => {
