@@ -1,5 +1,5 @@
 /**
- * `safetynet logs …`: write, search, export, import, prune, verify, anchor.
+ * `safetynet logs …`: write, search, export, import, prune, verify, copy, anchor.
  *
  * Every flag value is checked before anything is opened; a bad one is a UsageError (exit 2) that
  * names the flag, the value and what is allowed. Search output is a readable table, or with
@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import type { Command } from 'commander';
 import { ExitCode, SafetynetError, UsageError } from '../errors.js';
-import type { SafetynetConfig } from '../config/index.js';
+import { loadConfig, type SafetynetConfig } from '../config/index.js';
 import { parseInstant, isoUtc } from '../util/time.js';
 import { tempSibling, fsyncDir } from '../util/fs.js';
 import { Redactor } from '../log/redact.js';
@@ -93,6 +93,15 @@ export function register(program: Command): void {
     .option('--no-anchors', 'check the chains only, not against the anchors in the backup repository')
     .option('--json', 'print the result as JSON')
     .action(action(verifyCommand));
+
+  logs
+    .command('copy')
+    .description(
+      'copy every entry, with its hash chain, into the log store of another config (e.g. SQLite to PostgreSQL)',
+    )
+    .requiredOption('--to <config>', 'the config file whose logs.store receives the entries (must be empty)')
+    .option('--json', 'print the result as JSON')
+    .action(action(copyCommand));
 
   logs
     .command('anchor')
@@ -457,6 +466,63 @@ async function pruneCommand(
       `${r.category.padEnd(w)}  ${String(r.days).padStart(9)}  ${r.cutoff}  ${String(r.deleted).padStart(8)}`,
     );
   ctx.print(`${opts.dryRun ? 'would delete' : 'deleted'} ${report.total} entries in total`);
+}
+
+const COPY_PAGE = 5000;
+
+/**
+ * Copies the store into the store of another configuration: entries exactly as stored (ids, chain
+ * positions and hashes), then the chain heads, the runs retention removed and the webhook event
+ * ids, so the copy verifies as the original did. The target must be empty; the source must not
+ * change meanwhile (stop the writers, copy, then switch logs.store).
+ */
+async function copyCommand(ctx: CommandContext, opts: { to: string }): Promise<void> {
+  const targetConfig = loadConfig({ configPath: opts.to });
+  const from = ctx.config.logs.store;
+  const to = targetConfig.logs.store;
+  if (
+    from.type === to.type &&
+    (from.type === 'sqlite' ? from.path === to.path : from.connectionString === to.connectionString)
+  ) {
+    throw new UsageError('E_LOG_COPY_SAME', `--to: ${opts.to} names the same log store as the source`, {
+      hint: 'point --to at a config whose logs.store is the new (empty) store',
+    });
+  }
+  const source = openStore(ctx);
+  const target = openLogStore(to);
+  ctx.defer(() => target.close());
+  if ((await target.readRaw(0, 1)).length > 0 || (await target.categories()).length > 0) {
+    throw new SafetynetError('E_LOG_COPY_TARGET', `the log store of ${opts.to} is not empty`, {
+      hint: 'copy into a new, empty store (a new database, or a new logs.store.path)',
+      exitCode: ExitCode.failure,
+    });
+  }
+  const before = await source.chainState();
+  let after = 0;
+  let copied = 0;
+  for (;;) {
+    const rows = await source.readRaw(after, COPY_PAGE);
+    if (rows.length === 0) break;
+    await target.writeRaw(rows);
+    copied += rows.length;
+    after = rows[rows.length - 1]!.id;
+    if (copied % 100_000 < rows.length) ctx.note(`copied ${copied} entries`);
+  }
+  const state = await source.chainState();
+  if (JSON.stringify(state.heads) !== JSON.stringify(before.heads)) {
+    throw new SafetynetError('E_LOG_COPY_MOVED', 'the source log store was written to during the copy', {
+      hint: 'stop the processes that log, empty the target store and run logs copy again',
+      exitCode: ExitCode.failure,
+    });
+  }
+  await target.writeRaw([], state);
+  const verified = await target.verifyChain();
+  if (!verified.ok) ctx.exitCode = 1;
+  if (ctx.json) ctx.printJson({ copied, chains: state.heads.length, verify: verified });
+  else
+    ctx.print(
+      `copied ${copied} entries in ${state.heads.length} category chains; the copy ${verified.ok ? `verifies (${verified.checked} entries)` : `does NOT verify: ${verified.firstBroken?.reason ?? ''}`}`,
+    );
 }
 
 async function verifyCommand(ctx: CommandContext, opts: { anchors?: boolean } = {}): Promise<void> {

@@ -24,6 +24,8 @@ import {
 } from './sink.js';
 import { processToken } from './spool.js';
 import { LazyLogStore, openLogStore, storeCapabilities } from './store/open.js';
+import { ThreadedLogStore } from './store/threaded.js';
+import type { LogStore } from './store/types.js';
 import type { CloseReport, Logger, ProcessHandlerOptions } from './types.js';
 
 export interface LoggerOptions {
@@ -48,6 +50,8 @@ export interface LoggerOptions {
    * commit; 'inline' on the calling thread (short-lived CLI processes).
    */
   writer?: 'thread' | 'inline';
+  /** Time limit of one read through `log.store` (search, count, export page), ms (default 30000). */
+  readTimeoutMs?: number;
   /** How long a write waits for another process's lock before spooling, ms (default 5000). */
   busyTimeoutMs?: number;
   /** First delay before retrying an unavailable store, ms (default 1000, doubling to 30 s). */
@@ -137,11 +141,20 @@ export async function createLogger(options: CreateLoggerOptions): Promise<Logger
       sink = new InlineSink(sinkOptions);
     }
   }
-  const store = new LazyLogStore(
-    () => openLogStore(storeConfig, { busyTimeoutMs: o.busyTimeoutMs ?? 5000 }),
-    storeConfig.type,
-    storeCapabilities(storeConfig),
-  );
+  // Reads through `log.store` (the admin panel's searches, counts and exports) run in reader
+  // threads with a time limit, so they never block the app's event loop; short-lived CLI
+  // processes (writer 'inline') read on their own thread.
+  const store: LogStore =
+    o.writer === 'inline'
+      ? new LazyLogStore(
+          () => openLogStore(storeConfig, { busyTimeoutMs: o.busyTimeoutMs ?? 5000 }),
+          storeConfig.type,
+          storeCapabilities(storeConfig),
+        )
+      : new ThreadedLogStore(storeConfig, {
+          busyTimeoutMs: o.busyTimeoutMs ?? 5000,
+          ...(o.readTimeoutMs !== undefined ? { timeoutMs: o.readTimeoutMs } : {}),
+        });
   const exitHook = (): void => {
     sink.flushSync(5000);
   };
@@ -194,6 +207,7 @@ export type * from './store/types.js';
 export { SqliteLogStore } from './store/sqlite-store.js';
 export { PostgresLogStore } from './store/pg-store.js';
 export { openLogStore, LazyLogStore } from './store/open.js';
+export { ThreadedLogStore } from './store/threaded.js';
 export { retentionCutoffs, type RetentionPlan } from './retention.js';
 export { Redactor, DEFAULT_REDACT_KEYS, maskCardNumbers, luhnValid, REDACTED } from './redact.js';
 export { escapeControl } from './text.js';

@@ -128,6 +128,9 @@ export class WriterCore {
   }
 
   async close(): Promise<void> {
+    // One last try to hand spooled entries to the store (bounded by the store's own timeouts), so
+    // a short outage does not leave them waiting for the next process.
+    if (!this.healthy) await this.recover(true);
     const store = this.store;
     this.store = null;
     if (store) {

@@ -105,6 +105,9 @@ export class PostgresLogStore implements LogStore {
     // An idle connection that breaks (server restarted) is reported here; without a listener the
     // process would crash. The next query simply gets a fresh connection.
     this.pool.on('error', () => {});
+    // The same for a connection in use (the server stopped mid-query): the query itself rejects,
+    // and the 'error' event must not become an uncaught exception.
+    this.pool.on('connect', (client) => client.on('error', () => {}));
   }
 
   /** Runs the migrations once per store object (again after a failure). */
@@ -115,8 +118,10 @@ export class PostgresLogStore implements LogStore {
       const client = await this.pool.connect();
       try {
         await migrate(client, this.where);
-      } finally {
         client.release();
+      } catch (err) {
+        client.release(true);
+        throw err;
       }
     })().catch((err: unknown) => {
       this.ready = undefined;
