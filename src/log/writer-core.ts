@@ -52,6 +52,8 @@ export class WriterCore {
   private spoolPending = true;
   private down: string | null = null;
   private readonly where: string;
+  /** Set when the store file was deleted or replaced under us: recorded in the store once it is back. */
+  private incident: { message: string; at: number } | null = null;
 
   constructor(private readonly options: WriterCoreOptions) {
     this.spool = new Spool(options.spoolDir, options.processToken ? { token: options.processToken } : {});
@@ -152,6 +154,7 @@ export class WriterCore {
     try {
       this.store ??= openLogStore(this.options.store, { busyTimeoutMs: this.options.busyTimeoutMs });
       const replayed = await this.replay();
+      if (this.incident) await this.recordIncident(this.store);
       this.spoolPending = false;
       this.retryMs = this.baseRetryMs;
       if (this.down !== null || replayed > 0) {
@@ -202,8 +205,35 @@ export class WriterCore {
     return total;
   }
 
+  /** The `critical` `system` entry for a store file deleted or replaced while in use. */
+  private async recordIncident(store: LogStore): Promise<void> {
+    const { message, at } = this.incident!;
+    await store.append([
+      {
+        ts: at,
+        level: 'critical',
+        category: 'system',
+        message,
+        details: JSON.stringify({ store: this.where, pid: process.pid }),
+        orderId: null,
+        errorStack: null,
+      },
+    ]);
+    this.incident = null;
+  }
+
   private markDown(err: unknown): void {
     const msg = errText(err);
+    if ((err as { code?: unknown })?.code === 'E_LOG_STORE_REPLACED') {
+      this.incident = { message: msg, at: Date.now() };
+      this.options.notify(`safetynet: ${msg}`);
+      // Reopen at once: the path holds a store again (the rescued one, or the replacement).
+      const store = this.store;
+      this.store = null;
+      store?.close().catch(() => {});
+      this.nextAttempt = 0;
+      return;
+    }
     if (this.down === null) {
       this.options.notify(
         `safetynet: log store ${this.where} cannot be written (${msg}); entries go to the spool in ${this.options.spoolDir} until it is back`,

@@ -12,6 +12,7 @@ import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { StorageError } from '../../errors.js';
 import { assertValidRows } from '../entry-check.js';
+import { fileChange, fileIdentity, rescueAndFail, type FileIdentity } from './sqlite-file-watch.js';
 import { GENESIS_HASH, linkHash } from '../chain.js';
 import {
   LEVEL_RANK,
@@ -68,10 +69,14 @@ export class SqliteLogStore implements LogStore {
   readonly commonTextMatches: number;
   private readonly stmts = new Map<string, Database.Statement>();
   private closed = false;
+  /** The file opened (see sqlite-file-watch.ts). */
+  private readonly identity: FileIdentity | undefined;
+  private walIdentity: FileIdentity | undefined;
 
   private constructor(file: string, db: Database.Database, options: SqliteStoreOptions) {
     this.file = file;
     this.db = db;
+    this.identity = fileIdentity(file);
     this.now = options.now ?? Date.now;
     this.commonTextMatches = Math.max(1, Math.floor(options.commonTextMatches ?? COMMON_TEXT_MATCHES));
   }
@@ -128,6 +133,7 @@ export class SqliteLogStore implements LogStore {
   appendSync(rows: AppendRow[], options: AppendOptions = {}): AppendResult {
     if (rows.length === 0 && !options.spoolMark) return { firstId: 0, count: 0 };
     assertValidRows(rows);
+    this.checkFileSync();
     const getMeta = this.stmt('SELECT value FROM meta WHERE key = ?').pluck();
     const setMeta = this.stmt(
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
@@ -351,6 +357,18 @@ export class SqliteLogStore implements LogStore {
 
   async forgetSpool(file: string): Promise<void> {
     this.forgetSpoolSync(file);
+  }
+
+  /** Fails (after rescuing the content) when the file was deleted or replaced since it was opened. */
+  private checkFileSync(): void {
+    const change = this.identity && !this.closed ? fileChange(this.file, this.identity) : undefined;
+    if (!change) {
+      // The WAL this connection writes (it exists once something was written).
+      this.walIdentity ??= fileIdentity(`${this.file}-wal`);
+      return;
+    }
+    this.closed = true;
+    throw rescueAndFail(this.db, this.file, change, this.now(), this.walIdentity);
   }
 
   closeSync(): void {
