@@ -210,7 +210,8 @@ abstract class BatchingSink implements Sink {
         w.resolve({ durable: true, pending: this.queuedEntries });
       }
     }
-    if (this.droppedUnreported > 0 && this.queuedEntries <= this.limits.maxEntries / 2) this.reportDrops();
+    if (this.droppedUnreported > 0 && !this.closed && this.queuedEntries <= this.limits.maxEntries / 2)
+      this.reportDrops();
     if (this.sent.size === 0) {
       this.stopSweep();
       this.drained();

@@ -66,8 +66,9 @@ port.on('message', (first: AppendMessage | { t: 'close' }) => {
   handle(first);
   for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port))
     handle(m.message as AppendMessage);
-  // While a retry is due (store and spool both failed), new batches wait for it.
-  if (!retryTimer) drain();
+  // While a retry is due (store and spool both failed), new batches wait for it; a close still
+  // gets one attempt at once.
+  if (!retryTimer || closing) drain();
 });
 
 function handle(msg: AppendMessage | { t: 'close' }): void {

@@ -92,7 +92,7 @@ for (const writer of ['thread', 'inline'] as const) {
       expect(flushed.value.durable).toBe(false);
       expect(flushed.value.pending).toBeGreaterThan(0);
 
-      const closed = await within(log.close(), 4000);
+      const closed = await within(log.close(), 8000); // closeTimeoutMs 1.5 s, plus a loaded machine
       expect(closed.value.durable).toBe(false);
       expect(closed.value.unsaved).toBeGreaterThan(0);
       expect(closed.value.dropped).toBeGreaterThanOrEqual(30_000 - 2000);
@@ -124,7 +124,8 @@ for (const writer of ['thread', 'inline'] as const) {
       const dropped = statuses.value.filter((s) => s === 'unsaved:dropped').length;
       expect(dropped).toBeGreaterThanOrEqual(400);
       fs.unfill();
-      const flushed = await within(log.flush(), 5000);
+      // The writer retries with a growing delay (50 ms doubling): give it time to come back.
+      const flushed = await within(log.flush({ timeoutMs: 20_000 }), 25_000);
       expect(flushed.value.durable).toBe(true);
       // The writer now has room: the queued entries land, then the drop notice.
       let notice;
