@@ -550,6 +550,7 @@ async function writeChainState(c: pg.ClientBase, state: ChainState): Promise<voi
  * whole batch, and then the spool replay, fail forever).
  */
 function pgSafe(row: AppendRow): AppendRow {
+  // eslint-disable-next-line no-control-regex -- NUL is exactly what PostgreSQL text cannot hold
   const bad = /[\u0000\ud800-\udfff]/;
   if (
     !bad.test(row.message) &&
@@ -560,6 +561,7 @@ function pgSafe(row: AppendRow): AppendRow {
   )
     return row;
   const fix = (s: string) =>
+    // eslint-disable-next-line no-control-regex -- as above
     s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]|\u0000/g, '\ufffd');
   return {
     ...row,
