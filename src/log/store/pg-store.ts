@@ -340,10 +340,10 @@ export class PostgresLogStore implements LogStore {
     return out;
   }
 
-  /** Nothing to catch up: the text index is written with the entries. Creates tomorrow's partitions. */
+  /** Nothing to catch up: the text index is written with the entries. Creates this and next week's partitions ahead of time. */
   async maintain(): Promise<boolean> {
-    const today = dayOf(this.now());
-    const ahead = [today, today + 1, today + 2].filter((d) => !this.days.has(d));
+    const current = dayOf(this.now());
+    const ahead = [current, current + 1].filter((d) => !this.days.has(d));
     if (ahead.length) {
       await this.use('create partitions in', (c) => ensurePartitions(c, ahead));
       for (const d of ahead) this.days.add(d);
