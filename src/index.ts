@@ -19,6 +19,8 @@ export {
   loggerOptionsFromConfig,
   openLogStore,
   SqliteLogStore,
+  PostgresLogStore,
+  ThreadedLogStore,
   retentionCutoffs,
   Redactor,
   DEFAULT_REDACT_KEYS,

@@ -311,6 +311,22 @@ describe('CLI on PostgreSQL', () => {
     expect(again.stderr).toMatch(/is not empty/);
   });
 
+  it('an entry written while the server is unreachable waits in the spool, and status shows it', async () => {
+    const dir = shop({ type: 'postgres', connectionString: 'postgres://postgres@127.0.0.1:1/none' });
+    const w = await runCli(
+      ['logs', 'write', '--category', 'order', '--level', 'info', '--message', 'offline'],
+      {
+        cwd: dir,
+      },
+    );
+    expect(w.code, w.stderr).toBe(0);
+    expect(w.stdout).toMatch(/^spool:/);
+    const s = await runCli(['status', '--json'], { cwd: dir });
+    const report = JSON.parse(s.stdout) as { logs: { spoolBytes: number }; warnings: string[] };
+    expect(report.logs.spoolBytes).toBeGreaterThan(0);
+    expect(report.warnings.join('\n')).toMatch(/bytes of log entries wait in the spool/);
+  });
+
   it('an unreachable server is a clear store error, not a hang', async () => {
     const dir = shop({ type: 'postgres', connectionString: 'postgres://postgres@127.0.0.1:1/none' });
     const t0 = Date.now();

@@ -51,6 +51,33 @@ runLogStoreConformance({
 });
 
 describe('PostgreSQL log store specifics', () => {
+  it('stores a NUL or a lone surrogate as U+FFFD (hashed as stored), never failing the batch', async () => {
+    const store = open(await freshDatabase());
+    const r = await store.append([
+      {
+        ts: Date.now(),
+        level: 'info',
+        category: 'order',
+        message: 'a\u0000b \ud800 🧾',
+        details: '{"k":"\\u0000"}',
+        orderId: null,
+        errorStack: null,
+      },
+      {
+        ts: Date.now(),
+        level: 'info',
+        category: 'order',
+        message: 'next',
+        details: '{}',
+        orderId: null,
+        errorStack: null,
+      },
+    ]);
+    expect((await store.get(String(r.firstId)))!.message).toBe('a\ufffdb \ufffd 🧾');
+    expect(await store.verifyChain()).toMatchObject({ ok: true, checked: 2 });
+    await store.close();
+  });
+
   it('two instances migrating at once apply the schema once', async () => {
     const url = await freshDatabase();
     const stores = [open(url), open(url), open(url)];

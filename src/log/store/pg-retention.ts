@@ -1,10 +1,10 @@
 /**
  * Retention in the PostgreSQL store, designed so writers never wait on it:
  *
- * 1. Day partitions entirely older than every category's cutoff are detached
+ * 1. Week partitions entirely older than every category's cutoff are detached
  *    (DETACH PARTITION … CONCURRENTLY: no lock that blocks inserts or reads), their chain runs
- *    recorded, and dropped: removing a day costs the same whatever its size.
- * 2. What remains older than a cutoff (the day straddling the common cutoff, and the categories
+ *    recorded, and dropped: removing a week costs the same whatever its size.
+ * 2. What remains older than a cutoff (the days of the week straddling the common cutoff, and the categories
  *    kept for less time than others inside old partitions, e.g. emails older than 90 days beside
  *    payments kept a year) is deleted in bounded batches (DELETE … RETURNING), with pauses between.
  *
@@ -21,7 +21,7 @@ import type { PostgresLogStore } from './pg-store.js';
 import type { PruneOptions, PruneReport } from './types.js';
 
 const S = PG_SCHEMA;
-const DEFAULT_BATCH = 5000;
+const DEFAULT_BATCH = 1000;
 const DEFAULT_PAUSE_MS = 25;
 
 interface Removed {
@@ -81,7 +81,7 @@ export async function pruneStore(s: PostgresLogStore, options: PruneOptions): Pr
     }
     try {
       const common = Math.min(...categories.map(cutoffOf));
-      // Phase 1: whole days every category has let go of (and any a crashed run left behind).
+      // Phase 1: whole weeks every category has let go of (and any a crashed run left behind).
       const days = await c.query<{ day: number; name: string; state: string }>(
         `SELECT day, name, state FROM ${S}.partitions WHERE to_ts <= $1 OR state <> 'attached' ORDER BY day`,
         [common],
@@ -119,7 +119,7 @@ export async function pruneStore(s: PostgresLogStore, options: PruneOptions): Pr
 }
 
 /**
- * Detaches a day partition without blocking writers, then in one transaction records its chain
+ * Detaches a week partition without blocking writers, then in one transaction records its chain
  * runs, forgets its webhook event ids and drops it. Returns entries removed per category.
  */
 async function dropPartition(

@@ -1,8 +1,8 @@
 /**
  * Schema of the PostgreSQL log store, in its own schema `safetynet_log` of the configured database.
  *
- * - `logs`: one row per entry, partitioned by day on `ts` (ms since the epoch), so retention drops
- *   whole days (DETACH … CONCURRENTLY, then DROP) instead of deleting millions of rows. Columns as
+ * - `logs`: one row per entry, partitioned by week on `ts` (ms since the epoch), so retention drops
+ *   whole weeks (DETACH … CONCURRENTLY, then DROP) instead of deleting millions of rows. Columns as
  *   in the SQLite store, plus `tsv`: the tsvector of the message (and raw webhook body) for text
  *   search through a GIN index. No unique index on `id` (a partitioned table can only enforce
  *   uniqueness including the partition key): ids are assigned under the append lock, and
@@ -10,7 +10,7 @@
  * - Indexes, each ending in (ts, id) so "newest first" with a keyset cursor walks them: (ts, id);
  *   (category, ts, id); (level, ts, id) for levels above info; (order_id, ts, id); (id) for get
  *   and verify; GIN (tsv).
- * - `partitions`: the day partitions and their state (attached / detaching / detached), so an
+ * - `partitions`: the week partitions and their state (attached / detaching / detached), so an
  *   interrupted retention run is finished by the next one.
  * - `chain_heads`, `chain_pruned`, `webhook_events` as in the SQLite store; `spool_offsets`
  *   (spool replay positions); `migrations` (applied versions).
@@ -30,6 +30,13 @@ export const LOCK_PARTITION = 3;
 export const LOCK_PRUNE = 4;
 
 export const DAY_MS = 86_400_000;
+/**
+ * One partition per week (Monday 00:00 UTC is not needed: weeks count from the epoch). Days would
+ * make retention a pure partition drop, but every search without a time range then probes 400
+ * partitions' indexes (measured: an order-id search 40 ms on 200k entries); weeks cut that to ~58
+ * while the part of the oldest week that has expired is removed by bounded batch deletes.
+ */
+export const PARTITION_MS = 7 * DAY_MS;
 
 const S = PG_SCHEMA;
 
@@ -123,14 +130,14 @@ export async function migrate(client: pg.PoolClient, where: string): Promise<voi
   }
 }
 
-/** The day number (days since the epoch) of a time. */
+/** The partition number (weeks since the epoch) of a time. */
 export function dayOf(ts: number): number {
-  return Math.floor(ts / DAY_MS);
+  return Math.floor(ts / PARTITION_MS);
 }
 
-/** The partition name of a day (negative days, before 1970, get an "m"). */
-export function partitionName(day: number): string {
-  return `logs_d${day < 0 ? 'm' + -day : day}`;
+/** The partition name of a week number (negative ones, before 1970, get an "m"). */
+export function partitionName(week: number): string {
+  return `logs_w${week < 0 ? 'm' + -week : week}`;
 }
 
 /**
@@ -150,8 +157,8 @@ export async function ensurePartitions(client: pg.PoolClient, days: number[]): P
     for (const day of days) {
       if (known.has(day)) continue;
       const name = partitionName(day);
-      const from = day * DAY_MS;
-      const to = from + DAY_MS;
+      const from = day * PARTITION_MS;
+      const to = from + PARTITION_MS;
       await client.query(
         `CREATE TABLE ${S}.${name} (LIKE ${S}.logs INCLUDING DEFAULTS);
          ALTER TABLE ${S}.${name} ADD CONSTRAINT ${name}_range CHECK (ts >= ${from} AND ts < ${to});
