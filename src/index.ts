@@ -19,6 +19,8 @@ export {
   loggerOptionsFromConfig,
   openLogStore,
   SqliteLogStore,
+  PostgresLogStore,
+  ThreadedLogStore,
   retentionCutoffs,
   Redactor,
   DEFAULT_REDACT_KEYS,
@@ -30,6 +32,7 @@ export {
   LEVELS,
   LEVEL_RANK,
   isLevel,
+  isDurable,
 } from './log/index.js';
 export type {
   Logger,
@@ -57,6 +60,9 @@ export type {
   ChainBreak,
   StoreCapabilities,
   RetentionPlan,
+  FlushResult,
+  CloseReport,
+  UnsavedStatus,
 } from './log/index.js';
 export { loadConfig, resolveConfig, BUILTIN_CATEGORIES } from './config/index.js';
 export type { SafetynetConfig, LogsConfig } from './config/index.js';

@@ -5,6 +5,7 @@
  */
 import { ConfigError, ExitCode, SafetynetError } from '../errors.js';
 import type { BackupDeps } from './context.js';
+import { sealLogAnchor } from './log-anchor.js';
 import { backupSqlite, type DbBackupOptions, type DbBackupResult } from './sources/sqlite/backup.js';
 import { restoreSqlite, type DbRestoreOptions, type DbRestoreResult } from './sources/sqlite/restore.js';
 import { formatBytes } from '../util/format.js';
@@ -46,6 +47,7 @@ export async function backupDatabase(deps: BackupDeps, opts: DbBackupOptions): P
         },
       },
     );
+    await sealLogAnchor(deps); // the log chains' heads, outside the log store (src/log/anchor.ts)
     return r;
   } catch (err) {
     if (err instanceof SafetynetError && err.code === 'E_ABORTED') {

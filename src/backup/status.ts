@@ -13,6 +13,8 @@ import { parseSchedule } from '../schedule/cron.js';
 import { JsonFileStateStore, type SchedulerState } from '../schedule/state.js';
 import { formatDuration } from '../util/time.js';
 import { SafetynetError } from '../errors.js';
+import { Spool } from '../log/spool.js';
+import { describeStore } from '../log/writer-core.js';
 
 export interface PointSummary {
   id: string;
@@ -44,6 +46,8 @@ export interface StatusReport {
   drill: HistoryRecord | null;
   /** Newest first, for the admin panel. */
   recentPoints: PointSummary[];
+  /** The log store and the entries waiting in the local spool (the store was unreachable). */
+  logs: { store: string; spoolBytes: number };
 }
 
 /** Where `serve` keeps its scheduler state (status reads it; never needed to restore). */
@@ -207,6 +211,14 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
     );
   }
 
+  // Log entries waiting in this host's spool: the log store was (or is) unreachable.
+  const spoolBytes = Spool.pendingBytes(config.logs.spool);
+  if (spoolBytes > 0) {
+    warnings.push(
+      `${spoolBytes} bytes of log entries wait in the spool ${config.logs.spool}: the log store ${describeStore(config.logs.store)} could not be written; they are replayed in order once a logger reaches it`,
+    );
+  }
+
   if (config.database.type === 'sqlite' && (await journalMode(config.database.path)) === 'rollback') {
     warnings.push(
       `the shop database ${config.database.path} is not in WAL mode: every backup blocks the shop's writes while it reads the file (run PRAGMA journal_mode = WAL once)`,
@@ -239,6 +251,7 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
       .reverse()
       .slice(0, 200)
       .map((p) => summary(p)!),
+    logs: { store: describeStore(config.logs.store), spoolBytes },
   };
 }
 

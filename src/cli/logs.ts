@@ -1,5 +1,5 @@
 /**
- * `safetynet logs …`: write, search, export, import, prune, verify.
+ * `safetynet logs …`: write, search, export, import, prune, verify, copy, anchor.
  *
  * Every flag value is checked before anything is opened; a bad one is a UsageError (exit 2) that
  * names the flag, the value and what is allowed. Search output is a readable table, or with
@@ -9,9 +9,10 @@ import { createReadStream, createWriteStream, existsSync, promises as fsp } from
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
+import { createHash } from 'node:crypto';
 import type { Command } from 'commander';
 import { ExitCode, SafetynetError, UsageError } from '../errors.js';
-import type { SafetynetConfig } from '../config/index.js';
+import { loadConfig, type SafetynetConfig } from '../config/index.js';
 import { parseInstant, isoUtc } from '../util/time.js';
 import { tempSibling, fsyncDir } from '../util/fs.js';
 import { Redactor } from '../log/redact.js';
@@ -20,9 +21,10 @@ import { openLogStore } from '../log/store/open.js';
 import type { LogStore } from '../log/store/types.js';
 import { decodeCursor, parseTextQuery, MAX_PAGE_SIZE } from '../log/store/query.js';
 import { escapeControl } from '../log/text.js';
-import { CSV_HEADER, csvLine, importRow, ndjsonLine } from '../log/transfer.js';
+import { CSV_HEADER, csvLine, importEntries, importKey, importRow, ndjsonLine } from '../log/transfer.js';
 import { LEVELS, isLevel, type Level, type LogEntry, type LogFilter } from '../log/types.js';
 import { action, type CommandContext } from './context.js';
+import { verifyAnchors, writeAnchorCommand } from './logs-anchor.js';
 
 interface FilterFlags {
   category?: string;
@@ -85,9 +87,29 @@ export function register(program: Command): void {
 
   logs
     .command('verify')
-    .description('check the hash chains: reports OK or the first broken entry (exit 1)')
+    .description(
+      'check the hash chains, and that the store still holds every entry up to the anchors in the backup repository: OK or the first break (exit 1)',
+    )
+    .option('--no-anchors', 'check the chains only, not against the anchors in the backup repository')
     .option('--json', 'print the result as JSON')
     .action(action(verifyCommand));
+
+  logs
+    .command('copy')
+    .description(
+      'copy every entry, with its hash chain, into the log store of another config (e.g. SQLite to PostgreSQL)',
+    )
+    .requiredOption('--to <config>', 'the config file whose logs.store receives the entries (must be empty)')
+    .option('--json', 'print the result as JSON')
+    .action(action(copyCommand));
+
+  logs
+    .command('anchor')
+    .description(
+      'write the heads of the hash chains into the backup repository now (every database backup does)',
+    )
+    .option('--json', 'print the result as JSON')
+    .action(action((ctx: CommandContext) => writeAnchorCommand(ctx, openStore(ctx))));
 }
 
 function filterOptions(cmd: Command): Command {
@@ -278,7 +300,7 @@ function printTable(ctx: CommandContext, entries: LogEntry[]): void {
     e.level,
     e.category,
     e.order_id ?? '',
-    escapeControl(e.message),
+    escapeControl(e.problems ? `[flagged: ${e.problems.join('; ')}] ${e.message}` : e.message),
   ]);
   const header = ['ID', 'TIME (UTC)', 'LEVEL', 'CATEGORY', 'ORDER', 'MESSAGE'];
   const widths = header.map((h, i) => (i === 5 ? 0 : Math.max(h.length, ...rows.map((r) => r[i]!.length))));
@@ -379,28 +401,20 @@ async function importCommand(ctx: CommandContext, file: string): Promise<void> {
   };
   // Pass 1: every line must be valid before anything is stored (no half-imported file to clean up).
   let n = 0;
-  let valid = 0;
-  for await (const l of lines()) if (importRow(l, ++n, icx)) valid++;
-  const store = openStore(ctx, true);
-  let imported = 0;
-  let batch = [];
-  n = 0;
+  const hash = createHash('sha256');
   for await (const l of lines()) {
-    const row = importRow(l, ++n, icx);
-    if (!row) continue;
-    batch.push(row);
-    if (batch.length === 5000) {
-      await store.append(batch);
-      imported += batch.length;
-      batch = [];
-    }
+    importRow(l, ++n, icx);
+    hash.update(l).update('\n');
   }
-  if (batch.length) {
-    await store.append(batch);
-    imported += batch.length;
-  }
-  if (ctx.json) ctx.printJson({ imported, source });
-  else ctx.print(`imported ${imported} of ${valid} entries from ${source}`);
+  // Pass 2, resumable: a run cut short is finished by running it again; a repeat stores nothing.
+  const store = openStore(ctx, true);
+  const r = await importEntries(store, lines, icx, importKey(hash.digest('hex')));
+  if (ctx.json) ctx.printJson({ imported: r.imported, alreadyImported: r.alreadyImported, source });
+  else
+    ctx.print(
+      `imported ${r.imported} of ${r.total} entries from ${source}` +
+        (r.alreadyImported > 0 ? ` (${r.alreadyImported} were already imported by an earlier run)` : ''),
+    );
 }
 
 async function pruneCommand(
@@ -454,21 +468,87 @@ async function pruneCommand(
   ctx.print(`${opts.dryRun ? 'would delete' : 'deleted'} ${report.total} entries in total`);
 }
 
-async function verifyCommand(ctx: CommandContext): Promise<void> {
+const COPY_PAGE = 5000;
+
+/**
+ * Copies the store into the store of another configuration: entries exactly as stored (ids, chain
+ * positions and hashes), then the chain heads, the runs retention removed and the webhook event
+ * ids, so the copy verifies as the original did. The target must be empty; the source must not
+ * change meanwhile (stop the writers, copy, then switch logs.store).
+ */
+async function copyCommand(ctx: CommandContext, opts: { to: string }): Promise<void> {
+  const targetConfig = loadConfig({ configPath: opts.to });
+  const from = ctx.config.logs.store;
+  const to = targetConfig.logs.store;
+  if (
+    from.type === to.type &&
+    (from.type === 'sqlite' ? from.path === to.path : from.connectionString === to.connectionString)
+  ) {
+    throw new UsageError('E_LOG_COPY_SAME', `--to: ${opts.to} names the same log store as the source`, {
+      hint: 'point --to at a config whose logs.store is the new (empty) store',
+    });
+  }
+  const source = openStore(ctx);
+  const target = openLogStore(to);
+  ctx.defer(() => target.close());
+  if ((await target.readRaw(0, 1)).length > 0 || (await target.categories()).length > 0) {
+    throw new SafetynetError('E_LOG_COPY_TARGET', `the log store of ${opts.to} is not empty`, {
+      hint: 'copy into a new, empty store (a new database, or a new logs.store.path)',
+      exitCode: ExitCode.failure,
+    });
+  }
+  const before = await source.chainState();
+  let after = 0;
+  let copied = 0;
+  for (;;) {
+    const rows = await source.readRaw(after, COPY_PAGE);
+    if (rows.length === 0) break;
+    await target.writeRaw(rows);
+    copied += rows.length;
+    after = rows[rows.length - 1]!.id;
+    if (copied % 100_000 < rows.length) ctx.note(`copied ${copied} entries`);
+  }
+  const state = await source.chainState();
+  if (JSON.stringify(state.heads) !== JSON.stringify(before.heads)) {
+    throw new SafetynetError('E_LOG_COPY_MOVED', 'the source log store was written to during the copy', {
+      hint: 'stop the processes that log, empty the target store and run logs copy again',
+      exitCode: ExitCode.failure,
+    });
+  }
+  await target.writeRaw([], state);
+  const verified = await target.verifyChain();
+  if (!verified.ok) ctx.exitCode = 1;
+  if (ctx.json) ctx.printJson({ copied, chains: state.heads.length, verify: verified });
+  else
+    ctx.print(
+      `copied ${copied} entries in ${state.heads.length} category chains; the copy ${verified.ok ? `verifies (${verified.checked} entries)` : `does NOT verify: ${verified.firstBroken?.reason ?? ''}`}`,
+    );
+}
+
+async function verifyCommand(ctx: CommandContext, opts: { anchors?: boolean } = {}): Promise<void> {
   const store = openStore(ctx);
   const r = await store.verifyChain();
-  if (!r.ok) ctx.exitCode = 1;
+  const a = opts.anchors === false ? undefined : await verifyAnchors(ctx, store);
+  if (!r.ok || (a && !a.ok)) ctx.exitCode = 1;
   if (ctx.json) {
-    ctx.printJson(r);
+    ctx.printJson(a ? { ...r, ok: r.ok && a.ok, anchors: a } : r);
     return;
   }
   if (r.ok) {
     ctx.print(`OK: ${r.checked} entries in ${r.chains} category chains verified`);
-    return;
+  } else {
+    const b = r.firstBroken!;
+    ctx.print(
+      `BROKEN: ${b.id ? `entry ${b.id}` : `category ${b.category}`}${b.id ? ` (${b.category}${b.timestamp ? `, ${b.timestamp}` : ''})` : ''}: ${b.reason}`,
+    );
+    ctx.print(`checked ${r.checked} entries before the break`);
   }
-  const b = r.firstBroken!;
-  ctx.print(
-    `BROKEN: ${b.id ? `entry ${b.id}` : `category ${b.category}`}${b.id ? ` (${b.category}${b.timestamp ? `, ${b.timestamp}` : ''})` : ''}: ${b.reason}`,
-  );
-  ctx.print(`checked ${r.checked} entries before the break`);
+  if (!a) return;
+  if (!a.ok) ctx.print(`BROKEN: category ${a.problem!.category}: ${a.problem!.reason}`);
+  else if (a.anchors === 0)
+    ctx.print(`anchors: none yet in ${a.repository} (every database backup writes one)`);
+  else
+    ctx.print(
+      `OK: the store holds every entry up to ${a.anchors} anchors in ${a.repository} (newest ${a.newest})`,
+    );
 }

@@ -161,6 +161,9 @@ export function describeStatus(r: StatusReport): string {
   lines.push(
     `${'last drill'.padEnd(18)} ${d ? `${String(d.time)} RTO ${formatDuration(Number(d.rtoMs))} ${d.rtoPass ? 'PASS' : 'FAIL'}, RPO ${d.rpoMs === null ? 'n/a' : formatDuration(Number(d.rpoMs))} ${d.rpoPass ? 'PASS' : 'FAIL'}` : 'never'}`,
   );
+  lines.push(
+    `${'log store'.padEnd(18)} ${r.logs.store}${r.logs.spoolBytes > 0 ? `; ${r.logs.spoolBytes} bytes waiting in the spool` : '; spool empty'}`,
+  );
   lines.push('');
   lines.push('jobs               next run                   last run');
   for (const j of r.jobs) {

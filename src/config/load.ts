@@ -117,15 +117,7 @@ export function resolveConfig(
     }
     retention[cat] = days;
   }
-  if (c.logs.store.type === 'postgres' && !c.logs.store.connectionString) {
-    throw new ConfigError(
-      'E_CONFIG_VALUE',
-      `logs.store.connectionString is required when logs.store.type is "postgres"${where}`,
-      {
-        hint: 'set logs.store.connectionString, e.g. "postgres://user@127.0.0.1:5432/shop"',
-      },
-    );
-  }
+  if (c.logs.store.type === 'postgres') checkLogStoreConnection(c.logs.store.connectionString, env, where);
   if (c.database.type === 'postgres' && !c.database.connectionString) {
     throw new ConfigError(
       'E_CONFIG_VALUE',
@@ -392,4 +384,40 @@ interface RawConfig {
     files?: { name: string; path: string; include?: string[]; exclude?: string[] }[];
   };
   admin: { host: string; port: number; users: string; sessionIdleMinutes: number; sessionMaxHours: number };
+}
+
+/**
+ * logs.store.connectionString for the PostgreSQL log store: a postgres:// URL naming a host and a
+ * database, or absent when the standard PG* variables (PGHOST, PGDATABASE …) say where the server is.
+ */
+function checkLogStoreConnection(cs: string | undefined, env: NodeJS.ProcessEnv, where: string): void {
+  const example = 'e.g. "postgres://safetynet@db.internal:5432/shop"';
+  if (cs === undefined) {
+    if (env.PGHOST || env.PGDATABASE || env.PGSERVICE) return;
+    throw new ConfigError(
+      'E_CONFIG_VALUE',
+      `logs.store.connectionString is required when logs.store.type is "postgres"${where}`,
+      { hint: `set logs.store.connectionString, ${example}, or the PGHOST/PGDATABASE environment variables` },
+    );
+  }
+  let url: URL | undefined;
+  try {
+    url = new URL(cs);
+  } catch {
+    url = undefined;
+  }
+  const problem = !url
+    ? 'is not a URL'
+    : url.protocol !== 'postgres:' && url.protocol !== 'postgresql:'
+      ? `has the scheme "${url.protocol}", expected "postgres:"`
+      : !url.hostname && !url.searchParams.get('host')
+        ? 'names no host'
+        : url.port !== '' && !(Number(url.port) >= 1 && Number(url.port) <= 65535)
+          ? 'has a bad port'
+          : null;
+  if (problem) {
+    throw new ConfigError('E_CONFIG_VALUE', `logs.store.connectionString ${problem}${where}`, {
+      hint: `use a PostgreSQL URL, ${example} (percent-encode special characters in the password)`,
+    });
+  }
 }

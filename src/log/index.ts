@@ -8,20 +8,31 @@
  *   log.webhook({ provider: 'stripe', eventId, headers: req.headers, rawBody });
  */
 import { BUILTIN_CATEGORIES } from '../config/schema.js';
-import type { SafetynetConfig } from '../config/types.js';
+import type { LogStoreConfig, SafetynetConfig } from '../config/types.js';
 import { systemClock, type Clock } from '../clock.js';
 import { SafetynetError } from '../errors.js';
+import { CATEGORY_PATTERN } from './entry-check.js';
 import { SafetynetLogger, type LoggerCore } from './logger.js';
 import { Redactor } from './redact.js';
-import { InlineSink, WorkerSink, type Sink, type SinkOptions } from './sink.js';
+import {
+  DEFAULT_QUEUE_LIMITS,
+  InlineSink,
+  WorkerSink,
+  type QueueLimits,
+  type Sink,
+  type SinkOptions,
+} from './sink.js';
 import { processToken } from './spool.js';
-import { LazyLogStore } from './store/open.js';
-import { SqliteLogStore } from './store/sqlite-store.js';
-import type { Logger, ProcessHandlerOptions } from './types.js';
+import { LazyLogStore, openLogStore, storeCapabilities } from './store/open.js';
+import { ThreadedLogStore } from './store/threaded.js';
+import type { LogStore } from './store/types.js';
+import type { CloseReport, Logger, ProcessHandlerOptions } from './types.js';
 
 export interface LoggerOptions {
-  /** The SQLite log store file. */
+  /** The SQLite log store file (ignored when `store` is given). */
   storePath: string;
+  /** The log store (default: SQLite at `storePath`); e.g. `{ type: 'postgres', connectionString }`. */
+  store?: LogStoreConfig;
   /** Folder for the spool (entries wait there while the store is unavailable). */
   spoolDir: string;
   /** Custom categories on top of the built-in ones. */
@@ -39,6 +50,8 @@ export interface LoggerOptions {
    * commit; 'inline' on the calling thread (short-lived CLI processes).
    */
   writer?: 'thread' | 'inline';
+  /** Time limit of one read through `log.store` (search, count, export page), ms (default 30000). */
+  readTimeoutMs?: number;
   /** How long a write waits for another process's lock before spooling, ms (default 5000). */
   busyTimeoutMs?: number;
   /** First delay before retrying an unavailable store, ms (default 1000, doubling to 30 s). */
@@ -49,6 +62,22 @@ export interface LoggerOptions {
   processHandlers?: boolean | ProcessHandlerOptions;
   /** Where outage/recovery notices go (default: stderr). */
   notify?: (text: string) => void;
+  /**
+   * Entries held in memory, not yet durable, before new ones are dropped (counted, given to
+   * `lastResort`, and reported in a `system` entry once the writer caught up). Default 20,000.
+   */
+  maxQueueEntries?: number;
+  /** The same cap in bytes of message, details and stack text (default 32 MiB). */
+  maxQueueBytes?: number;
+  /**
+   * An awaited write settles after this long even when the entry is not durable, with
+   * `unsaved:timeout` (never a rejection); `flush()` likewise, with `durable: false`. Default 10 s.
+   */
+  writeTimeoutMs?: number;
+  /** `close()` returns within about this long and reports what it could not keep (default 10 s). */
+  closeTimeoutMs?: number;
+  /** Receives each entry nothing durable took, as one NDJSON line (default: a line on stderr). */
+  lastResort?: (line: string) => void;
 }
 
 export type CreateLoggerOptions =
@@ -59,18 +88,9 @@ export function loggerOptionsFromConfig(
   config: SafetynetConfig,
   overrides: Partial<Omit<LoggerOptions, 'storePath' | 'spoolDir'>> = {},
 ): LoggerOptions {
-  if (config.logs.store.type !== 'sqlite') {
-    throw new SafetynetError(
-      'E_LOG_STORE_TYPE',
-      `logs.store.type "${config.logs.store.type}" is not supported by this version`,
-      {
-        hint: 'use logs.store.type "sqlite" (the PostgreSQL log store is not available yet)',
-        exitCode: 2,
-      },
-    );
-  }
   return {
     storePath: config.logs.store.path,
+    store: config.logs.store,
     spoolDir: config.logs.spool,
     categories: config.logs.categories,
     redactKeys: config.logs.redactKeys,
@@ -87,15 +107,26 @@ export function loggerOptionsFromConfig(
 export async function createLogger(options: CreateLoggerOptions): Promise<Logger> {
   const o: LoggerOptions =
     'config' in options ? loggerOptionsFromConfig(options.config, withoutConfig(options)) : options;
+  for (const name of o.categories ?? []) {
+    // A name the stores would refuse must fail here, not entry by entry later.
+    if (typeof name !== 'string' || !CATEGORY_PATTERN.test(name))
+      throw new SafetynetError('E_LOG_CATEGORY', `log category name "${String(name)}" is not allowed`, {
+        hint: `category names match ${CATEGORY_PATTERN.source} (lower-case letter first, at most 32 characters)`,
+        exitCode: 2,
+      });
+  }
   const notify = o.notify ?? ((text: string) => process.stderr.write(text + '\n'));
+  const storeConfig: LogStoreConfig = o.store ?? { type: 'sqlite', path: o.storePath };
   const sinkOptions: SinkOptions = {
-    storePath: o.storePath,
+    store: storeConfig,
     spoolDir: o.spoolDir,
     busyTimeoutMs: o.busyTimeoutMs ?? 5000,
     retryMs: o.retryMs ?? 1000,
     stdout: o.stdout ?? false,
     processToken: processToken(),
     notify,
+    limits: queueLimits(o),
+    lastResort: o.lastResort ?? ((line: string) => process.stderr.write(line + '\n')),
   };
   let sink: Sink;
   if (o.writer === 'inline') {
@@ -110,16 +141,25 @@ export async function createLogger(options: CreateLoggerOptions): Promise<Logger
       sink = new InlineSink(sinkOptions);
     }
   }
-  const store = new LazyLogStore(
-    () => SqliteLogStore.open(o.storePath, { busyTimeoutMs: o.busyTimeoutMs ?? 5000 }),
-    'sqlite',
-    { fullText: true, multiProcess: true },
-  );
+  // Reads through `log.store` (the admin panel's searches, counts and exports) run in reader
+  // threads with a time limit, so they never block the app's event loop; short-lived CLI
+  // processes (writer 'inline') read on their own thread.
+  const store: LogStore =
+    o.writer === 'inline'
+      ? new LazyLogStore(
+          () => openLogStore(storeConfig, { busyTimeoutMs: o.busyTimeoutMs ?? 5000 }),
+          storeConfig.type,
+          storeCapabilities(storeConfig),
+        )
+      : new ThreadedLogStore(storeConfig, {
+          busyTimeoutMs: o.busyTimeoutMs ?? 5000,
+          ...(o.readTimeoutMs !== undefined ? { timeoutMs: o.readTimeoutMs } : {}),
+        });
   const exitHook = (): void => {
     sink.flushSync(5000);
   };
   if (o.flushOnExit !== false) process.on('exit', exitHook);
-  let closing: Promise<void> | undefined;
+  let closing: Promise<CloseReport> | undefined;
   const core: LoggerCore = {
     categories: new Set([...BUILTIN_CATEGORIES, ...(o.categories ?? [])]),
     redactor: new Redactor(o.redactKeys ?? []),
@@ -132,14 +172,27 @@ export async function createLogger(options: CreateLoggerOptions): Promise<Logger
     onClose: () =>
       (closing ??= (async () => {
         for (const remove of [...core.handlers]) remove();
-        await sink.close();
+        const report = await sink.close();
         process.off('exit', exitHook);
         await store.close();
+        return report;
       })()),
   };
   const logger = new SafetynetLogger(core);
   if (o.processHandlers) logger.installProcessHandlers(o.processHandlers === true ? {} : o.processHandlers);
   return logger;
+}
+
+/** The queue limits from the options, each a positive whole number (bad values fall back). */
+function queueLimits(o: LoggerOptions): QueueLimits {
+  const pick = (v: number | undefined, d: number): number =>
+    v !== undefined && Number.isFinite(v) && v > 0 ? Math.floor(v) : d;
+  return {
+    maxEntries: pick(o.maxQueueEntries, DEFAULT_QUEUE_LIMITS.maxEntries),
+    maxBytes: pick(o.maxQueueBytes, DEFAULT_QUEUE_LIMITS.maxBytes),
+    writeTimeoutMs: pick(o.writeTimeoutMs, DEFAULT_QUEUE_LIMITS.writeTimeoutMs),
+    closeTimeoutMs: pick(o.closeTimeoutMs, DEFAULT_QUEUE_LIMITS.closeTimeoutMs),
+  };
 }
 
 function withoutConfig(
@@ -152,7 +205,9 @@ function withoutConfig(
 export * from './types.js';
 export type * from './store/types.js';
 export { SqliteLogStore } from './store/sqlite-store.js';
+export { PostgresLogStore } from './store/pg-store.js';
 export { openLogStore, LazyLogStore } from './store/open.js';
+export { ThreadedLogStore } from './store/threaded.js';
 export { retentionCutoffs, type RetentionPlan } from './retention.js';
 export { Redactor, DEFAULT_REDACT_KEYS, maskCardNumbers, luhnValid, REDACTED } from './redact.js';
 export { escapeControl } from './text.js';

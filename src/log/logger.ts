@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { SafetynetError } from '../errors.js';
+import { MAX_ORDER_ID_CHARS, MAX_TEXT_CHARS, validTimestamp } from './entry-check.js';
 import { messageWithCauses, stackWithCauses } from './error-stack.js';
 import type { Redactor } from './redact.js';
 import { REDACTED } from './redact.js';
@@ -19,6 +20,8 @@ import {
   LEVELS,
   isLevel,
   type CategoryLogger,
+  type CloseReport,
+  type FlushResult,
   type ChildBindings,
   type ErrorLogOptions,
   type ErrorLogger,
@@ -42,7 +45,7 @@ export interface LoggerCore {
   sink: Sink;
   store: LogStore;
   /** Runs when the root logger closes (exit hooks, store). */
-  onClose: () => Promise<void>;
+  onClose: () => Promise<CloseReport>;
   /** Removers of installed process handlers (closing the logger removes them). */
   handlers: Set<() => void>;
   notify: (text: string) => void;
@@ -58,7 +61,19 @@ const NO_BINDINGS: Bound = { orderId: null, details: undefined };
 
 function orderIdText(v: string | number | undefined | null, bound: Bound): string | null {
   if (v === undefined || v === null || v === '') return bound.orderId;
-  return String(v);
+  const s = String(v);
+  return s.length > MAX_ORDER_ID_CHARS ? s.slice(0, MAX_ORDER_ID_CHARS) : s;
+}
+
+/**
+ * The entry time: the clock's, unless it gives something a store would refuse (a broken custom
+ * clock, a machine at 1969): then the system time, so the entry is still stored.
+ */
+function entryTime(clock: Clock): number {
+  const t = clock.now();
+  if (validTimestamp(t)) return t;
+  const r = Math.trunc(t);
+  return validTimestamp(r) ? r : Date.now();
 }
 
 /** Writes one entry. Never throws: a failure to build the entry is itself logged. */
@@ -72,7 +87,7 @@ function write(
   errorStack: string | null = null,
   extraDetails?: Record<string, unknown>,
 ): Promise<string> {
-  const ts = core.clock.now();
+  const ts = entryTime(core.clock);
   try {
     const msg = core.redactor.text(
       limitMessage(typeof message === 'string' ? message : String(message), core.maxDetailsBytes),
@@ -91,7 +106,8 @@ function write(
     } else {
       details = serializeDetails(own, core.redactor, core.maxDetailsBytes, bound.details);
     }
-    const stack = errorStack === null ? null : core.redactor.text(errorStack);
+    const stack =
+      errorStack === null ? null : core.redactor.text(limitMessage(errorStack, MAX_TEXT_CHARS - 100));
     return core.sink.push(
       ts,
       level,
@@ -186,7 +202,7 @@ export function logError(
 
 /** Captures a raw webhook: body byte-for-byte, secret headers redacted, event id for dedupe. */
 export function captureWebhook(core: LoggerCore, capture: WebhookCapture, bound: Bound): Promise<string> {
-  const ts = core.clock.now();
+  const ts = entryTime(core.clock);
   const provider = String(capture?.provider ?? 'unknown') || 'unknown';
   const eventId = capture?.eventId === undefined || capture.eventId === null ? null : String(capture.eventId);
   try {
@@ -354,14 +370,17 @@ export class SafetynetLogger implements Logger {
     return new SafetynetLogger(this.core, { orderId, details }, false);
   }
 
-  flush(): Promise<void> {
-    return this.core.sink.flush();
+  flush(options?: { timeoutMs?: number }): Promise<FlushResult> {
+    return this.core.sink.flush(options?.timeoutMs);
   }
 
-  async close(): Promise<void> {
+  async close(): Promise<CloseReport> {
     // A child shares its parent's writer: closing it only flushes.
-    if (!this.root) return this.flush();
-    await this.core.onClose();
+    if (!this.root) {
+      const f = await this.flush();
+      return { durable: f.durable, unsaved: f.pending, dropped: 0 };
+    }
+    return this.core.onClose();
   }
 
   get store(): LogStore {
@@ -373,9 +392,12 @@ export class SafetynetLogger implements Logger {
   }
 }
 
-/** Flushes until nothing is pending (entries logged while flushing are included). */
+/**
+ * Flushes until nothing is pending (entries logged while flushing are included), giving up after
+ * one flush that could not make everything durable (each flush is itself bounded).
+ */
 async function flushAll(core: LoggerCore): Promise<void> {
-  while (core.sink.pending() > 0) await core.sink.flush();
+  while (core.sink.pending() > 0) if (!(await core.sink.flush()).durable) return;
 }
 
 /** See Logger.installProcessHandlers. */

@@ -13,11 +13,33 @@ import * as path from 'node:path';
 import { Spool } from './spool.js';
 import { WriterCore } from './writer-core.js';
 import { ROW_STRIDE, decodeRows, type Ack, type FlatRows, type WorkerData } from './wire.js';
+import type { LogStoreConfig } from '../config/types.js';
 import type { AppendRow } from './store/types.js';
-import type { Level } from './types.js';
+import type { CloseReport, FlushResult, Level } from './types.js';
 
 /** Rows per posted batch before it leaves without waiting for the next tick. */
 const MAX_BATCH_ROWS = 2048;
+/** Bytes counted per entry on top of its text fields (ids, numbers, array slots). */
+const ROW_OVERHEAD_BYTES = 64;
+
+/** How much the sink may hold in memory and how long anyone waits for it. */
+export interface QueueLimits {
+  /** Entries held in memory (not yet durable) before new ones are dropped. */
+  maxEntries: number;
+  /** Bytes (message, details, stack; UTF-16 units) held in memory before new ones are dropped. */
+  maxBytes: number;
+  /** An awaited write, and flush(), settle after this long even when nothing is durable, ms. */
+  writeTimeoutMs: number;
+  /** close() returns after about this long, whatever the writer is doing, ms. */
+  closeTimeoutMs: number;
+}
+
+export const DEFAULT_QUEUE_LIMITS: QueueLimits = {
+  maxEntries: 20_000,
+  maxBytes: 32 * 1024 * 1024,
+  writeTimeoutMs: 10_000,
+  closeTimeoutMs: 10_000,
+};
 
 export interface Sink {
   push(
@@ -31,33 +53,57 @@ export interface Sink {
     provider: string | null,
     eventId: string | null,
   ): Promise<string>;
-  flush(): Promise<void>;
+  flush(timeoutMs?: number): Promise<FlushResult>;
   /** Entries pushed and not yet durable. */
   pending(): number;
   /** Blocks until everything pushed so far is durable or `timeoutMs` passed; true when durable. */
   flushSync(timeoutMs: number): boolean;
-  close(): Promise<void>;
+  close(): Promise<CloseReport>;
 }
 
 interface Sent {
   rows: FlatRows;
   count: number;
+  bytes: number;
+  /** Emptied when the batch times out (its callers were told), so the closures are freed. */
   resolvers: ((id: string) => void)[];
+  /** When it was handed to the writer (ms). */
+  at: number;
+}
+
+interface FlushWaiter {
+  seq: number;
+  resolve: (r: FlushResult) => void;
+  timer: NodeJS.Timeout;
 }
 
 abstract class BatchingSink implements Sink {
   private rows: FlatRows = [];
   private resolvers: ((id: string) => void)[] = [];
+  private rowsBytes = 0;
   private scheduled = false;
   private seq = 0;
   protected ackedSeq = 0;
-  /** Batches handed to the writer and not yet acknowledged, by seq. */
+  /** Batches handed to the writer and not yet acknowledged, by seq (in seq order). */
   protected readonly sent = new Map<number, Sent>();
-  private waiters: { seq: number; resolve: () => void }[] = [];
+  private waiters: FlushWaiter[] = [];
   protected closed = false;
   private afterClose: Spool | undefined;
+  /** Entries and bytes held in memory: the current batch plus everything sent and not acknowledged. */
+  private queuedEntries = 0;
+  private queuedBytes = 0;
+  private dropped = 0;
+  private droppedUnreported = 0;
+  private dropStartedAt = 0;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private closeReport: CloseReport | undefined;
 
-  constructor(protected readonly spoolDir: string) {}
+  constructor(
+    protected readonly spoolDir: string,
+    protected readonly limits: QueueLimits,
+    protected readonly notifyText: (text: string) => void,
+    private readonly lastResort: (line: string) => void,
+  ) {}
 
   push(
     ts: number,
@@ -74,6 +120,15 @@ abstract class BatchingSink implements Sink {
       return Promise.resolve(
         this.spoolAfterClose({ ts, level, category, message, details, orderId, errorStack }),
       );
+    const bytes =
+      message.length + details.length + (errorStack === null ? 0 : errorStack.length) + ROW_OVERHEAD_BYTES;
+    if (this.queuedEntries >= this.limits.maxEntries || this.queuedBytes + bytes > this.limits.maxBytes) {
+      this.drop({ ts, level, category, message, details, orderId, errorStack });
+      return Promise.resolve('unsaved:dropped');
+    }
+    this.queuedEntries++;
+    this.queuedBytes += bytes;
+    this.rowsBytes += bytes;
     this.rows.push(ts, level, category, message, details, orderId, errorStack, provider, eventId);
     const p = new Promise<string>(this.capture);
     if (this.resolvers.length >= MAX_BATCH_ROWS) this.post();
@@ -98,11 +153,39 @@ abstract class BatchingSink implements Sink {
   protected post(): void {
     if (this.resolvers.length === 0) return;
     const seq = ++this.seq;
-    const batch: Sent = { rows: this.rows, count: this.resolvers.length, resolvers: this.resolvers };
+    const batch: Sent = {
+      rows: this.rows,
+      count: this.resolvers.length,
+      bytes: this.rowsBytes,
+      resolvers: this.resolvers,
+      at: Date.now(),
+    };
     this.rows = [];
     this.resolvers = [];
+    this.rowsBytes = 0;
     this.sent.set(seq, batch);
+    // One timer for all batches (none per call): it tells callers of overdue batches.
+    this.sweepTimer ??= setInterval(
+      this.sweep,
+      Math.max(10, Math.min(1000, this.limits.writeTimeoutMs / 4)),
+    ).unref();
     this.send(seq, batch);
+  }
+
+  /** Settles the callers of batches older than writeTimeoutMs with `unsaved:timeout`. */
+  private readonly sweep = (): void => {
+    const due = Date.now() - this.limits.writeTimeoutMs;
+    for (const batch of this.sent.values()) {
+      if (batch.at > due) break;
+      for (const r of batch.resolvers) r('unsaved:timeout');
+      batch.resolvers = [];
+    }
+    if (this.sent.size === 0) this.stopSweep();
+  };
+
+  private stopSweep(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
   }
 
   /** Delivers a batch to the writer; `acknowledge` is called once it is durable. */
@@ -112,6 +195,8 @@ abstract class BatchingSink implements Sink {
     const batch = this.sent.get(a.seq);
     if (batch) {
       this.sent.delete(a.seq);
+      this.queuedEntries -= batch.count;
+      this.queuedBytes -= batch.bytes;
       const r = batch.resolvers;
       if (a.kind === 'store') for (let i = 0; i < r.length; i++) r[i]!(String(a.firstId + i));
       else for (let i = 0; i < r.length; i++) r[i]!(`spool:${a.file}:${a.firstLine + i}`);
@@ -120,25 +205,85 @@ abstract class BatchingSink implements Sink {
     if (this.waiters.length > 0) {
       const ready = this.waiters.filter((w) => w.seq <= this.ackedSeq);
       this.waiters = this.waiters.filter((w) => w.seq > this.ackedSeq);
-      for (const w of ready) w.resolve();
+      for (const w of ready) {
+        clearTimeout(w.timer);
+        w.resolve({ durable: true, pending: this.queuedEntries });
+      }
     }
-    if (this.sent.size === 0) this.drained();
+    if (this.droppedUnreported > 0 && !this.closed && this.queuedEntries <= this.limits.maxEntries / 2)
+      this.reportDrops();
+    if (this.sent.size === 0) {
+      this.stopSweep();
+      this.drained();
+    }
+  }
+
+  /** Counts a dropped entry, tells the operator once per episode, hands the entry to the last resort. */
+  private drop(row: AppendRow): void {
+    this.dropped++;
+    if (this.droppedUnreported++ === 0) {
+      this.dropStartedAt = Date.now();
+      this.notifyText(
+        `safetynet: the log queue is full (${this.queuedEntries} entries, ${this.queuedBytes} bytes not yet durable): ` +
+          'new entries are dropped and written to stderr until the store or the spool takes entries again',
+      );
+    }
+    this.giveUp(row, 'dropped');
+  }
+
+  /** Once the writer caught up, the drops of the episode become a `system` entry in the store. */
+  private reportDrops(): void {
+    const n = this.droppedUnreported;
+    const from = this.dropStartedAt;
+    this.droppedUnreported = 0;
+    const now = Date.now();
+    this.notifyText(
+      `safetynet: the log writer caught up; ${n} entries were dropped while its queue was full`,
+    );
+    void this.push(
+      now,
+      'error',
+      'system',
+      `dropped ${n} log entries: the queue was full while the log store and the spool could not be written`,
+      JSON.stringify({ dropped: n, from: new Date(from).toISOString(), until: new Date(now).toISOString() }),
+      null,
+      null,
+      null,
+      null,
+    );
+  }
+
+  /** Writes an entry nothing durable took to the last resort (stderr), one NDJSON line. */
+  private giveUp(row: AppendRow, reason: 'dropped' | 'closed'): void {
+    try {
+      this.lastResort(unsavedLine(row, reason));
+    } catch {
+      // the last resort failing leaves nothing else to try
+    }
   }
 
   /** Called when nothing is in flight any more. */
   protected drained(): void {}
 
   pending(): number {
-    let n = this.resolvers.length;
-    for (const b of this.sent.values()) n += b.count;
-    return n;
+    return this.queuedEntries;
   }
 
-  flush(): Promise<void> {
+  flush(timeoutMs = this.limits.writeTimeoutMs): Promise<FlushResult> {
     this.post();
     const target = this.seq;
-    if (this.ackedSeq >= target) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ seq: target, resolve }));
+    if (this.ackedSeq >= target) return Promise.resolve({ durable: true, pending: this.queuedEntries });
+    return new Promise((resolve) => {
+      const w: FlushWaiter = {
+        seq: target,
+        resolve,
+        timer: setTimeout(() => {
+          this.waiters = this.waiters.filter((x) => x !== w);
+          resolve({ durable: false, pending: this.queuedEntries });
+        }, timeoutMs),
+      };
+      this.waiters.push(w);
+    });
   }
 
   abstract flushSync(timeoutMs: number): boolean;
@@ -147,7 +292,36 @@ abstract class BatchingSink implements Sink {
     return this.seq;
   }
 
-  abstract close(): Promise<void>;
+  abstract close(): Promise<CloseReport>;
+
+  /**
+   * The end of close(): whatever is still not acknowledged goes to the last resort and its
+   * callers learn `unsaved:closed`. Returns the report.
+   */
+  protected finishClose(): CloseReport {
+    if (this.closeReport) return this.closeReport;
+    this.closed = true;
+    this.stopSweep();
+    let unsaved = 0;
+    for (const batch of this.sent.values()) {
+      unsaved += batch.count;
+      for (const row of decodeRows(batch.rows)) this.giveUp(row, 'closed');
+      for (const r of batch.resolvers) r('unsaved:closed');
+    }
+    this.sent.clear();
+    this.queuedEntries = 0;
+    this.queuedBytes = 0;
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.resolve({ durable: unsaved === 0, pending: 0 });
+    }
+    if (unsaved > 0 || this.dropped > 0)
+      this.notifyText(
+        `safetynet: the log closed with ${unsaved} entries not durable and ${this.dropped} dropped earlier (written to stderr)`,
+      );
+    this.closeReport = { durable: unsaved === 0 && this.dropped === 0, unsaved, dropped: this.dropped };
+    return this.closeReport;
+  }
 
   /** After close, entries still land durably: in the spool, replayed by the next writer. */
   private spoolAfterClose(row: AppendRow): string {
@@ -157,20 +331,45 @@ abstract class BatchingSink implements Sink {
       return `spool:${s.file}:${s.firstLine}`;
     } catch (err) {
       // Nowhere durable is left: stderr is better than silence.
-      process.stderr.write(`safetynet: could not store log entry (${String(err)}): ${JSON.stringify(row)}\n`);
-      return 'stderr';
+      this.notifyText(`safetynet: could not store a log entry after close (${String(err)})`);
+      this.giveUp(row, 'closed');
+      return 'unsaved:closed';
     }
   }
 }
 
+/** One entry nothing durable took, as an NDJSON line for stderr (the export fields plus why). */
+export function unsavedLine(row: AppendRow, reason: 'dropped' | 'closed'): string {
+  let details: unknown;
+  try {
+    details = JSON.parse(row.details);
+  } catch {
+    details = { _unparseable: row.details };
+  }
+  return JSON.stringify({
+    safetynet: 'unsaved log entry',
+    reason,
+    timestamp: Number.isFinite(row.ts) ? new Date(row.ts).toISOString() : String(row.ts),
+    level: row.level,
+    category: row.category,
+    message: row.message,
+    details,
+    order_id: row.orderId,
+    error_stack: row.errorStack,
+  });
+}
+
 export interface SinkOptions {
-  storePath: string;
+  store: LogStoreConfig;
   spoolDir: string;
   busyTimeoutMs: number;
   retryMs: number;
   stdout: boolean;
   processToken: string;
   notify: (text: string) => void;
+  limits: QueueLimits;
+  /** Receives, as one NDJSON line each, entries nothing durable took (default: stderr). */
+  lastResort: (line: string) => void;
 }
 
 /** The default writer: a worker thread that owns the SQLite connection. */
@@ -178,14 +377,14 @@ export class WorkerSink extends BatchingSink {
   private worker!: Worker;
   private readonly acked: Int32Array;
   private readonly data: WorkerData;
-  private closing: Promise<void> | undefined;
+  private closing: Promise<CloseReport> | undefined;
 
   private constructor(private readonly options: SinkOptions) {
-    super(options.spoolDir);
+    super(options.spoolDir, options.limits, options.notify, options.lastResort);
     const ackBuffer = new SharedArrayBuffer(4);
     this.acked = new Int32Array(ackBuffer);
     this.data = {
-      storePath: options.storePath,
+      store: options.store,
       spoolDir: options.spoolDir,
       busyTimeoutMs: options.busyTimeoutMs,
       retryMs: options.retryMs,
@@ -263,16 +462,25 @@ export class WorkerSink extends BatchingSink {
     }
   }
 
-  close(): Promise<void> {
+  close(): Promise<CloseReport> {
     this.closing ??= (async () => {
-      await this.flush();
+      const deadline = Date.now() + this.limits.closeTimeoutMs;
+      await this.flush(this.limits.closeTimeoutMs);
       this.closed = true;
       const worker = this.worker;
       worker.ref();
-      await new Promise<void>((resolve) => {
-        worker.once('exit', () => resolve());
+      // The thread finishes its queue and closes the store; when it cannot (a full disk, a lock
+      // held for ever) it is stopped at the deadline and what it held is reported unsaved.
+      const exited = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), Math.max(100, deadline - Date.now()));
+        worker.once('exit', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
         worker.postMessage({ t: 'close' });
       });
+      if (!exited) await worker.terminate();
+      return this.finishClose();
     })();
     return this.closing;
   }
@@ -285,9 +493,9 @@ export class InlineSink extends BatchingSink {
   private idleScheduled = false;
 
   constructor(options: SinkOptions) {
-    super(options.spoolDir);
+    super(options.spoolDir, options.limits, options.notify, options.lastResort);
     const coreOptions: ConstructorParameters<typeof WriterCore>[0] = {
-      storePath: options.storePath,
+      store: options.store,
       spoolDir: options.spoolDir,
       busyTimeoutMs: options.busyTimeoutMs,
       retryMs: options.retryMs,
@@ -296,61 +504,124 @@ export class InlineSink extends BatchingSink {
     };
     if (options.stdout) coreOptions.mirror = (text) => process.stdout.write(text);
     this.core = new WriterCore(coreOptions);
-    this.core.start();
+    this.writing = true;
+    void this.core.start().finally(() => {
+      this.writing = false;
+      if (this.sent.size > 0) void this.writeQueued();
+      else this.scheduleIdle();
+    });
   }
 
   protected send(): void {
-    this.writeQueued();
+    // While a retry is due, a new batch waits for it (no write attempt, no notice, per batch).
+    if (!this.retry) void this.writeQueued();
   }
 
-  private writeQueued(): void {
-    for (const [seq, batch] of [...this.sent].sort((a, b) => a[0] - b[0])) {
-      const out = this.core.write(decodeRows(batch.rows));
-      if (out.kind === 'failed') {
-        this.retry ??= setTimeout(
-          () => {
-            this.retry = undefined;
-            this.writeQueued();
-          },
-          Math.max(50, this.core.retryDelay()),
+  private writing = false;
+  /** The batch whose append is under way. */
+  private inFlight: number | undefined;
+
+  /** Writes the unacknowledged batches in order, one append at a time. */
+  private async writeQueued(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      for (let next = this.oldestSent(); next; next = this.oldestSent()) {
+        const [seq, batch] = next;
+        this.inFlight = seq;
+        const out = await this.core.write(decodeRows(batch.rows));
+        this.inFlight = undefined;
+        if (out.kind === 'failed') {
+          this.retry ??= setTimeout(
+            () => {
+              this.retry = undefined;
+              void this.writeQueued();
+            },
+            Math.max(50, this.core.retryDelay()),
+          );
+          return;
+        }
+        this.acknowledge(
+          out.kind === 'store'
+            ? { seq, kind: 'store', firstId: out.firstId }
+            : { seq, kind: 'spool', file: out.file, firstLine: out.firstLine },
         );
-        return;
       }
-      this.acknowledge(
-        out.kind === 'store'
-          ? { seq, kind: 'store', firstId: out.firstId }
-          : { seq, kind: 'spool', file: out.file, firstLine: out.firstLine },
-      );
+    } finally {
+      this.writing = false;
     }
     this.scheduleIdle();
+  }
+
+  private oldestSent(): [number, Sent] | undefined {
+    let best: [number, Sent] | undefined;
+    for (const e of this.sent) if (!best || e[0] < best[0]) best = e;
+    return best;
   }
 
   /** Background work: replay the spool once the store is back, keep the text index caught up. */
   private scheduleIdle(delayMs = 0): void {
     if (this.idleScheduled || this.closed) return;
     this.idleScheduled = true;
-    const run = () => {
+    const run = async () => {
       this.idleScheduled = false;
-      if (this.closed) return;
-      if (this.core.idle()) this.scheduleIdle();
+      if (this.closed || this.writing) return;
+      this.writing = true;
+      const more = await this.core.idle().finally(() => (this.writing = false));
+      if (this.sent.size > 0) void this.writeQueued();
+      else if (more) this.scheduleIdle();
       else if (!this.core.healthy) this.scheduleIdle(Math.max(50, this.core.retryDelay()));
     };
-    const t = delayMs > 0 ? setTimeout(run, delayMs) : setImmediate(run);
+    const t = delayMs > 0 ? setTimeout(() => void run(), delayMs) : setImmediate(() => void run());
     t.unref();
   }
 
   flushSync(): boolean {
     this.post();
-    return this.sent.size === 0;
+    // Nothing asynchronous runs any more (process exit, a fatal error): batches not yet handed to
+    // the store go to the spool synchronously (replayed by the next writer). The batch in flight
+    // is left to its append (SQLite has committed it inside the call already).
+    for (const [seq, batch] of [...this.sent].sort((a, b) => a[0] - b[0])) {
+      if (seq === this.inFlight) continue;
+      try {
+        this.exitSpool ??= new Spool(this.spoolDir);
+        const s = this.exitSpool.writeComplete(decodeRows(batch.rows));
+        this.acknowledge({ seq, kind: 'spool', file: s.file, firstLine: s.firstLine });
+      } catch {
+        return false;
+      }
+    }
+    return this.sent.size === 0 || (this.sent.size === 1 && this.sent.has(this.inFlight ?? -1));
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    await this.flush();
-    this.closed = true;
-    if (this.retry) clearTimeout(this.retry);
-    this.core.close();
+  private exitSpool: Spool | undefined;
+  private closing: Promise<CloseReport> | undefined;
+
+  close(): Promise<CloseReport> {
+    this.closing ??= (async () => {
+      const deadline = Date.now() + this.limits.closeTimeoutMs;
+      await this.flush(this.limits.closeTimeoutMs);
+      this.closed = true;
+      if (this.retry) clearTimeout(this.retry);
+      // The append under way finishes (bounded: a store that hangs is left behind at the deadline).
+      while (this.writing && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      await withDeadline(this.core.close(), deadline);
+      return this.finishClose();
+    })();
+    return this.closing;
   }
+}
+
+/** Waits for `p` until `deadline` (ms since the epoch) at the latest; its failure is ignored. */
+async function withDeadline(p: Promise<unknown>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    p.catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    }),
+  ]);
+  clearTimeout(timer);
 }
 
 /**

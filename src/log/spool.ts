@@ -9,6 +9,7 @@
  * replayed is committed in the store together with the replayed entries, so a crash during replay
  * never stores an entry twice.
  */
+import { rowProblem } from './entry-check.js';
 import {
   closeSync,
   fsyncSync,
@@ -278,7 +279,8 @@ function parseRow(line: string): AppendRow | undefined {
     if (r.webhook && typeof r.webhook.provider === 'string' && typeof r.webhook.eventId === 'string') {
       row.webhook = { provider: r.webhook.provider, eventId: r.webhook.eventId };
     }
-    return row;
+    // A line the store would refuse is skipped (counted as unreadable), never replayed for ever.
+    return rowProblem(row) === undefined ? row : undefined;
   } catch {
     return undefined;
   }

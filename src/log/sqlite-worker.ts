@@ -1,8 +1,10 @@
 /**
- * The logger's writer thread. It owns the SQLite connection so the app's event loop never waits
- * for SQLite or fsync: the main thread posts batches of encoded rows; this thread drains every
- * batch that has arrived, commits them together (group commit), and acknowledges each with the ids
- * it got. Between batches it replays the spool and keeps the full-text index caught up.
+ * The logger's writer thread (for every store type; the file name is historical). It owns the
+ * store connection so the app's event loop never waits for a commit or fsync: the main thread
+ * posts batches of encoded rows; this thread drains every batch that has arrived, commits them
+ * together in one append (group commit: while one commit is in flight, the next batches queue up
+ * and go together), and acknowledges each with the ids it got once the append resolved (durable).
+ * Between batches it replays the spool and runs the store's upkeep (the SQLite text index).
  *
  * Protocol (main -> worker): { t: 'append', seq, rows } with rows flat (ROW_STRIDE values each),
  * { t: 'close' }. Worker -> main: { t: 'ready' }, { t: 'ack', acks: Ack[] }, { t: 'notify', text },
@@ -32,7 +34,7 @@ const port = parentPort!;
 const acked = new Int32Array(data.ackBuffer);
 
 const options: WriterCoreOptions = {
-  storePath: data.storePath,
+  store: data.store,
   spoolDir: data.spoolDir,
   busyTimeoutMs: data.busyTimeoutMs,
   retryMs: data.retryMs,
@@ -64,7 +66,9 @@ port.on('message', (first: AppendMessage | { t: 'close' }) => {
   handle(first);
   for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port))
     handle(m.message as AppendMessage);
-  drain();
+  // While a retry is due (store and spool both failed), new batches wait for it; a close still
+  // gets one attempt at once.
+  if (!retryTimer || closing) drain();
 });
 
 function handle(msg: AppendMessage | { t: 'close' }): void {
@@ -72,8 +76,26 @@ function handle(msg: AppendMessage | { t: 'close' }): void {
   else if (msg.t === 'close') closing = true;
 }
 
-/** Writes everything queued, in commits of at most MAX_ROWS_PER_COMMIT rows. */
+let draining = false;
+
+/** Writes everything queued, in commits of at most MAX_ROWS_PER_COMMIT rows, one commit at a time. */
 function drain(): void {
+  if (draining) return;
+  draining = true;
+  drainAsync().then(
+    () => {
+      draining = false;
+      afterDrain();
+    },
+    (err: unknown) => {
+      draining = false;
+      port.postMessage({ t: 'notify', text: `safetynet: log writer failed: ${String(err)}` });
+      scheduleRetry();
+    },
+  );
+}
+
+async function drainAsync(): Promise<void> {
   while (queue.length > 0) {
     const group: AppendMessage[] = [];
     let rows = 0;
@@ -84,7 +106,7 @@ function drain(): void {
     }
     const decoded =
       group.length === 1 ? decodeRows(group[0]!.rows) : group.flatMap((m) => decodeRows(m.rows));
-    const out = core.write(decoded);
+    const out = await core.write(decoded);
     lastWriteAt = Date.now();
     if (out.kind === 'failed') {
       // Neither the store nor the spool took them: keep them first in line and try again later.
@@ -105,14 +127,26 @@ function drain(): void {
     Atomics.store(acked, 0, group[group.length - 1]!.seq);
     Atomics.notify(acked, 0);
     port.postMessage({ t: 'ack', acks });
-    if (out.kind === 'store' && core.ftsBacklog() >= FTS_MAX_LAG) core.idle();
+    if (out.kind === 'store' && core.indexBacklog() >= FTS_MAX_LAG) await core.idle();
+    // Batches that arrived while this commit was in flight (the message handler only queues them
+    // while a drain runs): pick them up now, so they join the next commit.
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port))
+      handle(m.message as AppendMessage);
+  }
+}
+
+function afterDrain(): void {
+  if (queue.length > 0) {
+    if (!retryTimer) drain();
+    return;
   }
   if (closing) {
     if (retryTimer) clearTimeout(retryTimer);
     if (idleTimer) clearTimeout(idleTimer);
-    core.close();
-    port.postMessage({ t: 'closed' });
-    port.close();
+    void core.close().finally(() => {
+      port.postMessage({ t: 'closed' });
+      port.close();
+    });
     return;
   }
   scheduleIdle();
@@ -129,26 +163,35 @@ function scheduleRetry(): void {
   );
 }
 
-/** Background work while no batch waits: spool replay when due, full-text indexing. */
+/** Background work while no batch waits: spool replay when due, store upkeep (text index). */
 function scheduleIdle(): void {
   if (idleScheduled) return;
   idleScheduled = true;
   setImmediate(() => {
     idleScheduled = false;
-    if (closing || queue.length > 0) return;
-    if (!core.healthy) {
-      core.idle();
-      // Come back when the next store retry is due, even if nothing is logged meanwhile.
-      if (!core.healthy) idleLater(Math.max(50, core.retryDelay()));
-      return;
-    }
-    const quiet = Date.now() - lastWriteAt;
-    if (quiet < FTS_QUIET_MS && core.ftsBacklog() < FTS_MAX_LAG) {
-      idleLater(FTS_QUIET_MS - quiet);
-      return;
-    }
-    if (core.idle()) scheduleIdle();
+    if (closing || draining || queue.length > 0) return;
+    void idleStep();
   });
+}
+
+async function idleStep(): Promise<void> {
+  if (!core.healthy) {
+    draining = true;
+    await core.idle().finally(() => (draining = false));
+    if (queue.length > 0 || closing) return drain();
+    // Come back when the next store retry is due, even if nothing is logged meanwhile.
+    if (!core.healthy) idleLater(Math.max(50, core.retryDelay()));
+    return;
+  }
+  const quiet = Date.now() - lastWriteAt;
+  if (quiet < FTS_QUIET_MS && core.indexBacklog() < FTS_MAX_LAG) {
+    idleLater(FTS_QUIET_MS - quiet);
+    return;
+  }
+  draining = true;
+  const more = await core.idle().finally(() => (draining = false));
+  if (queue.length > 0 || closing) return drain();
+  if (more) scheduleIdle();
 }
 
 /** Stdout mirror straight from this thread (fd 1), so the main thread does not pay for it. */
@@ -169,5 +212,8 @@ function writeStdout(text: string): void {
 // Ready first: opening the store and replaying a large spool may take a while, and batches posted
 // meanwhile simply queue up behind it.
 port.postMessage({ t: 'ready' });
-core.start();
-scheduleIdle();
+draining = true;
+void core.start().finally(() => {
+  draining = false;
+  afterDrain();
+});

@@ -19,6 +19,11 @@ export interface LogEntry {
   details: Record<string, unknown>;
   order_id: string | null;
   error_stack: string | null;
+  /**
+   * Present only on an entry read back from a store that breaks the rules entries are checked
+   * against on the way in (e.g. an impossible timestamp, shown as its raw number): what is wrong.
+   */
+  problems?: string[];
 }
 
 /** Options every logging call accepts. */
@@ -27,7 +32,43 @@ export interface LogOptions {
   orderId?: string | number;
 }
 
-/** The four level methods of one category. Each resolves with the entry id once it is durably stored. */
+/**
+ * What a write resolves with when the entry is not known to be durable (it never rejects):
+ * - `unsaved:timeout` — not durable within `writeTimeoutMs`; it stays queued and may still land;
+ * - `unsaved:dropped` — the in-memory queue was full; the entry was given to the last resort
+ *   (stderr by default) and is not stored;
+ * - `unsaved:closed` — logged after `close()`, or still queued when `close()` gave up, and neither
+ *   the store nor the spool took it; given to the last resort.
+ */
+export type UnsavedStatus = 'unsaved:timeout' | 'unsaved:dropped' | 'unsaved:closed';
+
+/** True when a write's result is a store id or a spool position, i.e. the entry is durable. */
+export function isDurable(id: string): boolean {
+  return !id.startsWith('unsaved:');
+}
+
+/** What `flush()` settles with (within `writeTimeoutMs` unless another limit is given). */
+export interface FlushResult {
+  /** Every entry logged before the call is durable. */
+  durable: boolean;
+  /** Entries still held in memory, not yet durable, when it settled. */
+  pending: number;
+}
+
+/** What `close()` reports (within `closeTimeoutMs`). */
+export interface CloseReport {
+  /** Every entry this logger was given is durable: nothing dropped, nothing unsaved. */
+  durable: boolean;
+  /** Entries still not durable when close gave up waiting; given to the last resort (stderr). */
+  unsaved: number;
+  /** Entries dropped over the logger's life because the queue was full (also given to stderr). */
+  dropped: number;
+}
+
+/**
+ * The four level methods of one category. Each resolves with the entry id once it is durably
+ * stored, or with an UnsavedStatus (see isDurable) when it is not within the time limit.
+ */
 export interface CategoryLogger {
   info(message: string, options?: LogOptions): Promise<string>;
   warn(message: string, options?: LogOptions): Promise<string>;
@@ -128,7 +169,8 @@ export interface ProcessHandlerOptions {
 /**
  * The logger the shop's code uses. Every write method resolves with the entry id once the entry is
  * durable (committed and fsync'd in the store, or fsync'd in the spool while the store is down, in
- * which case the id starts with `spool:`); it never rejects because storing failed.
+ * which case the id starts with `spool:`); when that does not happen within `writeTimeoutMs`, or
+ * the queue is full, it resolves with an UnsavedStatus instead. It never rejects.
  */
 export interface Logger {
   /** Call to capture a raw payment webhook; `.info(…)` etc. log plain `webhook` entries. */
@@ -148,10 +190,16 @@ export interface Logger {
   category(name: string): CategoryLogger;
   /** A logger that adds `bindings` to every entry (details merge; the entry's own fields win). */
   child(bindings: ChildBindings): Logger;
-  /** Resolves once every entry logged so far is durable. */
-  flush(): Promise<void>;
-  /** Flushes and stops the writer; later calls still land in the spool. */
-  close(): Promise<void>;
+  /**
+   * Settles once every entry logged so far is durable, or when `timeoutMs` (default the logger's
+   * `writeTimeoutMs`) has passed; the result says which.
+   */
+  flush(options?: { timeoutMs?: number }): Promise<FlushResult>;
+  /**
+   * Flushes and stops the writer within `closeTimeoutMs`, reporting what it could not keep;
+   * later calls still land in the spool.
+   */
+  close(): Promise<CloseReport>;
   /**
    * Flushes on SIGTERM/SIGINT (then lets the signal end the process when nothing else listens to
    * it) and logs uncaught exceptions/unhandled rejections as `error`/`critical` before the process

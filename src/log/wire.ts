@@ -3,6 +3,7 @@
  * values per row. A flat array of primitives is the cheapest thing to post between threads
  * (measured: about a third of the cost of an array of objects), and posting is on the hot path.
  */
+import type { LogStoreConfig } from '../config/types.js';
 import type { Level } from './types.js';
 import type { AppendRow } from './store/types.js';
 
@@ -23,7 +24,8 @@ export type Ack =
   | { seq: number; kind: 'spool'; file: string; firstLine: number };
 
 export interface WorkerData {
-  storePath: string;
+  /** The store to write (plain data: it crosses to the writer thread). */
+  store: LogStoreConfig;
   spoolDir: string;
   busyTimeoutMs: number;
   retryMs: number;

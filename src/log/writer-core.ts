@@ -1,20 +1,28 @@
 /**
  * The part of the logger that owns the store connection: writes batches durably, falls back to
- * the spool when the store cannot be written, replays the spool when it can again, and keeps the
- * full-text index caught up when there is nothing else to do.
+ * the spool when the store cannot be written, replays the spool when it can again, and runs the
+ * store's background upkeep (e.g. the SQLite full-text index) when there is nothing else to do.
  *
- * It is synchronous (better-sqlite3 is) and runs either in the logger's worker thread (default:
- * the app's event loop never waits for SQLite or fsync) or inline on the calling thread (CLI).
+ * It talks to the store only through the LogStore contract (openLogStore picks the store from
+ * its configuration), so SQLite, PostgreSQL or a third store share this one writer: batching and
+ * group commit happen in the caller (the writer thread drains every batch that arrived into one
+ * append), acknowledgement means the append's promise resolved (committed, durable).
+ *
+ * It runs either in the logger's worker thread (default: the app's event loop never waits for
+ * the store) or on the calling thread (CLI). With SQLite the append does its work synchronously
+ * inside the call, so an inline writer has committed before the first await.
  */
-import { SqliteLogStore, SpoolMarkConflict } from './store/sqlite-store.js';
+import type { LogStoreConfig } from '../config/types.js';
 import { Spool } from './spool.js';
 import { mirrorLine } from './stdout-mirror.js';
-import type { AppendRow } from './store/types.js';
+import { openLogStore } from './store/open.js';
+import { SpoolMarkConflict, type AppendRow, type LogStore } from './store/types.js';
 
 export interface WriterCoreOptions {
-  storePath: string;
+  /** The store to write (SQLite file or PostgreSQL). */
+  store: LogStoreConfig;
   spoolDir: string;
-  /** How long an append waits for another process's lock before spooling, ms. */
+  /** How long an append waits for another process's lock (or the server) before spooling, ms. */
   busyTimeoutMs: number;
   /** First wait before retrying an unavailable store, ms (doubles up to 30 s). */
   retryMs?: number;
@@ -35,7 +43,7 @@ const REPLAY_ROWS = 2000;
 const MAX_RETRY_MS = 30_000;
 
 export class WriterCore {
-  private store: SqliteLogStore | null = null;
+  private store: LogStore | null = null;
   private readonly spool: Spool;
   private readonly baseRetryMs: number;
   private retryMs: number;
@@ -43,11 +51,15 @@ export class WriterCore {
   /** True while this process's spool file (or a dead process's) still has entries to replay. */
   private spoolPending = true;
   private down: string | null = null;
+  private readonly where: string;
+  /** Set when the store file was deleted or replaced under us: recorded in the store once it is back. */
+  private incident: { message: string; at: number } | null = null;
 
   constructor(private readonly options: WriterCoreOptions) {
     this.spool = new Spool(options.spoolDir, options.processToken ? { token: options.processToken } : {});
     this.baseRetryMs = options.retryMs ?? 1000;
     this.retryMs = this.baseRetryMs;
+    this.where = describeStore(options.store);
   }
 
   /** True while the store is reachable and nothing waits in the spool. */
@@ -56,16 +68,16 @@ export class WriterCore {
   }
 
   /** Opens the store and replays leftovers of earlier runs; failures only switch to spooling. */
-  start(): void {
-    this.recover(true);
+  async start(): Promise<void> {
+    await this.recover(true);
   }
 
   /** Stores `rows` durably: in the store when possible, otherwise in the spool. */
-  write(rows: AppendRow[]): WriteOutcome {
-    if (!this.healthy) this.recover(false);
+  async write(rows: AppendRow[]): Promise<WriteOutcome> {
+    if (!this.healthy) await this.recover(false);
     if (this.healthy) {
       try {
-        const r = this.store!.appendSync(rows);
+        const r = await this.store!.append(rows, { deferIndex: true });
         this.mirror(rows, (i) => String(r.firstId + i));
         return { kind: 'store', firstId: r.firstId };
       } catch (err) {
@@ -88,25 +100,25 @@ export class WriterCore {
 
   /**
    * Background work between writes: retries the store and replays the spool when due, otherwise
-   * indexes a slice of new entries for full-text search. Returns true when more work remains.
+   * a slice of the store's upkeep. Resolves true when more work remains.
    */
-  idle(): boolean {
+  async idle(): Promise<boolean> {
     if (!this.healthy) {
-      this.recover(false);
+      await this.recover(false);
       return false;
     }
     try {
-      return this.store!.indexFtsSync(1000) === 1000;
+      return await this.store!.maintain(1000);
     } catch (err) {
       this.markDown(err);
       return false;
     }
   }
 
-  /** Committed entries not yet in the full-text index (0 when the store is down). */
-  ftsBacklog(): number {
+  /** Committed entries not yet in the text index (0 when the store is down or indexes on commit). */
+  indexBacklog(): number {
     try {
-      return this.store?.ftsBacklog() ?? 0;
+      return this.store?.indexBacklog() ?? 0;
     } catch {
       return 0;
     }
@@ -117,36 +129,37 @@ export class WriterCore {
     return this.healthy ? 0 : Math.max(0, this.nextAttempt - now);
   }
 
-  close(): void {
-    if (this.store) {
+  async close(): Promise<void> {
+    // One last try to hand spooled entries to the store (bounded by the store's own timeouts), so
+    // a short outage does not leave them waiting for the next process.
+    if (!this.healthy) await this.recover(true);
+    const store = this.store;
+    this.store = null;
+    if (store) {
       try {
         // Leave the text index caught up for the next reader (bounded: closing must stay quick;
-        // searches cover a remaining tail by substring and the next writer finishes the job).
-        if (this.healthy) this.store.indexFtsSync(100_000);
+        // searches cover a remaining tail and the next writer finishes the job).
+        if (!this.spoolPending) await store.maintain(100_000);
       } catch {
         // derived data; the next writer catches up
       }
-      this.store.closeSync();
-      this.store = null;
+      await store.close().catch(() => {});
     }
     this.spool.close();
   }
 
-  private recover(force: boolean): void {
+  private async recover(force: boolean): Promise<void> {
     const now = Date.now();
     if (!force && now < this.nextAttempt) return;
     try {
-      if (!this.store) {
-        this.store = SqliteLogStore.open(this.options.storePath, {
-          busyTimeoutMs: this.options.busyTimeoutMs,
-        });
-      }
-      const replayed = this.replay();
+      this.store ??= openLogStore(this.options.store, { busyTimeoutMs: this.options.busyTimeoutMs });
+      const replayed = await this.replay();
+      if (this.incident) await this.recordIncident(this.store);
       this.spoolPending = false;
       this.retryMs = this.baseRetryMs;
       if (this.down !== null || replayed > 0) {
         this.options.notify(
-          `safetynet: log store ${this.options.storePath} is writable again` +
+          `safetynet: log store ${this.where} is writable again` +
             (replayed > 0 ? `; replayed ${replayed} spooled entries` : ''),
         );
       }
@@ -157,53 +170,82 @@ export class WriterCore {
   }
 
   /** Replays every spool file this process may replay, oldest first. Returns entries replayed. */
-  private replay(): number {
+  private async replay(): Promise<number> {
     const store = this.store!;
     let total = 0;
     for (const file of this.spool.replayable()) {
-      let offset = store.spoolOffsetSync(file);
+      let offset = await store.spoolOffset(file);
       for (;;) {
         const chunk = this.spool.read(file, offset, REPLAY_ROWS);
         if (chunk.bad > 0)
           this.options.notify(`safetynet: skipped ${chunk.bad} unreadable lines in spool file ${file}`);
         if (chunk.next > offset) {
           try {
-            store.appendSync(chunk.rows, { spoolMark: { file, from: offset, to: chunk.next } });
+            await store.append(chunk.rows, {
+              spoolMark: { file, from: offset, to: chunk.next },
+              deferIndex: true,
+            });
             total += chunk.rows.length;
           } catch (err) {
             if (!(err instanceof SpoolMarkConflict)) throw err;
             // Another process replayed this range first: continue from where it got.
           }
-          offset = store.spoolOffsetSync(file);
+          offset = await store.spoolOffset(file);
         }
         if (chunk.atEnd || (chunk.next === offset && chunk.rows.length === 0 && chunk.bad === 0)) {
           if (chunk.atEnd) {
             this.spool.remove(file);
-            store.forgetSpoolSync(file);
+            await store.forgetSpool(file);
           }
           break;
         }
       }
     }
-    if (total > 0) store.indexFtsSync(Number.MAX_SAFE_INTEGER);
+    if (total > 0) await store.maintain(Number.MAX_SAFE_INTEGER);
     return total;
+  }
+
+  /** The `critical` `system` entry for a store file deleted or replaced while in use. */
+  private async recordIncident(store: LogStore): Promise<void> {
+    const { message, at } = this.incident!;
+    await store.append([
+      {
+        ts: at,
+        level: 'critical',
+        category: 'system',
+        message,
+        details: JSON.stringify({ store: this.where, pid: process.pid }),
+        orderId: null,
+        errorStack: null,
+      },
+    ]);
+    this.incident = null;
   }
 
   private markDown(err: unknown): void {
     const msg = errText(err);
+    if ((err as { code?: unknown })?.code === 'E_LOG_STORE_REPLACED') {
+      this.incident = { message: msg, at: Date.now() };
+      this.options.notify(`safetynet: ${msg}`);
+      // Reopen at once: the path holds a store again (the rescued one, or the replacement).
+      const store = this.store;
+      this.store = null;
+      store?.close().catch(() => {});
+      this.nextAttempt = 0;
+      return;
+    }
     if (this.down === null) {
       this.options.notify(
-        `safetynet: log store ${this.options.storePath} cannot be written (${msg}); entries go to the spool in ${this.options.spoolDir} until it is back`,
+        `safetynet: log store ${this.where} cannot be written (${msg}); entries go to the spool in ${this.options.spoolDir} until it is back`,
       );
     }
     this.down = msg;
     // Reopen from scratch next time: the connection itself may be what broke.
-    try {
-      this.store?.closeSync();
-    } catch {
-      // closing a broken connection may fail too
-    }
+    const store = this.store;
     this.store = null;
+    store?.close().catch(() => {
+      // closing a broken connection may fail too
+    });
     this.nextAttempt = Date.now() + this.retryMs;
     this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
   }
@@ -214,6 +256,19 @@ export class WriterCore {
     let text = '';
     for (let i = 0; i < rows.length; i++) text += mirrorLine(rows[i]!, idOf(i));
     out(text);
+  }
+}
+
+/** The store for messages: the SQLite file, or the PostgreSQL server without its password. */
+export function describeStore(store: LogStoreConfig): string {
+  if (store.type === 'sqlite') return store.path;
+  if (!store.connectionString) return 'postgres (PG* environment)';
+  try {
+    const u = new URL(store.connectionString);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres';
   }
 }
 

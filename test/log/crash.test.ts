@@ -5,72 +5,14 @@
  * one store at once (one intact chain per category).
  */
 import { describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const CHILD = fileURLToPath(new URL('./fixtures/log-child.ts', import.meta.url));
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { startChild } from './child.js';
 
-interface Child {
-  proc: ChildProcess;
-  lines: string[];
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  waitFor(pred: (lines: string[]) => boolean, timeoutMs?: number): Promise<void>;
-}
-
-function start(dir: string, mode: string, extra: string[] = []): Child {
-  const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', CHILD, path.join(dir, 'logs.sqlite'), path.join(dir, 'spool'), mode, ...extra],
-    {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  const lines: string[] = [];
-  let err = '';
-  let buf = '';
-  const listeners = new Set<() => void>();
-  proc.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop()!;
-    lines.push(...parts);
-    for (const l of listeners) l();
-  });
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return {
-    proc,
-    lines,
-    stderr: () => err,
-    exited,
-    waitFor(pred, timeoutMs = 20_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (pred(lines)) {
-            listeners.delete(check);
-            clearTimeout(t);
-            resolve();
-          }
-        };
-        const t = setTimeout(() => {
-          listeners.delete(check);
-          reject(new Error(`child did not get there; stderr: ${err}`));
-        }, timeoutMs);
-        listeners.add(check);
-        void exited.then(() => setTimeout(check, 10));
-        check();
-      });
-    },
-  };
-}
+const start = (dir: string, mode: string, extra: string[] = []) =>
+  startChild(path.join(dir, 'logs.sqlite'), path.join(dir, 'spool'), mode, extra);
 
 function messages(dir: string): string[] {
   const store = SqliteLogStore.open(path.join(dir, 'logs.sqlite'));

@@ -274,6 +274,22 @@ export function runLogStoreConformance(h: StoreHarness): void {
       await store.close();
     });
 
+    it('refuses rows readers could not show again (impossible time, level, category, details) and stores none of the batch', async () => {
+      const store = await h.create();
+      for (const bad of [
+        row({ ts: 1e17 }),
+        row({ ts: -1 }),
+        row({ ts: T0 + 0.5 }),
+        row({ ts: T0, level: 'loud' as never }),
+        row({ ts: T0, category: 'Not A Category' }),
+        row({ ts: T0, details: '[1,2]' }),
+      ]) {
+        await expectUsage(store.append([row({ ts: T0 }), bad]), 'E_LOG_ENTRY');
+      }
+      expect((await store.search({})).entries).toEqual([]);
+      await store.close();
+    });
+
     it('verifies an intact chain and reports the first edited, deleted or reordered entry', async () => {
       for (const attack of ['edit', 'delete', 'swap'] as const) {
         const store = await h.create();

@@ -6,12 +6,15 @@
 import type { LogStoreConfig } from '../../config/types.js';
 import { SafetynetError } from '../../errors.js';
 import type { Level, LogEntry, LogFilter, SearchOptions, SearchPage } from '../types.js';
+import { PostgresLogStore } from './pg-store.js';
 import { SqliteLogStore } from './sqlite-store.js';
 import type {
   AppendOptions,
   AppendResult,
   AppendRow,
+  ChainState,
   LogStore,
+  RawEntry,
   PruneOptions,
   PruneReport,
   StoreCapabilities,
@@ -23,19 +26,38 @@ export interface OpenStoreOptions {
   now?: () => number;
 }
 
-/** Opens the store the configuration names (SQLite today; PostgreSQL arrives in a later release). */
+/**
+ * Opens the store the configuration names. The only place that knows the store types: a new store
+ * needs its own file and a line here. PostgreSQL connects (and migrates) on first use, so opening
+ * never blocks; SQLite opens the file at once.
+ */
 export function openLogStore(config: LogStoreConfig, options: OpenStoreOptions = {}): LogStore {
-  if (config.type !== 'sqlite') {
-    throw new SafetynetError(
-      'E_LOG_STORE_TYPE',
-      `logs.store.type "${config.type}" is not supported by this version`,
-      {
-        hint: 'use logs.store.type "sqlite" (the PostgreSQL log store is not available yet)',
-        exitCode: 2,
-      },
-    );
+  switch (config.type) {
+    case 'sqlite':
+      return SqliteLogStore.open(config.path, options);
+    case 'postgres':
+      return new PostgresLogStore({
+        ...(config.connectionString ? { connectionString: config.connectionString } : {}),
+        ...(options.busyTimeoutMs !== undefined ? { timeoutMs: options.busyTimeoutMs } : {}),
+        ...(options.now ? { now: options.now } : {}),
+      });
+    default:
+      throw new SafetynetError(
+        'E_LOG_STORE_TYPE',
+        `logs.store.type "${String(config.type)}" is not supported`,
+        {
+          hint: 'use logs.store.type "sqlite" or "postgres"',
+          exitCode: 2,
+        },
+      );
   }
-  return SqliteLogStore.open(config.path, options);
+}
+
+/** What a store of this configuration can do, without opening it. */
+export function storeCapabilities(config: LogStoreConfig): StoreCapabilities {
+  return config.type === 'postgres'
+    ? { fullText: true, multiProcess: true, multiHost: true }
+    : { fullText: true, multiProcess: true, multiHost: false };
 }
 
 /** A LogStore that opens the real one on first use; each method rejects when opening fails. */
@@ -84,6 +106,21 @@ export class LazyLogStore implements LogStore {
   }
   async forgetSpool(file: string): Promise<void> {
     return (await this.use()).forgetSpool(file);
+  }
+  async maintain(budgetRows: number): Promise<boolean> {
+    return (await this.use()).maintain(budgetRows);
+  }
+  indexBacklog(): number {
+    return this.inner?.indexBacklog() ?? 0;
+  }
+  async readRaw(afterId: number, limit: number): Promise<RawEntry[]> {
+    return (await this.use()).readRaw(afterId, limit);
+  }
+  async chainState(): Promise<ChainState> {
+    return (await this.use()).chainState();
+  }
+  async writeRaw(rows: RawEntry[], state?: ChainState): Promise<void> {
+    return (await this.use()).writeRaw(rows, state);
   }
   async close(): Promise<void> {
     this.closed = true;

@@ -1,7 +1,8 @@
 /**
- * The LogStore interface: what any log store (SQLite now, PostgreSQL later) offers the logger, the
+ * The LogStore interface: what any log store (SQLite, PostgreSQL) offers the logger's writer, the
  * CLI and the admin panel. Every implementation passes the same conformance suite
- * (test/log/store-conformance.ts).
+ * (test/log/store-conformance.ts). The writer (writer-core.ts) uses only this interface, so a new
+ * store needs only its own file (and a line in open.ts).
  */
 import type { Level, LogEntry, LogFilter, SearchOptions, SearchPage } from '../types.js';
 
@@ -32,7 +33,15 @@ export interface SpoolMark {
 
 export interface AppendOptions {
   spoolMark?: SpoolMark;
+  /**
+   * The caller (the writer) keeps a deferred text index caught up through `maintain()`, so the
+   * append may leave it behind. Without it, what was appended is searchable by text at once.
+   */
+  deferIndex?: boolean;
 }
+
+/** Raised by `append` when another process already replayed that spool range (nothing stored). */
+export class SpoolMarkConflict extends Error {}
 
 /** What `append` assigned: ids are consecutive in append order. */
 export interface AppendResult {
@@ -97,6 +106,37 @@ export interface StoreCapabilities {
   fullText: boolean;
   /** Several processes may append to one store and still form one chain per category. */
   multiProcess: boolean;
+  /** Several hosts may write to the store (a server database rather than a local file). */
+  multiHost: boolean;
+}
+
+/** One stored entry with its chain fields, as `logs copy` moves it between stores. */
+export interface RawEntry {
+  id: number;
+  ts: number;
+  level: Level;
+  category: string;
+  message: string;
+  details: string;
+  orderId: string | null;
+  errorStack: string | null;
+  seq: number;
+  /** Hex SHA-256 chain hash. */
+  hash: string;
+}
+
+/** The chain bookkeeping besides the entries: heads, runs removed by retention, webhook event ids. */
+export interface ChainState {
+  heads: { category: string; seq: number; hash: string }[];
+  pruned: {
+    category: string;
+    fromSeq: number;
+    toSeq: number;
+    lastHash: string;
+    count: number;
+    prunedAt: number;
+  }[];
+  webhooks: { provider: string; eventId: string; firstId: number }[];
 }
 
 /** A durable, searchable, hash-chained log store. */
@@ -120,5 +160,21 @@ export interface LogStore {
   spoolOffset(file: string): Promise<number>;
   /** Forgets a spool file's replay offset once the file is gone. */
   forgetSpool(file: string): Promise<void>;
+  /**
+   * Background upkeep the writer runs when no batch waits (e.g. filling a deferred text index),
+   * at most about `budgetRows` rows of work. Resolves true when more work remains.
+   */
+  maintain(budgetRows: number): Promise<boolean>;
+  /** Committed entries not yet searchable through the text index (cheap; 0 when indexed on commit). */
+  indexBacklog(): number;
+  /** Up to `limit` entries with id above `afterId`, in id order, with their chain fields. */
+  readRaw(afterId: number, limit: number): Promise<RawEntry[]>;
+  /** The chain bookkeeping (see ChainState). */
+  chainState(): Promise<ChainState>;
+  /**
+   * Writes entries exactly as given (ids, seqs, hashes kept), then, when `state` is given, the
+   * chain bookkeeping; refuses when the store already has entries with those ids. For `logs copy`.
+   */
+  writeRaw(rows: RawEntry[], state?: ChainState): Promise<void>;
   close(): Promise<void>;
 }

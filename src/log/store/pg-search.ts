@@ -1,0 +1,110 @@
+/**
+ * Searching the PostgreSQL store: filters as SQL with bound parameters, text through the GIN
+ * index on `tsv` (never LIKE), newest first with a keyset cursor on (ts, id), and per-level counts.
+ * PostgreSQL's planner picks between walking a (…, ts, id) index newest-first and collecting the
+ * text matches from the GIN index; both give the same rows.
+ */
+import {
+  LEVELS,
+  LEVEL_RANK,
+  type Level,
+  type LogFilter,
+  type SearchOptions,
+  type SearchPage,
+} from '../types.js';
+import { checkFilter, decodeCursor, encodeCursor, pageSize, parseTextQuery } from './query.js';
+import { PG_COLUMNS, pgEntry, type PgRow, type PostgresLogStore } from './pg-store.js';
+import { PG_SCHEMA } from './pg-schema.js';
+import { tsQuery } from './pg-text.js';
+
+const S = PG_SCHEMA;
+/** A text search matching fewer entries (with the other filters) collects them instead of walking. */
+const COMMON_TEXT = 5000;
+
+/** The WHERE clauses and parameters for a filter ($1 … $n). */
+export function pgWhere(filter: LogFilter): { clauses: string[]; params: unknown[] } {
+  checkFilter(filter);
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  const p = (v: unknown) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  if (filter.categories && filter.categories.length > 0) {
+    clauses.push(
+      filter.categories.length === 1
+        ? `category = ${p(filter.categories[0])}`
+        : `category = ANY(${p(filter.categories)}::text[])`,
+    );
+  }
+  // Levels as literals (validated ranks) so the partial index (level > 0) applies.
+  if (filter.level !== undefined) {
+    const r = LEVEL_RANK[filter.level];
+    clauses.push(r > 0 ? `level = ${r} AND level > 0` : 'level = 0');
+  } else if (filter.minLevel !== undefined && LEVEL_RANK[filter.minLevel] > 0) {
+    clauses.push(`level >= ${LEVEL_RANK[filter.minLevel]} AND level > 0`);
+  }
+  if (filter.since !== undefined) clauses.push(`ts >= ${p(Math.floor(filter.since))}`);
+  if (filter.until !== undefined) clauses.push(`ts < ${p(Math.ceil(filter.until))}`);
+  if (filter.orderId !== undefined) clauses.push(`order_id = ${p(String(filter.orderId))}`);
+  if (filter.text !== undefined) {
+    const q = tsQuery(parseTextQuery(filter.text));
+    clauses.push(q === null ? 'false' : `tsv @@ to_tsquery('simple', ${p(q)})`);
+  }
+  return { clauses, params };
+}
+
+/** Newest first, one page, keyset-paginated on (ts, id). */
+export async function search(
+  s: PostgresLogStore,
+  filter: LogFilter,
+  options?: SearchOptions,
+): Promise<SearchPage> {
+  const limit = pageSize(options);
+  const { clauses, params } = pgWhere(filter);
+  if (options?.cursor) {
+    const c = decodeCursor(options.cursor);
+    params.push(c.ts, c.id);
+    clauses.push(`(ts, id) < ($${params.length - 1}::bigint, $${params.length}::bigint)`);
+  }
+  const where = clauses.length ? ' WHERE ' + clauses.join(' AND ') : '';
+  const r = await s.use('search', async (c) => {
+    // PostgreSQL cannot estimate how many entries a word matches; with ORDER BY … LIMIT it tends to
+    // walk the time index and test every entry (measured: 1.4 s for a customer id on 1M entries).
+    // So count the matches first (up to COMMON_TEXT): when there are few, collect them from the
+    // GIN index and sort (a materialised CTE fences the LIMIT off); when many, walking is right.
+    let collect = false;
+    if (filter.text !== undefined) {
+      const n = await c.query<{ n: number }>(
+        `SELECT count(*) AS n FROM (SELECT 1 FROM ${S}.logs${where} LIMIT ${COMMON_TEXT}) m`,
+        params,
+      );
+      collect = n.rows[0]!.n < COMMON_TEXT;
+    }
+    params.push(limit + 1);
+    const sql = collect
+      ? `WITH m AS MATERIALIZED (SELECT ${PG_COLUMNS} FROM ${S}.logs${where})
+         SELECT * FROM m ORDER BY ts DESC, id DESC LIMIT $${params.length}`
+      : `SELECT ${PG_COLUMNS} FROM ${S}.logs${where} ORDER BY ts DESC, id DESC LIMIT $${params.length}`;
+    return c.query<PgRow>(sql, params);
+  });
+  const page: SearchPage = { entries: r.rows.slice(0, limit).map(pgEntry) };
+  if (r.rows.length > limit) {
+    const last = r.rows[limit - 1]!;
+    page.nextCursor = encodeCursor({ ts: last.ts, id: last.id });
+  }
+  return page;
+}
+
+/** Entries per level for the filter. */
+export async function countByLevel(s: PostgresLogStore, filter: LogFilter): Promise<Record<Level, number>> {
+  const { clauses, params } = pgWhere(filter);
+  const sql = `SELECT level, count(*) AS n FROM ${S}.logs${clauses.length ? ' WHERE ' + clauses.join(' AND ') : ''} GROUP BY level`;
+  const r = await s.use('count in', (c) => c.query<{ level: number; n: number }>(sql, params));
+  const out = { info: 0, warn: 0, error: 0, critical: 0 } as Record<Level, number>;
+  for (const row of r.rows) {
+    const name = LEVELS[row.level];
+    if (name) out[name] = row.n;
+  }
+  return out;
+}
