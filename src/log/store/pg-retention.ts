@@ -21,7 +21,7 @@ import type { PostgresLogStore } from './pg-store.js';
 import type { PruneOptions, PruneReport } from './types.js';
 
 const S = PG_SCHEMA;
-const DEFAULT_BATCH = 1000;
+const DEFAULT_BATCH = 5000;
 const DEFAULT_PAUSE_MS = 25;
 
 interface Removed {
