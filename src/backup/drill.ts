@@ -15,7 +15,7 @@ import { SafetynetError } from '../errors.js';
 import type { BackupDeps } from './context.js';
 import { createStorage } from './storage/index.js';
 import { Repository, type HistoryRecord } from './repo/repository.js';
-import { restoreSqlite } from './sources/sqlite/restore.js';
+import { databaseSource } from './sources/index.js';
 import { restoreFiles } from './files-restore.js';
 import { formatDuration } from '../util/time.js';
 import { formatBytes } from '../util/format.js';
@@ -37,6 +37,8 @@ export interface DrillReport extends HistoryRecord {
   rtoMs: number;
   /** Achieved recovery point: age of the newest database point at the start (ms), null without one. */
   rpoMs: number | null;
+  /** How the source measured RPO (a heartbeat), when it did; null: the newest point's age. */
+  rpoBasis: string | null;
   /** Age of the newest file point at the start (ms), null without one. */
   filesAgeMs: number | null;
   objectives: { rtoMs: number; rpoMs: number };
@@ -76,6 +78,7 @@ export async function runDrill(deps: BackupDeps, opts: DrillOptions = {}): Promi
   let files: DrillReport['files'] = null;
   let rpoMs: number | null = null;
   let filesAgeMs: number | null = null;
+  let rpoBasis: string | null = null;
   const step = async (name: string, fn: () => Promise<string>): Promise<boolean> => {
     const s = performance.now();
     try {
@@ -102,15 +105,13 @@ export async function runDrill(deps: BackupDeps, opts: DrillOptions = {}): Promi
       if (db) rpoMs = Math.max(0, startedAt - Date.parse(db.time));
       await step('restore the database (newest point) and check it', async () => {
         if (!db) throw new Error('the repository holds no database point');
-        const r = await restoreSqlite(drillDeps, {
-          to: path.join(scratch, 'database', path.basename(config.database.path)),
-          pointId: db.id,
-          foreignKeyCheck: true,
-        });
-        if (r.foreignKeyViolations)
-          throw new Error(`foreign_key_check found ${r.foreignKeyViolations} violations`);
-        database = { point: db.id, time: db.time, bytes: r.sizeBytes };
-        return `point ${db.id} (${db.time}, chain of ${r.chain.length}): ${formatBytes(r.sizeBytes)}, SHA-256, integrity_check and foreign_key_check ok`;
+        const r = await databaseSource(config).drillRecover(drillDeps, db, scratch);
+        database = { point: db.id, time: db.time, bytes: r.bytes };
+        if (r.rpoMs !== undefined) {
+          rpoMs = r.rpoMs;
+          rpoBasis = r.rpoBasis ?? null;
+        }
+        return r.detail;
       });
       const newestFiles = [...points].reverse().find((p) => p.kind === 'files');
       if (newestFiles) filesAgeMs = Math.max(0, startedAt - Date.parse(newestFiles.time));
@@ -146,6 +147,7 @@ export async function runDrill(deps: BackupDeps, opts: DrillOptions = {}): Promi
     steps,
     rtoMs,
     rpoMs,
+    rpoBasis,
     filesAgeMs,
     objectives,
     rtoPass,

@@ -103,7 +103,7 @@ function dbOutcome(r: Awaited<ReturnType<typeof backupDatabase>>): JobOutcome {
       point: r.entry.id,
       kind: r.kind,
       storedBytes: r.entry.storedBytes,
-      changedPages: r.changedPages,
+      ...r.facts,
     },
   };
 }
