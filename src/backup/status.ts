@@ -101,7 +101,20 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
       : null;
   const newest = (kind: string) => [...points].reverse().find((p) => p.kind === kind);
   const newestDb = [...points].reverse().find((p) => p.source === 'db');
-  const exposureMs = newestDb ? Math.max(0, now - Date.parse(newestDb.time)) : null;
+  const health = await databaseSource(config)
+    .health(deps, points)
+    .catch((err: unknown) => ({
+      warnings: [`the shop database could not be checked: ${(err as Error).message}`],
+      stream: undefined,
+    }));
+  // With a running continuous log (WAL) the exposure is how far the stored log trails the server.
+  const stream = health.stream;
+  const exposureMs =
+    newestDb && stream?.running && stream.lagSeconds !== null
+      ? stream.lagSeconds * 1000
+      : newestDb
+        ? Math.max(0, now - Date.parse(newestDb.time))
+        : null;
   const rpoObjective = config.backup.objectives.rpoMs;
   const rpoOk = exposureMs !== null && exposureMs <= rpoObjective;
   if (reachable && exposureMs === null && points.length > 0)
@@ -205,12 +218,7 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
   }
   if (config.backup.recipients.length === 0)
     warnings.push('backup.recipients is empty: nothing can be backed up (run `safetynet keygen`)');
-  const health = await databaseSource(config)
-    .health(deps, points)
-    .catch((err: unknown) => ({
-      warnings: [`the shop database could not be checked: ${(err as Error).message}`],
-      stream: undefined,
-    }));
+
   warnings.push(...health.warnings);
 
   const counts: Record<string, number> = { full: 0, incremental: 0, files: 0, total: points.length };

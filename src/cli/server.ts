@@ -161,6 +161,12 @@ export function describeStatus(r: StatusReport): string {
   lines.push(
     `${'last drill'.padEnd(18)} ${d ? `${String(d.time)} RTO ${formatDuration(Number(d.rtoMs))} ${d.rtoPass ? 'PASS' : 'FAIL'}, RPO ${d.rpoMs === null ? 'n/a' : formatDuration(Number(d.rpoMs))} ${d.rpoPass ? 'PASS' : 'FAIL'}` : 'never'}`,
   );
+  if (r.stream) {
+    const st = r.stream;
+    lines.push(
+      `${'WAL stream'.padEnd(18)} ${st.running ? 'running' : 'NOT RUNNING'}, lag ${st.lagSeconds ?? '?'} s / ${st.lagBytes ?? '?'} bytes, slot ${st.slot?.name ?? '-'} (${st.slot?.walStatus ?? 'missing'}), newest ${st.newestObject ? `${st.newestObject.key} at ${st.newestObject.time ?? '?'}` : 'none'}${st.gaps.length ? `, ${st.gaps.length} gap(s)` : ', no gaps'}`,
+    );
+  }
   lines.push('');
   lines.push('jobs               next run                   last run');
   for (const j of r.jobs) {

@@ -163,6 +163,8 @@ export interface DatabaseSource {
   verifyLog?(deps: BackupDeps, points: CatalogEntry[], readData: boolean): Promise<LogProblem[]>;
   /** Continuous-log sources: which log objects the kept points and the point-in-time window need. */
   retainLog?(deps: BackupDeps, kept: CatalogEntry[], now: number): Promise<LogRetention>;
+  /** Continuous-log sources: streams the log into the repository until `signal` aborts (serve, `wal stream`). */
+  streamLog?(deps: BackupDeps, signal: AbortSignal): Promise<void>;
   /** Warnings about the live database and, for continuous-log sources, the stream's state. */
   health(deps: BackupDeps, points: CatalogEntry[]): Promise<SourceHealth>;
 }

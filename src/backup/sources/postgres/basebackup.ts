@@ -110,7 +110,7 @@ export async function backupPostgres(deps: BackupDeps, opts: DbBackupOptions): P
     const counts = await countRows(deps);
     // WAL through both the stop point and the counts' point, so the restore test can stop exactly there.
     const through = parseLsn(counts.lsn) > parseLsn(stopLsn) ? counts.lsn : stopLsn;
-    const walVia = await ensureWalThrough(deps, timeline, through, server.segSize, opts.signal);
+    const walVia = await ensureWalThrough(deps, timeline, startLsn, through, server.segSize, opts.signal);
     throwIfAborted(opts.signal);
     const partRecords = await Promise.all(parts);
     const seg = (l: string) => segmentName(timeline, segmentOf(parseLsn(l), server.segSize), server.segSize);

@@ -12,7 +12,7 @@ import { describeError, restoreCheckName } from '../common.js';
 import { rowCountCheck } from '../sqlite/index.js';
 import { backupPostgres } from './basebackup.js';
 import { restorePostgres } from './restore.js';
-import { pgConfig } from './walstream.js';
+import { WalStreamer, pgConfig } from './walstream.js';
 import { pgTool, runTool } from './tools.js';
 import type { PostgresManifest } from './manifest.js';
 import { formatBytes } from '../../../util/format.js';
@@ -154,6 +154,7 @@ export const postgresSource: DatabaseSource = {
     }
   },
 
+  streamLog: (deps, signal) => new WalStreamer(deps, { signal, heartbeat: true }).run(),
   verifyLog: verifyWal,
   retainLog: retainWal,
   health: postgresHealth,

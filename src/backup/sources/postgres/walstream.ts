@@ -88,6 +88,60 @@ export function coversLsn(listing: WalListing, timeline: number, lsn: bigint, se
   return (listing.pieces.get(name) ?? []).some((p) => p.end > offset);
 }
 
+/** True when every segment from `from` through `to` is stored (the last one may be open). */
+export function coversRange(
+  listing: WalListing,
+  timeline: number,
+  from: bigint,
+  to: bigint,
+  segSize: number,
+): boolean {
+  for (let seg = segmentOf(from, segSize); seg < segmentOf(to, segSize); seg++) {
+    if (!listing.segments.has(segmentName(timeline, seg, segSize))) return false;
+  }
+  return coversLsn(listing, timeline, to, segSize);
+}
+
+/**
+ * A slot made just before a base backup reserves WAL from the last checkpoint; if that was long
+ * ago, the backup's own checkpoint may invalidate it (max_slot_wal_keep_size). After the backup,
+ * such a slot is made again — it then reserves from the backup's checkpoint — so the WAL the
+ * backup needs is kept.
+ */
+export async function secureSlotFor(deps: BackupDeps, startLsn: string): Promise<void> {
+  const pgc = pgConfig(deps);
+  await withClient(pgc, async (c) => {
+    const row = async () =>
+      (
+        await c.query<{ restart_lsn: string | null; wal_status: string | null; active: boolean }>(
+          'SELECT restart_lsn::text, wal_status, active FROM pg_replication_slots WHERE slot_name = $1',
+          [pgc.slot],
+        )
+      ).rows[0];
+    let r = await row();
+    const ok = (x: typeof r) =>
+      x && x.wal_status !== 'lost' && x.restart_lsn !== null && parseLsn(x.restart_lsn) <= parseLsn(startLsn);
+    if (ok(r)) return;
+    if (r && !r.active) {
+      await c.query('SELECT pg_drop_replication_slot($1)', [pgc.slot]);
+      await deps.log.warn(`replication slot ${pgc.slot} had lost WAL (${r.wal_status}); made it again`, {
+        details: { slot: pgc.slot, restartLsn: r.restart_lsn },
+      });
+    }
+    if (!r || !r.active) await c.query('SELECT pg_create_physical_replication_slot($1, true)', [pgc.slot]);
+    r = await row();
+    if (!ok(r)) {
+      throw new SafetynetError(
+        'E_WAL_SLOT',
+        `replication slot ${pgc.slot} does not keep WAL from ${startLsn} (restart_lsn ${r?.restart_lsn ?? 'none'}, wal_status ${r?.wal_status ?? 'none'}), so the base backup cannot be made consistent`,
+        {
+          hint: 'raise max_slot_wal_keep_size (see `safetynet doctor`) and run the backup again',
+        },
+      );
+    }
+  });
+}
+
 export interface StreamOptions {
   /** Stop once WAL through this LSN is stored (a one-shot catch-up). */
   endpos?: string;
@@ -345,17 +399,20 @@ export function writtenLength(buf: Buffer): number {
 export async function ensureWalThrough(
   deps: BackupDeps,
   timeline: number,
+  fromLsn: string,
   lsn: string,
   segSize: number,
   signal?: AbortSignal,
 ): Promise<'streamed' | 'caught-up'> {
   const pgc = pgConfig(deps);
   const target = parseLsn(lsn);
+  const from = parseLsn(fromLsn);
+  await secureSlotFor(deps, fromLsn);
   const slot = await ensureSlot(deps);
   if (slot.active) {
     const deadline = Date.now() + (pgc.walUploadSeconds * 3 + 60) * 1000;
     while (Date.now() < deadline) {
-      if (coversLsn(await listWal(deps), timeline, target, segSize)) return 'streamed';
+      if (coversRange(await listWal(deps), timeline, from, target, segSize)) return 'streamed';
       await sleep(1000, signal);
     }
     throw new SafetynetError(
@@ -365,10 +422,14 @@ export async function ensureWalThrough(
     );
   }
   await new WalStreamer(deps, { endpos: lsn, ...(signal ? { signal } : {}) }).run();
-  if (!coversLsn(await listWal(deps), timeline, target, segSize)) {
-    throw new SafetynetError('E_WAL_NOT_STORED', `pg_receivewal ended before WAL through ${lsn} was stored`, {
-      hint: 'see the backup log for pg_receivewal output',
-    });
+  if (!coversRange(await listWal(deps), timeline, from, target, segSize)) {
+    throw new SafetynetError(
+      'E_WAL_NOT_STORED',
+      `pg_receivewal ended before WAL ${fromLsn}..${lsn} was stored`,
+      {
+        hint: 'see the backup log for pg_receivewal output',
+      },
+    );
   }
   return 'caught-up';
 }
