@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupDatabase, restoreDatabase } from '../../../src/backup/database.js';
-import { WalStreamer } from '../../../src/backup/sources/postgres/walstream.js';
+import { WalStreamer, listWal } from '../../../src/backup/sources/postgres/walstream.js';
+import { execFileSync, spawn } from 'node:child_process';
+import { CLI, runCli } from '../../helpers/cli.js';
 import type { PgRestoreResult } from '../../../src/backup/sources/postgres/restore.js';
 import { createCluster, createShopSchema, type TestCluster } from './cluster.js';
 import { expectCode, useTestEnvs } from '../env.js';
@@ -120,5 +122,42 @@ describe('PostgreSQL base backups and WAL', () => {
     expect(rt.ok).toBe(true);
     const v = await verifyRepository(e.deps, { readData: true });
     expect(v.problems).toEqual([]);
+  }, 120_000);
+
+  it('serve streams WAL in the background; SIGTERM and SIGKILL leave no pg_receivewal behind; doctor says what to change', async () => {
+    const e = await pgEnv();
+    const slot = e.config.database.postgres!.slot;
+    const receivers = () =>
+      execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => l.includes('pg_receivewal') && l.includes(slot));
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      const child = spawn(
+        process.execPath,
+        [CLI, '--config', e.configFile, 'serve', '--no-panel', '--catch-up-delay', '1h'],
+        {
+          stdio: 'ignore',
+        },
+      );
+      const deadline = Date.now() + 30_000;
+      while (receivers().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      expect(receivers()).toHaveLength(1);
+      await cluster.query(
+        `INSERT INTO orders (id, customer_id, status, total_cents) VALUES (${signal === 'SIGTERM' ? 930001 : 930002}, 1, 'serve', 1)`,
+      );
+      await new Promise((r) => setTimeout(r, 3000));
+      child.kill(signal);
+      const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c)));
+      if (signal === 'SIGTERM') expect(code).toBe(0);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(receivers()).toEqual([]);
+    }
+    const listing = await listWal(e.deps);
+    expect(listing.pieces.size + listing.segments.size).toBeGreaterThan(0);
+
+    const doctor = await runCli(['--config', e.configFile, 'doctor']);
+    expect(doctor.code).toBe(1); // max_slot_wal_keep_size is -1 on this cluster
+    expect(doctor.stdout).toMatch(/ok {3}wal_level +replica/);
+    expect(doctor.stdout).toMatch(/FIX  max_slot_wal_keep_size +-1\n +set max_slot_wal_keep_size/);
   }, 120_000);
 });
