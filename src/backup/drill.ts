@@ -3,7 +3,9 @@
  * lost — using only the repository and the identity (a fresh, empty state folder: no local caches)
  * — and measure what the objectives promise:
  *   achieved RTO = wall time of the whole recovery (catalog, database, every file set, checks);
- *   achieved RPO = age of the newest recoverable database point at the moment the drill starts.
+ *   achieved RPO = age of the newest recoverable database point at the moment the drill starts, or,
+ *   for a source with a continuous log that measures it (PostgreSQL's heartbeat row), the live
+ *   server's newest heartbeat minus the recovered server's.
  * The database is what RPO is about (orders and payments written since the last point are what a
  * disaster loses); the age of the newest file point is reported beside it, against its own
  * schedule. The report lists each step with its time and PASS/FAIL per objective.
@@ -173,8 +175,9 @@ export function drillMarkdown(r: DrillReport): string {
     '| objective | target | achieved | result |',
     '|---|---|---|---|',
     `| RTO (time to recover everything) | ${formatDuration(r.objectives.rtoMs)} | ${formatDuration(r.rtoMs)} | ${pf(r.rtoPass)} |`,
-    `| RPO (age of the newest database point) | ${formatDuration(r.objectives.rpoMs)} | ${r.rpoMs === null ? 'no database point' : formatDuration(r.rpoMs)} | ${pf(r.rpoPass)} |`,
+    `| RPO (${r.rpoBasis ? 'heartbeat: live minus recovered' : 'age of the newest database point'}) | ${formatDuration(r.objectives.rpoMs)} | ${r.rpoMs === null ? 'no database point' : formatDuration(r.rpoMs)} | ${pf(r.rpoPass)} |`,
     '',
+    ...(r.rpoBasis ? [`RPO measured with the ${r.rpoBasis}.`, ''] : []),
     r.filesAgeMs !== null
       ? `Newest file point was ${formatDuration(r.filesAgeMs)} old (file sets follow their own schedule).`
       : 'No file point.',

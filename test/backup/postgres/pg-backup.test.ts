@@ -6,7 +6,9 @@ import { WalStreamer, listWal } from '../../../src/backup/sources/postgres/walst
 import { execFileSync, spawn } from 'node:child_process';
 import { CLI, runCli } from '../../helpers/cli.js';
 import type { PgRestoreResult } from '../../../src/backup/sources/postgres/restore.js';
-import { createCluster, createShopSchema, type TestCluster } from './cluster.js';
+import { createCluster, createShopSchema, freePort, type TestCluster } from './cluster.js';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { expectCode, useTestEnvs } from '../env.js';
 import { runRestoreTest } from '../../../src/backup/restore-test.js';
 import { verifyRepository } from '../../../src/backup/verify.js';
@@ -158,6 +160,81 @@ describe('PostgreSQL base backups and WAL', () => {
     const doctor = await runCli(['--config', e.configFile, 'doctor']);
     expect(doctor.code).toBe(1); // max_slot_wal_keep_size is -1 on this cluster
     expect(doctor.stdout).toMatch(/ok {3}wal_level +replica/);
-    expect(doctor.stdout).toMatch(/FIX  max_slot_wal_keep_size +-1\n +set max_slot_wal_keep_size/);
+    expect(doctor.stdout).toMatch(/FIX {2}max_slot_wal_keep_size +-1\n +set max_slot_wal_keep_size/);
+  }, 120_000);
+
+  it('the runbook recipe (age, zstd, tar, jq and pg_ctl) rebuilds the cluster with every stored WAL byte', async () => {
+    const e = await pgEnv();
+    const base = await backupDatabase(e.deps, { mode: 'full' });
+    const ac = new AbortController();
+    const running = new WalStreamer(e.deps, { signal: ac.signal }).run();
+    try {
+      await cluster.query(
+        "INSERT INTO orders (id, customer_id, status, total_cents) VALUES (940001, 1, 'recipe', 1)",
+      );
+      await cluster.query('SELECT pg_switch_wal()');
+      await cluster.query(
+        "INSERT INTO orders (id, customer_id, status, total_cents) VALUES (940002, 1, 'recipe', 2)",
+      );
+      await new Promise((r) => setTimeout(r, 3000));
+    } finally {
+      ac.abort();
+      await running;
+    }
+    const doc = readFileSync(
+      fileURLToPath(new URL('../../../docs/postgres-backup.md', import.meta.url)),
+      'utf8',
+    );
+    const script = /```sh\n(# pg-restore\.sh[\s\S]*?)```/.exec(doc)?.[1];
+    expect(script).toBeDefined();
+    const dest = path.join(e.dir, 'by-hand');
+    execFileSync('bash', ['-c', script!], {
+      env: {
+        ...process.env,
+        REPO: e.deps.repo.storage.localPath!,
+        KEY: e.identityFile,
+        POINT: base.entry.id,
+        DEST: dest,
+      },
+    });
+    execFileSync('chown', ['-R', 'postgres:', dest]);
+    const port = await freePort();
+    const ctl = (args: string[]) =>
+      execFileSync(
+        'runuser',
+        ['-u', 'postgres', '--', '/usr/lib/postgresql/15/bin/pg_ctl', '-D', dest, ...args],
+        {
+          stdio: 'ignore',
+        },
+      );
+    ctl([
+      'start',
+      '-w',
+      '-l',
+      path.join(dest, 'by-hand.log'),
+      '-o',
+      `-p ${port} -c unix_socket_directories=`,
+    ]);
+    try {
+      let ids: number[] = [];
+      for (let i = 0; i < 100; i++) {
+        try {
+          const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'shop' });
+          await c.connect();
+          const inRecovery = (await c.query('SELECT pg_is_in_recovery() r')).rows[0].r;
+          ids = (await c.query('SELECT id FROM orders WHERE id > 940000 ORDER BY id')).rows.map((r) =>
+            Number(r.id),
+          );
+          await c.end();
+          if (!inRecovery) break;
+        } catch {
+          // starting
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(ids).toEqual([940001, 940002]);
+    } finally {
+      ctl(['stop', '-m', 'immediate']);
+    }
   }, 120_000);
 });
