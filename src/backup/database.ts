@@ -3,7 +3,7 @@
  * `database.type` (sources/index.ts) and writes the `backup`-category log entries (success with
  * the figures, failure with the cause and stack).
  */
-import { ExitCode, SafetynetError } from '../errors.js';
+import { ExitCode, SafetynetError, UsageError } from '../errors.js';
 import type { BackupDeps } from './context.js';
 import { databaseSource } from './sources/index.js';
 import type { DbBackupOptions, DbBackupResult, DbRestoreOptions, DbRestoreResult } from './sources/types.js';
@@ -53,8 +53,18 @@ export async function backupDatabase(deps: BackupDeps, opts: DbBackupOptions): P
 
 /** Restores the shop database (to a file or a data directory) and logs the outcome. */
 export async function restoreDatabase(deps: BackupDeps, opts: DbRestoreOptions): Promise<DbRestoreResult> {
+  const source = databaseSource(deps.config);
   try {
-    const r = await databaseSource(deps.config).restore(deps, opts);
+    if (opts.start && !source.capabilities.startable) {
+      throw new UsageError(
+        'E_NOT_STARTABLE',
+        `a ${source.type} restore is a file; there is no server to --start`,
+        {
+          hint: 'leave out --start and --port; point the shop at the restored file',
+        },
+      );
+    }
+    const r = await source.restore(deps, opts);
     await deps.log.info(
       `database restored from point ${r.point.id} to ${r.to} in ${formatDuration(r.durationMs)}`,
       {

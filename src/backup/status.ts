@@ -170,7 +170,10 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
     const allowed =
       2 *
       longestGapMs(
-        [config.backup.schedule.full, config.backup.schedule.incremental],
+        // Sources without incremental points (PostgreSQL: continuous WAL) take only the full ones.
+        databaseSource(config).capabilities.incrementalPoints
+          ? [config.backup.schedule.full, config.backup.schedule.incremental]
+          : [config.backup.schedule.full],
         config.backup.timezone,
         now,
       );

@@ -28,7 +28,11 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
       name: 'incremental',
       cron: s.incremental,
       // 'auto': an incremental, unless no full exists for today yet (then this run is the full).
-      run: async (signal) => dbOutcome(await backupDatabase(deps, { mode: 'auto', signal })),
+      // A source without incremental points keeps a continuous log instead: nothing to do here.
+      run: async (signal) =>
+        databaseSource(deps.config).capabilities.incrementalPoints
+          ? dbOutcome(await backupDatabase(deps, { mode: 'auto', signal }))
+          : { summary: 'the WAL stream is continuous; no incremental point is needed', details: {} },
     },
     {
       name: 'files',

@@ -210,6 +210,7 @@ export class WalStreamer {
           },
         );
         if (this.opts.endpos) throw new SafetynetError('E_PG_COMMAND', this.state.lastError);
+        if (/already been removed|invalidated|does not exist/.test(out)) await this.resetSpool(out);
         await this.writeState();
         await sleep(backoff, this.opts.signal);
         backoff = Date.now() - started > 60_000 ? 1000 : Math.min(backoff * 2, 60_000);
@@ -227,6 +228,26 @@ export class WalStreamer {
 
   private stopped(): boolean {
     return this.stopping || Boolean(this.opts.signal?.aborted);
+  }
+
+  /**
+   * The server no longer has the WAL our spool continues from (the slot was lost and made again):
+   * store what the spool holds, then empty it so pg_receivewal starts at the slot's position. The
+   * gap this leaves is what verify and status report; the next base backup starts a new chain.
+   */
+  private async resetSpool(why: string): Promise<void> {
+    await this.uploadOnce().catch(() => {});
+    const dir = spoolDir(this.deps);
+    for (const n of await fsp.readdir(dir).catch(() => [] as string[]))
+      await fsp.rm(path.join(dir, n), { force: true });
+    this.uploadedEnd.clear();
+    await ensureSlot(this.deps).catch(() => {});
+    await this.deps.log.warn(
+      `WAL stream restarts from the slot's position: ${why.split('\n').slice(-1)[0]}`,
+      {
+        details: { slot: pgConfig(this.deps).slot },
+      },
+    );
   }
 
   private async runChild(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
@@ -277,19 +298,32 @@ export class WalStreamer {
     const pgc = pgConfig(this.deps);
     const table = quoteTable(pgc.heartbeatTable);
     let client: Awaited<ReturnType<typeof connect>> | undefined;
+    let failing = false;
     while (!this.stopped()) {
       try {
         client ??= await connect(pgc);
-        await client.query(
-          `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, at timestamptz NOT NULL);
-           INSERT INTO ${table} (id, at) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = now()`,
-        );
+        const upsert = `INSERT INTO ${table} (id, at) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = now()`;
+        try {
+          await client.query(upsert);
+        } catch (err) {
+          // Only a missing table is made here (a role without CREATE on the schema can still beat).
+          if ((err as { code?: string }).code !== '42P01') throw err;
+          await client.query(
+            `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, at timestamptz NOT NULL)`,
+          );
+          await client.query(upsert);
+        }
+        failing = false;
       } catch (err) {
         await client?.end().catch(() => {});
         client = undefined;
-        await this.deps.log.warn(`heartbeat row could not be written: ${(err as Error).message}`, {
-          details: { table: pgc.heartbeatTable },
-        });
+        // Once per failure streak, not every few seconds.
+        if (!failing)
+          await this.deps.log.warn(
+            `heartbeat row could not be written: ${(err as Error).message} (create ${pgc.heartbeatTable} (id int primary key, at timestamptz not null) and grant the role INSERT, UPDATE on it, or set database.heartbeatSeconds to 0)`,
+            { details: { table: pgc.heartbeatTable } },
+          );
+        failing = true;
       }
       await sleep(pgc.heartbeatSeconds * 1000, this.opts.signal, () => this.stopping);
     }
