@@ -82,6 +82,13 @@ export async function listWal(deps: BackupDeps): Promise<WalListing> {
 /** True when the repository holds WAL through `lsn` on `timeline`. */
 export function coversLsn(listing: WalListing, timeline: number, lsn: bigint, segSize: number): boolean {
   const seg = segmentOf(lsn, segSize);
+  // An LSN on a segment boundary is the end of the previous segment: that one must be complete.
+  if (
+    lsn % BigInt(segSize) === 0n &&
+    seg > 0n &&
+    listing.segments.has(segmentName(timeline, seg - 1n, segSize))
+  )
+    return true;
   const name = segmentName(timeline, seg, segSize);
   if (listing.segments.has(name)) return true;
   const offset = Number(lsn - seg * BigInt(segSize));
@@ -96,7 +103,8 @@ export function coversRange(
   to: bigint,
   segSize: number,
 ): boolean {
-  for (let seg = segmentOf(from, segSize); seg < segmentOf(to, segSize); seg++) {
+  const last = to % BigInt(segSize) === 0n ? segmentOf(to, segSize) - 1n : segmentOf(to, segSize);
+  for (let seg = segmentOf(from, segSize); seg < last; seg++) {
     if (!listing.segments.has(segmentName(timeline, seg, segSize))) return false;
   }
   return coversLsn(listing, timeline, to, segSize);
