@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import type { BackupDeps } from './context.js';
 import { backupDatabase } from './database.js';
 import { backupFiles, type BackupFilesResult } from './files-backup.js';
-import { lockForBackup, type DbBackupResult } from './sources/sqlite/backup.js';
+import { lockForBackup } from './sources/common.js';
+import type { DbBackupResult } from './sources/types.js';
 
 export interface BackupAllResult {
   set: string;

@@ -1,47 +1,35 @@
 /**
  * Database backup and restore as the CLI and the scheduler call them: picks the source for
- * `database.type` and writes the `backup`-category log entries (success with the figures, failure
- * with the cause and stack).
+ * `database.type` (sources/index.ts) and writes the `backup`-category log entries (success with
+ * the figures, failure with the cause and stack).
  */
-import { ConfigError, ExitCode, SafetynetError } from '../errors.js';
+import { ExitCode, SafetynetError, UsageError } from '../errors.js';
 import type { BackupDeps } from './context.js';
 import { sealLogAnchor } from './log-anchor.js';
-import { backupSqlite, type DbBackupOptions, type DbBackupResult } from './sources/sqlite/backup.js';
-import { restoreSqlite, type DbRestoreOptions, type DbRestoreResult } from './sources/sqlite/restore.js';
+import { databaseSource } from './sources/index.js';
+import type { DbBackupOptions, DbBackupResult, DbRestoreOptions, DbRestoreResult } from './sources/types.js';
 import { formatBytes } from '../util/format.js';
 import { formatDuration } from '../util/time.js';
 
-function requireSqlite(deps: BackupDeps): void {
-  if (deps.config.database.type !== 'sqlite') {
-    throw new ConfigError(
-      'E_DB_TYPE_UNSUPPORTED',
-      `database.type "${deps.config.database.type}" backups are not available in this version`,
-      {
-        hint: 'this version backs up SQLite databases (database.type "sqlite"); PostgreSQL support is planned',
-      },
-    );
-  }
-}
+export type { DbBackupOptions, DbBackupResult, DbRestoreOptions, DbRestoreResult };
 
 /** Backs up the shop database and logs the outcome. */
 export async function backupDatabase(deps: BackupDeps, opts: DbBackupOptions): Promise<DbBackupResult> {
+  const source = databaseSource(deps.config);
   try {
-    requireSqlite(deps);
-    const r = await backupSqlite(deps, opts);
+    const r = await source.backup(deps, opts);
     await deps.log.info(
       `${r.kind} database backup ${r.entry.id}: ${formatBytes(r.entry.logicalBytes)} database, ${formatBytes(r.entry.storedBytes)} stored in ${formatDuration(r.durationMs)}`,
       {
         details: {
           point: r.entry.id,
+          source: source.type,
           kind: r.kind,
           reason: r.reason,
           time: r.entry.time,
           databaseBytes: r.entry.logicalBytes,
           storedBytes: r.entry.storedBytes,
-          changedPages: r.changedPages,
-          pageCount: r.pageCount,
-          snapshotMethod: r.snapshotMethod,
-          snapshotHeldMs: r.snapshotHeldMs,
+          ...r.facts,
           durationMs: r.durationMs,
           set: r.entry.set,
         },
@@ -59,17 +47,26 @@ export async function backupDatabase(deps: BackupDeps, opts: DbBackupOptions): P
     await deps.logger.error(err, {
       category: 'backup',
       message: `database backup failed: ${(err as Error).message}`,
-      details: { mode: opts.mode, database: deps.config.database.path, repository: deps.repo.storage.url },
+      details: { mode: opts.mode, source: source.type, repository: deps.repo.storage.url },
     });
     throw err;
   }
 }
 
-/** Restores the shop database (to a path) and logs the outcome. */
+/** Restores the shop database (to a file or a data directory) and logs the outcome. */
 export async function restoreDatabase(deps: BackupDeps, opts: DbRestoreOptions): Promise<DbRestoreResult> {
+  const source = databaseSource(deps.config);
   try {
-    requireSqlite(deps);
-    const r = await restoreSqlite(deps, opts);
+    if (opts.start && !source.capabilities.startable) {
+      throw new UsageError(
+        'E_NOT_STARTABLE',
+        `a ${source.type} restore is a file; there is no server to --start`,
+        {
+          hint: 'leave out --start and --port; point the shop at the restored file',
+        },
+      );
+    }
+    const r = await source.restore(deps, opts);
     await deps.log.info(
       `database restored from point ${r.point.id} to ${r.to} in ${formatDuration(r.durationMs)}`,
       {
@@ -79,8 +76,7 @@ export async function restoreDatabase(deps: BackupDeps, opts: DbRestoreOptions):
           chain: r.chain,
           to: r.to,
           sizeBytes: r.sizeBytes,
-          sha256: r.sha256,
-          integrity: r.integrity,
+          ...r.facts,
           durationMs: r.durationMs,
           phases: r.phases,
         },

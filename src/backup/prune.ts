@@ -10,6 +10,7 @@ import type { BackupDeps } from './context.js';
 import { planRetention, type RetentionDecision } from './retention-policy.js';
 import { CHUNK_PREFIX, DATA_PREFIX, MANIFEST_PREFIX } from './repo/layout.js';
 import type { CatalogEntry } from './repo/types.js';
+import { databaseSource } from './sources/index.js';
 
 export interface PruneDecision {
   id: string;
@@ -32,6 +33,8 @@ export interface PruneResult {
   damagedCatalog: string[];
   /** Bytes freed (or that would be freed, in a dry run). */
   freedBytes: number;
+  /** Continuous-log sources (WAL): what of the log is kept and why, and how many objects go. */
+  log?: { explain: string[]; kept: number; removed: number };
   durationMs: number;
 }
 
@@ -96,6 +99,18 @@ export async function pruneRepository(deps: BackupDeps, opts: { dryRun: boolean 
       ? { count: 0, bytes: 0 }
       : await sweepOrphans(deps, opts.dryRun ? points : kept, opts.dryRun);
     freedBytes += orphans.bytes;
+    // The continuous log (WAL) that neither the point-in-time window nor a kept point needs.
+    const source = databaseSource(config);
+    let log: PruneResult['log'];
+    if (source.retainLog) {
+      const keptDb = kept.filter((p) => p.source === 'db');
+      const r = await source.retainLog(deps, keptDb, deps.clock.now());
+      log = { explain: r.explain, kept: r.keptObjects, removed: r.remove.length };
+      for (const o of r.remove) {
+        if (!opts.dryRun) await repo.storage.delete(o.key);
+        freedBytes += o.size;
+      }
+    }
     const result: PruneResult = {
       dryRun: opts.dryRun,
       kept: kept.length,
@@ -104,6 +119,7 @@ export async function pruneRepository(deps: BackupDeps, opts: { dryRun: boolean 
       orphans: orphans.count,
       damagedCatalog: damaged.map((d) => d.key),
       freedBytes,
+      ...(log ? { log } : {}),
       durationMs: Math.round(performance.now() - started),
     };
     if (!opts.dryRun) {

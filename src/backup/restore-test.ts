@@ -1,26 +1,24 @@
 /**
  * The restore test (monthly, and on demand): restores the newest database point into a scratch
- * folder and checks it the way a person would before trusting it — SHA-256 against the manifest,
- * PRAGMA integrity_check and foreign_key_check, row counts against the manifest — then restores a
+ * folder and checks it the way a person would before trusting it — the checks are the source's
+ * (SQLite: SHA-256, PRAGMA integrity_check and foreign_key_check, row counts; PostgreSQL: a
+ * scratch server, pg_amcheck, pg_verifybackup, row counts) — then restores a
  * sample of files (or all) and checks their hashes. The result, with every check, is recorded in
  * the repository's history and as a log entry; the scratch copy is always deleted.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { SafetynetError } from '../errors.js';
 import type { BackupDeps } from './context.js';
-import { restoreSqlite } from './sources/sqlite/restore.js';
+import { databaseSource } from './sources/index.js';
+import { describeError as describe } from './sources/common.js';
+import type { RestoreTestCheck } from './sources/types.js';
 import type { CatalogEntry } from './repo/types.js';
 import type { HistoryRecord } from './repo/repository.js';
 import { checkFilesPoint } from './files-restore.js';
 import { formatDuration } from '../util/time.js';
 
-export interface RestoreTestCheck {
-  name: string;
-  ok: boolean;
-  detail: string;
-}
+export type { RestoreTestCheck };
 
 export interface RestoreTestResult extends HistoryRecord {
   kind: 'restore-test';
@@ -68,38 +66,7 @@ export async function runRestoreTest(
     if (!point) {
       check('database point exists', false, 'the repository holds no database restore point');
     } else {
-      try {
-        const r = await restoreSqlite(deps, {
-          to: path.join(scratch, 'shop.sqlite'),
-          pointId: point.id,
-          foreignKeyCheck: true,
-          locked: true,
-        });
-        check(
-          'objects decrypt and match the manifest',
-          true,
-          `${r.chain.length} point(s), ${r.sizeBytes} bytes`,
-        );
-        check('SHA-256 matches the manifest', true, r.sha256);
-        check('PRAGMA integrity_check', true, 'ok');
-        check(
-          'PRAGMA foreign_key_check',
-          r.foreignKeyViolations === 0,
-          r.foreignKeyViolations === 0 ? 'no violations' : `${r.foreignKeyViolations} violations`,
-        );
-        const diffs = Object.keys({ ...r.expectedTables, ...r.tables })
-          .filter((t) => r.expectedTables[t] !== r.tables[t])
-          .map(
-            (t) => `${t}: ${r.tables[t] ?? 'missing'} rows, manifest says ${r.expectedTables[t] ?? 'absent'}`,
-          );
-        check(
-          'row counts match the manifest',
-          diffs.length === 0,
-          diffs.length ? diffs.join('; ') : `${Object.keys(r.tables).length} tables`,
-        );
-      } catch (err) {
-        check(checkNameFor(err), false, describe(err));
-      }
+      checks.push(...(await databaseSource(deps.config).restoreTest(deps, point, scratch)));
     }
     if (filesPoint) {
       try {
@@ -159,19 +126,4 @@ export async function runRestoreTest(
     });
   }
   return result;
-}
-
-function checkNameFor(err: unknown): string {
-  const code = err instanceof SafetynetError ? err.code : '';
-  if (code === 'E_RESTORE_CHECKSUM') return 'SHA-256 matches the manifest';
-  if (code === 'E_RESTORE_INTEGRITY') return 'PRAGMA integrity_check';
-  if (code.startsWith('E_IDENTITY')) return 'identity can decrypt the repository';
-  if (code === 'E_OBJECT_CORRUPT' || code === 'E_OBJECT_MISSING' || code === 'E_CHAIN_BROKEN')
-    return 'objects decrypt and match the manifest';
-  return 'database restore';
-}
-
-function describe(err: unknown): string {
-  if (err instanceof SafetynetError) return `${err.message} [${err.code}]`;
-  return err instanceof Error ? err.message : String(err);
 }

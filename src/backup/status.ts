@@ -4,7 +4,7 @@
  * outcomes) and the config (next runs). Warnings are things a person must act on; any warning
  * makes the status unhealthy (exit 1).
  */
-import { promises as fsp, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { BackupDeps } from './context.js';
 import type { CatalogEntry } from './repo/types.js';
@@ -15,6 +15,8 @@ import { formatDuration } from '../util/time.js';
 import { SafetynetError } from '../errors.js';
 import { Spool } from '../log/spool.js';
 import { describeStore } from '../log/writer-core.js';
+import { databaseSource } from './sources/index.js';
+import type { StreamStatus } from './sources/types.js';
 
 export interface PointSummary {
   id: string;
@@ -44,6 +46,8 @@ export interface StatusReport {
   jobs: JobStatus[];
   restoreTest: HistoryRecord | null;
   drill: HistoryRecord | null;
+  /** The continuous log stream (PostgreSQL WAL), for sources that keep one. */
+  stream: StreamStatus | null;
   /** Newest first, for the admin panel. */
   recentPoints: PointSummary[];
   /** The log store and the entries waiting in the local spool (the store was unreachable). */
@@ -101,7 +105,20 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
       : null;
   const newest = (kind: string) => [...points].reverse().find((p) => p.kind === kind);
   const newestDb = [...points].reverse().find((p) => p.source === 'db');
-  const exposureMs = newestDb ? Math.max(0, now - Date.parse(newestDb.time)) : null;
+  const health = await databaseSource(config)
+    .health(deps, points)
+    .catch((err: unknown) => ({
+      warnings: [`the shop database could not be checked: ${(err as Error).message}`],
+      stream: undefined,
+    }));
+  // With a running continuous log (WAL) the exposure is how far the stored log trails the server.
+  const stream = health.stream;
+  const exposureMs =
+    newestDb && stream?.running && stream.lagSeconds !== null
+      ? stream.lagSeconds * 1000
+      : newestDb
+        ? Math.max(0, now - Date.parse(newestDb.time))
+        : null;
   const rpoObjective = config.backup.objectives.rpoMs;
   const rpoOk = exposureMs !== null && exposureMs <= rpoObjective;
   if (reachable && exposureMs === null && points.length > 0)
@@ -157,7 +174,10 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
     const allowed =
       2 *
       longestGapMs(
-        [config.backup.schedule.full, config.backup.schedule.incremental],
+        // Sources without incremental points (PostgreSQL: continuous WAL) take only the full ones.
+        databaseSource(config).capabilities.incrementalPoints
+          ? [config.backup.schedule.full, config.backup.schedule.incremental]
+          : [config.backup.schedule.full],
         config.backup.timezone,
         now,
       );
@@ -205,11 +225,6 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
   }
   if (config.backup.recipients.length === 0)
     warnings.push('backup.recipients is empty: nothing can be backed up (run `safetynet keygen`)');
-  if (repo.storage.localPath && (await sameFilesystem(repo.storage.localPath, config.database.path))) {
-    warnings.push(
-      `the repository ${repo.storage.localPath} is on the same file system as the database: a disk failure loses both (use an S3 bucket or another disk)`,
-    );
-  }
 
   // Log entries waiting in this host's spool: the log store was (or is) unreachable.
   const spoolBytes = Spool.pendingBytes(config.logs.spool);
@@ -219,11 +234,7 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
     );
   }
 
-  if (config.database.type === 'sqlite' && (await journalMode(config.database.path)) === 'rollback') {
-    warnings.push(
-      `the shop database ${config.database.path} is not in WAL mode: every backup blocks the shop's writes while it reads the file (run PRAGMA journal_mode = WAL once)`,
-    );
-  }
+  warnings.push(...health.warnings);
 
   const counts: Record<string, number> = { full: 0, incremental: 0, files: 0, total: points.length };
   for (const p of points) counts[p.kind] = (counts[p.kind] ?? 0) + 1;
@@ -247,6 +258,7 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
     jobs,
     restoreTest,
     drill,
+    stream: health.stream ?? null,
     recentPoints: [...points]
       .reverse()
       .slice(0, 200)
@@ -276,41 +288,4 @@ function longestGapMs(crons: string[], timezone: string, from: number): number {
   let gap = 60_000;
   for (let i = 1; i < slots.length; i++) gap = Math.max(gap, slots[i]! - slots[i - 1]!);
   return gap;
-}
-
-/** True when both paths live on the same device (walking up to the nearest existing folder). */
-async function sameFilesystem(a: string, b: string): Promise<boolean> {
-  const dev = async (p: string): Promise<number | undefined> => {
-    let cur = p;
-    for (;;) {
-      try {
-        return (await fsp.stat(cur)).dev;
-      } catch {
-        const up = path.dirname(cur);
-        if (up === cur) return undefined;
-        cur = up;
-      }
-    }
-  };
-  const [da, db] = await Promise.all([dev(a), dev(b)]);
-  return da !== undefined && da === db;
-}
-
-/**
- * The SQLite file's journal mode from its header (bytes 18 and 19 are 2 in WAL mode, 1 in rollback
- * mode), without opening a connection; undefined when the file is missing or not SQLite.
- */
-async function journalMode(file: string): Promise<'wal' | 'rollback' | undefined> {
-  let fh: fsp.FileHandle | undefined;
-  try {
-    fh = await fsp.open(file, 'r');
-    const header = Buffer.alloc(20);
-    const { bytesRead } = await fh.read(header, 0, 20, 0);
-    if (bytesRead < 20 || header.toString('latin1', 0, 16) !== 'SQLite format 3\u0000') return undefined;
-    return header[18] === 2 ? 'wal' : 'rollback';
-  } catch {
-    return undefined;
-  } finally {
-    await fh?.close();
-  }
 }

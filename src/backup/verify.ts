@@ -9,10 +9,11 @@
 import { createHash } from 'node:crypto';
 import { CHUNK_PREFIX, DATA_PREFIX, MANIFEST_PREFIX } from './repo/layout.js';
 import { mapLimit, type Repository } from './repo/repository.js';
-import type { CatalogEntry, ObjectRef, SqliteManifest } from './repo/types.js';
+import type { CatalogEntry, ObjectRef, PartRecord } from './repo/types.js';
 import type { BackupDeps } from './context.js';
 import { SafetynetError, StorageError } from '../errors.js';
 import { verifyFilesPoints } from './sources/files/verify.js';
+import { databaseSource } from './sources/index.js';
 
 export type ProblemKind = 'missing' | 'size' | 'checksum' | 'unreadable' | 'catalog' | 'chain';
 
@@ -202,6 +203,12 @@ export async function verifyRepository(deps: BackupDeps, opts: VerifyOptions): P
         note ??= `file points were not decrypted: ${err.message}`;
       }
     }
+    // A continuous log (PostgreSQL WAL): the chain from each base point onward has no gap.
+    const source = databaseSource(deps.config);
+    if (source.verifyLog) {
+      const dbPoints = entries.filter((e) => e.source === 'db');
+      problems.push(...(await source.verifyLog(deps, dbPoints, opts.readData && decrypted)));
+    }
     problems.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return {
       ok: problems.length === 0,
@@ -228,9 +235,9 @@ async function manifestPlainHashes(
 ): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   await mapLimit(entries, 8, async (e) => {
-    let m: SqliteManifest;
+    let m: { parts?: PartRecord[] };
     try {
-      m = await repo.readManifest<SqliteManifest>(e);
+      m = await repo.readManifest<{ parts?: PartRecord[] }>(e);
     } catch (err) {
       if (err instanceof SafetynetError && err.code.startsWith('E_IDENTITY')) throw err;
       if (err instanceof StorageError && err.code === 'E_OBJECT_MISSING') return; // reported as missing

@@ -8,7 +8,7 @@ import { backupDatabase } from '../backup/database.js';
 import { backupAll } from '../backup/backup-all.js';
 import { registerBackupFiles, filesResultJson, describeFilesResult } from './backup-files.js';
 import { ExitCode } from '../errors.js';
-import type { DbBackupResult } from '../backup/sources/sqlite/backup.js';
+import type { DbBackupResult } from '../backup/sources/types.js';
 import { formatBytes } from '../util/format.js';
 import { formatDuration } from '../util/time.js';
 
@@ -18,7 +18,9 @@ export function register(program: Command): Command {
 
   backup
     .command('db')
-    .description('back up the shop database: full if none exists today, else incremental')
+    .description(
+      'back up the shop database: SQLite: full if none exists today, else incremental; PostgreSQL: a base backup',
+    )
     .addOption(new Option('--full', 'force a full backup').conflicts('incremental'))
     .addOption(
       new Option('--incremental', 'only the pages changed since the previous point').conflicts('full'),
@@ -75,10 +77,7 @@ export function dbResultJson(r: DbBackupResult): Record<string, unknown> {
     reason: r.reason,
     size: r.entry.logicalBytes,
     storedBytes: r.entry.storedBytes,
-    pageCount: r.pageCount,
-    changedPages: r.changedPages,
-    snapshotMethod: r.snapshotMethod,
-    snapshotHeldMs: r.snapshotHeldMs,
+    ...r.facts,
     durationMs: r.durationMs,
     objects: r.entry.objects.map((o) => o.key),
   };
@@ -86,9 +85,5 @@ export function dbResultJson(r: DbBackupResult): Record<string, unknown> {
 
 /** One human line about a database backup. */
 export function describeDbResult(r: DbBackupResult): string {
-  const what =
-    r.kind === 'full'
-      ? `full backup ${r.entry.id}: ${formatBytes(r.entry.logicalBytes)} database`
-      : `incremental backup ${r.entry.id}: ${r.changedPages.toLocaleString('en-US')} of ${r.pageCount.toLocaleString('en-US')} pages changed since ${r.entry.parent}`;
-  return `${what}, ${formatBytes(r.entry.storedBytes)} stored in ${formatDuration(r.durationMs)} (${r.reason})`;
+  return `${r.line}, ${formatBytes(r.entry.storedBytes)} stored in ${formatDuration(r.durationMs)} (${r.reason})`;
 }

@@ -24,6 +24,7 @@ export async function buildProgram(): Promise<Command> {
     import('./backup.js'),
     import('./restore.js'),
     import('./repository.js'),
+    import('./wal.js'),
     import('./server.js'),
     import('./admin.js'),
     import('./demo.js'),

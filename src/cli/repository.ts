@@ -124,6 +124,10 @@ export function register(program: Command): void {
               `${d.keep ? 'keep  ' : 'remove'} ${d.id} ${d.source}/${d.kind}  ${d.reasons.join('; ')}`,
             );
           }
+          if (r.log) {
+            for (const line of r.log.explain) ctx.print(`wal    ${line}`);
+            ctx.print(`wal    kept ${r.log.kept} objects, ${verb} ${r.log.removed}`);
+          }
           ctx.print(
             `${r.dryRun ? 'dry run: ' : ''}kept ${r.kept}, ${verb} ${r.removed} restore points and ${r.orphans} leftover objects, ${formatBytes(r.freedBytes)} ${r.dryRun ? 'would be ' : ''}freed`,
           );

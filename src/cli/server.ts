@@ -164,6 +164,12 @@ export function describeStatus(r: StatusReport): string {
   lines.push(
     `${'log store'.padEnd(18)} ${r.logs.store}${r.logs.spoolBytes > 0 ? `; ${r.logs.spoolBytes} bytes waiting in the spool` : '; spool empty'}`,
   );
+  if (r.stream) {
+    const st = r.stream;
+    lines.push(
+      `${'WAL stream'.padEnd(18)} ${st.running ? 'running' : 'NOT RUNNING'}, lag ${st.lagSeconds ?? '?'} s / ${st.lagBytes ?? '?'} bytes, slot ${st.slot?.name ?? '-'} (${st.slot?.walStatus ?? 'missing'}), newest ${st.newestObject ? `${st.newestObject.key} at ${st.newestObject.time ?? '?'}` : 'none'}${st.gaps.length ? `, ${st.gaps.length} gap(s)` : ', no gaps'}`,
+    );
+  }
   lines.push('');
   lines.push('jobs               next run                   last run');
   for (const j of r.jobs) {

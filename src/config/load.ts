@@ -19,6 +19,7 @@ import {
   configSchema,
 } from './schema.js';
 import type { FileSetConfig, SafetynetConfig } from './types.js';
+import { resolveDatabase, type RawDatabaseConfig } from './database.js';
 
 export const CONFIG_FILE_NAME = 'safetynet.config.json';
 
@@ -118,15 +119,7 @@ export function resolveConfig(
     retention[cat] = days;
   }
   if (c.logs.store.type === 'postgres') checkLogStoreConnection(c.logs.store.connectionString, env, where);
-  if (c.database.type === 'postgres' && !c.database.connectionString) {
-    throw new ConfigError(
-      'E_CONFIG_VALUE',
-      `database.connectionString is required when database.type is "postgres"${where}`,
-      {
-        hint: 'set database.connectionString, e.g. "postgres://user@127.0.0.1:5432/shop"',
-      },
-    );
-  }
+  const database = resolveDatabase(c.database, { baseDir: ctx.baseDir, where, env });
 
   // backup
   const b = c.backup;
@@ -248,11 +241,7 @@ export function resolveConfig(
       stdout: c.logs.stdout,
       maxDetailsBytes: c.logs.maxDetailsBytes,
     },
-    database: {
-      type: c.database.type,
-      path: abs(c.database.path),
-      ...(c.database.connectionString ? { connectionString: c.database.connectionString } : {}),
-    },
+    database,
     backup: {
       repository,
       stateDir: abs(b.stateDir),
@@ -363,7 +352,7 @@ interface RawConfig {
     stdout: boolean;
     maxDetailsBytes: number;
   };
-  database: { type: 'sqlite' | 'postgres'; path: string; connectionString?: string };
+  database: RawDatabaseConfig;
   backup: {
     repository: string;
     stateDir: string;

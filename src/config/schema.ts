@@ -37,6 +37,8 @@ export const MIN_LOG_RETENTION_DAYS: Record<string, number> = {
   order: 365,
 };
 
+import { databaseSchema } from './database.js';
+
 const cron = { type: 'string', minLength: 1 };
 
 export const configSchema = {
@@ -85,16 +87,7 @@ export const configSchema = {
         maxDetailsBytes: { type: 'integer', minimum: 1024, maximum: 16777216, default: 65536 },
       },
     },
-    database: {
-      type: 'object',
-      default: {},
-      additionalProperties: false,
-      properties: {
-        type: { enum: ['sqlite', 'postgres'], default: 'sqlite' },
-        path: { type: 'string', minLength: 1, default: 'data/shop.sqlite' },
-        connectionString: { type: 'string', minLength: 1 },
-      },
-    },
+    database: databaseSchema,
     backup: {
       type: 'object',
       additionalProperties: false,

@@ -29,6 +29,29 @@ export interface DatabaseConfig {
   /** Absolute path of the shop's SQLite database (type sqlite). */
   path: string;
   connectionString?: string;
+  /** Type postgres: how safetynet reaches the server (src/config/database.ts). */
+  postgres?: PostgresSourceConfig;
+}
+
+/** A PostgreSQL shop database, as safetynet backs it up. */
+export interface PostgresSourceConfig {
+  /** libpq connection string; absent: the standard PG* variables. */
+  connectionString?: string;
+  /** Connection for pg_basebackup / pg_receivewal when it differs (another role or host). */
+  replicationConnectionString?: string;
+  /** Replication slot pg_receivewal streams from (created if missing). */
+  slot: string;
+  /** OS user that runs restored and scratch servers when safetynet runs as root. */
+  osUser: string;
+  /** Tables whose rows are counted at backup time (empty: every table of the user schemas). */
+  tables: string[];
+  /** How often the open WAL segment's new bytes are uploaded. */
+  walUploadSeconds: number;
+  /** Heartbeat row interval (0: off). */
+  heartbeatSeconds: number;
+  heartbeatTable: string;
+  /** Folder of the PostgreSQL programs; absent: PATH, then /usr/lib/postgresql/<newest>/bin. */
+  binDir?: string;
 }
 
 export interface FileSetConfig {

@@ -140,12 +140,17 @@ export function backupsPageProvider(deps: BackupDeps, scheduler: Scheduler): Bac
             ? `; the last restore test passed ${formatDuration(Math.max(0, now - Date.parse(newestTest.time)))} ago.`
             : '.')
         : `${s.warnings.length} thing${s.warnings.length === 1 ? ' needs' : 's need'} attention:`;
+      // PostgreSQL: the continuous WAL stream, in one sentence beside the summary.
+      const st = s.stream;
+      const walLine = st
+        ? ` WAL stream ${st.running ? 'running' : 'NOT running'}: ${st.lagSeconds ?? '?'} s / ${st.lagBytes ?? '?'} bytes behind, slot ${st.slot?.name ?? '-'} ${st.slot?.walStatus ?? 'missing'}, newest WAL object ${st.newestObject?.key ?? 'none'}, ${st.gaps.length ? `${st.gaps.length} gap(s)` : 'no gaps'}.`
+        : '';
 
       return {
         generatedAt: iso(now),
         timezone: deps.config.backup.timezone,
         healthy: s.healthy,
-        summary,
+        summary: summary + walLine,
         warnings: s.warnings,
         rpo: { objectiveMs: s.rpo.objectiveMs, exposureMs: s.rpo.exposureMs, ok: s.rpo.ok },
         rtoObjectiveMs: s.rto.objectiveMs,

@@ -9,6 +9,7 @@ import { backupDatabase } from '../backup/database.js';
 import { backupFiles } from '../backup/files-backup.js';
 import { pruneRepository } from '../backup/prune.js';
 import { runRestoreTest } from '../backup/restore-test.js';
+import { databaseSource } from '../backup/sources/index.js';
 import type { JobOutcome, JobSpec } from '../schedule/scheduler.js';
 import type { Logger } from '../log/types.js';
 import { retentionCutoffs } from '../log/retention.js';
@@ -27,7 +28,11 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
       name: 'incremental',
       cron: s.incremental,
       // 'auto': an incremental, unless no full exists for today yet (then this run is the full).
-      run: async (signal) => dbOutcome(await backupDatabase(deps, { mode: 'auto', signal })),
+      // A source without incremental points keeps a continuous log instead: nothing to do here.
+      run: async (signal) =>
+        databaseSource(deps.config).capabilities.incrementalPoints
+          ? dbOutcome(await backupDatabase(deps, { mode: 'auto', signal }))
+          : { summary: 'the WAL stream is continuous; no incremental point is needed', details: {} },
     },
     {
       name: 'files',
@@ -103,7 +108,50 @@ function dbOutcome(r: Awaited<ReturnType<typeof backupDatabase>>): JobOutcome {
       point: r.entry.id,
       kind: r.kind,
       storedBytes: r.entry.storedBytes,
-      changedPages: r.changedPages,
+      ...r.facts,
     },
   };
+}
+
+/** A service that runs beside the scheduler for the whole life of `serve` (the WAL stream). */
+export interface BackgroundService {
+  name: string;
+  /** Stops the service and waits until its children are gone. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the source's continuous log stream, if it keeps one, supervised: a crash of the stream
+ * itself (not of its child, which the stream restarts) is logged and retried after a minute.
+ */
+export function startBackgroundServices(deps: BackupDeps): BackgroundService[] {
+  const source = databaseSource(deps.config);
+  if (!source.capabilities.continuousLog || !source.streamLog) return [];
+  const ac = new AbortController();
+  const stream = source.streamLog.bind(source);
+  const loop = (async () => {
+    while (!ac.signal.aborted) {
+      try {
+        await stream(deps, ac.signal);
+      } catch (err) {
+        await deps.logger.error(err, {
+          category: 'backup',
+          message: `the WAL stream failed: ${(err as Error).message}; retrying in 60 s`,
+        });
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, 60_000);
+          ac.signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+        });
+      }
+    }
+  })();
+  return [
+    {
+      name: 'wal-stream',
+      async stop() {
+        ac.abort();
+        await loop;
+      },
+    },
+  ];
 }

@@ -14,7 +14,7 @@ import { Scheduler, type SchedulerEvent } from '../schedule/scheduler.js';
 import { JsonFileStateStore } from '../schedule/state.js';
 import { systemTimerClock, type TimerClock } from '../clock.js';
 import { schedulerStatePath } from '../backup/status.js';
-import { scheduledJobs } from './jobs.js';
+import { scheduledJobs, startBackgroundServices, type BackgroundService } from './jobs.js';
 import { RepositoryInstanceLock } from './instance-lock.js';
 import { backupsPageProvider } from './backups-provider.js';
 import { startAdminServer, type AdminServer } from '../web/server.js';
@@ -61,8 +61,10 @@ export async function startServe(config: SafetynetConfig, opts: ServeOptions = {
     ...(opts.catchUpDelayMs !== undefined ? { catchUpDelayMs: opts.catchUpDelayMs } : {}),
   });
   let panel: AdminServer | undefined;
+  let services: BackgroundService[] = [];
   try {
     await scheduler.start();
+    services = startBackgroundServices(deps);
     if (!opts.noPanel) {
       panel = await startAdminServer(
         {
@@ -80,6 +82,7 @@ export async function startServe(config: SafetynetConfig, opts: ServeOptions = {
       );
     }
   } catch (err) {
+    for (const s of services) await s.stop().catch(() => {});
     await scheduler.stop({ abortRunning: true }).catch(() => {});
     await repo.close().catch(() => {});
     await logger.close();
@@ -95,6 +98,7 @@ export async function startServe(config: SafetynetConfig, opts: ServeOptions = {
       stopping ??= (async () => {
         await panel?.close().catch(() => {});
         await scheduler.stop({ abortRunning: o.abortRunning ?? true });
+        for (const s of services) await s.stop().catch(() => {});
         await repo.close().catch(() => {});
         await logger.close();
       })();

@@ -32,6 +32,8 @@ export interface TestEnvOptions {
   /** Extra backup config (merged over the defaults written to safetynet.config.json). */
   backup?: Record<string, unknown>;
   clock?: Clock;
+  /** The config's database section (default: the SQLite sample shop). */
+  database?: Record<string, unknown>;
   /** Rows to create in the sample shop database (0: no database). */
   rows?: number;
 }
@@ -43,6 +45,7 @@ export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv>
   mkdirSync(path.dirname(identityFile), { recursive: true });
   writeFileSync(identityFile, `# test identity\n${identity}\n`, { mode: 0o600 });
   const raw = {
+    ...(opts.database ? { database: opts.database } : {}),
     backup: {
       recipients: [recipient],
       identity: 'keys/identity.txt',
@@ -53,7 +56,7 @@ export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv>
   const configFile = path.join(dir, 'safetynet.config.json');
   writeFileSync(configFile, JSON.stringify(raw, null, 2));
   const config = resolveConfig(raw, { file: configFile, baseDir: dir, env: {} });
-  if ((opts.rows ?? 2000) > 0) createShopDb(config.database.path, opts.rows ?? 2000);
+  if (!opts.database && (opts.rows ?? 2000) > 0) createShopDb(config.database.path, opts.rows ?? 2000);
   const { makeDeps, closeAll } = depsFactory(config, opts.clock);
   const deps = await makeDeps();
   return {

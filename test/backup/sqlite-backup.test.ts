@@ -35,14 +35,14 @@ describe('SQLite database backups', () => {
     const db = e.config.database.path;
     const full = await backupDatabase(e.deps, { mode: 'auto' });
     expect(full.kind).toBe('full');
-    expect(full.snapshotMethod).toBe('locked-read');
+    expect(full.facts.snapshotMethod).toBe('locked-read');
 
     exec(db, "UPDATE orders SET status = 'paid' WHERE id % 97 = 0");
     const inc1 = await backupDatabase(e.deps, { mode: 'auto' });
     expect(inc1.kind).toBe('incremental');
     expect(inc1.entry.parent).toBe(full.entry.id);
-    expect(inc1.changedPages).toBeGreaterThan(0);
-    expect(inc1.changedPages).toBeLessThan(inc1.pageCount / 2);
+    expect(inc1.facts.changedPages as number).toBeGreaterThan(0);
+    expect(inc1.facts.changedPages as number).toBeLessThan((inc1.facts.pageCount as number) / 2);
     expect(inc1.entry.storedBytes).toBeLessThan(full.entry.storedBytes);
 
     exec(
@@ -238,7 +238,7 @@ describe('SQLite database backups', () => {
     exec(db, 'DELETE FROM payments WHERE id > 1000; DELETE FROM orders WHERE id > 1000; VACUUM');
     const before = (await e.deps.repo.listPoints())[0]!.summary!.pageCount as number;
     const shrunk = await snap('incremental');
-    expect(shrunk.pageCount).toBeLessThan(before);
+    expect(shrunk.facts.pageCount as number).toBeLessThan(before);
     exec(
       db,
       "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) INSERT INTO customers (email) SELECT 'bulk' || i || '@example.com' FROM n",

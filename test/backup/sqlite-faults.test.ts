@@ -27,7 +27,7 @@ describe('SQLite backups under load and faults', () => {
       points.push(await backupDatabase(e.deps, { mode: 'full' }));
       for (let i = 0; i < 3; i++) points.push(await backupDatabase(e.deps, { mode: 'incremental' }));
       expect(points.map((p) => p.kind)).toEqual(['full', 'incremental', 'incremental', 'incremental']);
-      expect(points.slice(1).every((p) => p.changedPages > 0)).toBe(true);
+      expect(points.slice(1).every((p) => (p.facts.changedPages as number) > 0)).toBe(true);
       for (const p of points) {
         const to = path.join(e.dir, 'restored', `${p.entry.id}.sqlite`);
         const r = await restoreDatabase(e.deps, { to, pointId: p.entry.id, foreignKeyCheck: true });
@@ -47,7 +47,7 @@ describe('SQLite backups under load and faults', () => {
     const e = await env({ rows: 3000 });
     const a = await backupDatabase(e.deps, { mode: 'full', snapshotMethod: 'locked-read' });
     const b = await backupDatabase(e.deps, { mode: 'full', snapshotMethod: 'backup-api' });
-    expect(b.snapshotMethod).toBe('backup-api');
+    expect(b.facts.snapshotMethod).toBe('backup-api');
     const ma = await e.deps.repo.readManifest<SqliteManifest>(a.entry);
     const mb = await e.deps.repo.readManifest<SqliteManifest>(b.entry);
     expect(mb.database.tables).toEqual(ma.database.tables);

@@ -9,7 +9,7 @@ import { SafetynetError } from '../../../errors.js';
 import type { BackupDeps } from '../../context.js';
 import { dataPartKey, newPointId } from '../../repo/layout.js';
 import { createdBy, type PointWriter } from '../../repo/repository.js';
-import type { HeldLock } from '../../repo/lock.js';
+import { lockForBackup, throwIfAborted } from '../common.js';
 import {
   MANIFEST_FORMAT,
   type CatalogEntry,
@@ -26,45 +26,29 @@ import {
   savePageIndex,
   type PageIndex,
 } from './page-index.js';
+import { formatBytes } from '../../../util/format.js';
 import { calendarDay } from '../../../util/calendar.js';
+import type { DbBackupMode, DbBackupOptions, DbBackupResult } from '../types.js';
 
 /** Plaintext bytes per part (rounded down to whole pages). */
 export const PART_TARGET_BYTES = 8 * 1024 * 1024;
 
-export type DbBackupMode = 'full' | 'incremental' | 'auto';
+export type { DbBackupMode, DbBackupOptions } from '../types.js';
 
-export interface DbBackupOptions {
-  mode: DbBackupMode;
-  /** Set id shared with a files point made in the same `backup all` run. */
-  set?: string | null;
-  /** Snapshot method override (tests, benchmarks). */
-  snapshotMethod?: 'locked-read' | 'backup-api';
-  /** The caller already holds the repository's exclusive lock (`backup all`). */
-  locked?: boolean;
-  /** The moment the point represents (ms); `backup all` passes one time for both halves. Default: when the snapshot is taken. */
-  time?: number;
-  /** Stops the backup cleanly (no visible point is left) when aborted. */
-  signal?: AbortSignal;
-}
-
-export interface DbBackupResult {
-  entry: CatalogEntry;
-  kind: 'full' | 'incremental';
-  /** Why a full was taken when an incremental was asked for (or auto chose). */
-  reason: string;
+/** A SQLite backup's result: the generic one plus the page figures. */
+export interface SqliteBackupResult extends DbBackupResult {
   changedPages: number;
   pageCount: number;
   snapshotMethod: string;
   /** Time the snapshot was held open (the shop's checkpoints waited this long). */
   snapshotHeldMs: number;
-  durationMs: number;
 }
 
 /**
  * Backs up the configured SQLite database into the repository. Takes the repository's exclusive
  * lock; an interrupted run leaves no visible point (the catalog entry is written last).
  */
-export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Promise<DbBackupResult> {
+export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Promise<SqliteBackupResult> {
   const { repo, config, clock } = deps;
   const dbPath = config.database.path;
   repo.recipients(); // fail early and clearly when no recipients are configured
@@ -220,7 +204,7 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
     await savePageIndex(indexFile, index).catch(() => {
       // Only a cache: the next backup will be a full one instead of an incremental.
     });
-    const result: DbBackupResult = {
+    const result: SqliteBackupResult = {
       entry,
       kind,
       reason,
@@ -229,6 +213,16 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
       snapshotMethod,
       snapshotHeldMs: Math.round(snapshotHeldMs),
       durationMs: clock.now() - startedAt,
+      facts: {
+        changedPages,
+        pageCount,
+        snapshotMethod,
+        snapshotHeldMs: Math.round(snapshotHeldMs),
+      },
+      line:
+        kind === 'full'
+          ? `full backup ${entry.id}: ${formatBytes(totalBytes)} database`
+          : `incremental backup ${entry.id}: ${changedPages.toLocaleString('en-US')} of ${pageCount.toLocaleString('en-US')} pages changed since ${entry.parent}`,
     };
     return result;
   } catch (err) {
@@ -238,18 +232,6 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
     await snapshot?.close().catch(() => {});
     await lock?.release().catch(() => {});
   }
-}
-
-/** Takes the exclusive lock for a backup, logging any stale lock of a dead local process it removed. */
-export function lockForBackup(deps: BackupDeps, purpose: string): Promise<HeldLock> {
-  return deps.repo.lock(purpose, true, (l) => {
-    void deps.log.warn(
-      `removed a stale repository lock left by pid ${l.pid} on ${l.host} (${l.purpose}, since ${l.createdAt})`,
-      {
-        details: { lock: l },
-      },
-    );
-  });
 }
 
 interface KindDecision {
@@ -301,15 +283,4 @@ export function incrementalImpossible(reason: string): SafetynetError {
   });
 }
 
-/** Throws E_ABORTED when the signal fired (the caller aborts the point's writer). */
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) {
-    throw new SafetynetError(
-      'E_ABORTED',
-      'the backup was stopped before it finished; no restore point was created',
-      {
-        hint: 'it runs again at its next scheduled time, or run it by hand',
-      },
-    );
-  }
-}
+export { lockForBackup, throwIfAborted };

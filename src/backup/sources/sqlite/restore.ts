@@ -13,38 +13,10 @@ import type { Repository } from '../../repo/repository.js';
 import { readDeltaPart } from './delta-format.js';
 import { fsyncDir } from '../../../util/fs.js';
 import { checkDatabaseInWorker } from './check.js';
+import type { DbRestoreOptions, DbRestoreResult } from '../types.js';
+import type { PartRecord } from '../../repo/types.js';
 
-export interface DbRestoreOptions {
-  /** Target file path. */
-  to: string;
-  /** Restore the newest point at or before this time (ms); default: the newest point. */
-  at?: number;
-  /** Restore this exact point id instead of choosing by time. */
-  pointId?: string;
-  /** Overwrite an existing target. */
-  force?: boolean;
-  /** Also run PRAGMA foreign_key_check (the restore test does). */
-  foreignKeyCheck?: boolean;
-  /** The caller already holds a repository lock. */
-  locked?: boolean;
-  /** Incrementals up to this many bytes are applied in memory in one pass (tests lower it). */
-  overlayLimitBytes?: number;
-}
-
-export interface DbRestoreResult {
-  point: CatalogEntry;
-  chain: string[];
-  to: string;
-  sizeBytes: number;
-  sha256: string;
-  integrity: 'ok';
-  foreignKeyViolations?: number;
-  tables: Record<string, number>;
-  expectedTables: Record<string, number>;
-  durationMs: number;
-  /** Fetch, decrypt, write and hash; then integrity check overlapping the fsync. */
-  phases: { fetchAndWriteMs: number; checkAndSyncMs: number };
-}
+export type { DbRestoreOptions, DbRestoreResult } from '../types.js';
 
 /** Chooses the point to restore: `pointId`, or the newest at or before `at`, or the newest. */
 export function choosePoint(
@@ -237,6 +209,7 @@ export async function restoreSqlite(deps: BackupDeps, opts: DbRestoreOptions): P
       expectedTables: final.database.tables,
       durationMs: Math.round(performance.now() - started),
       phases: { fetchAndWriteMs: Math.round(fetchAndWriteMs), checkAndSyncMs: Math.round(checkMs) },
+      facts: { sha256, integrity: 'ok', foreignKeyViolations: checks.foreignKeyViolations ?? null },
     };
   } catch (err) {
     await removeTmp();
@@ -313,9 +286,9 @@ async function writeWithOverlay(
  * Fetches and opens a manifest's parts with bounded parallelism, handing each plaintext to `fn`
  * strictly in order (so a full point streams straight into the file).
  */
-async function forEachPartInOrder(
+export async function forEachPartInOrder(
   repo: Repository,
-  manifest: SqliteManifest,
+  manifest: { id: string; parts: PartRecord[] },
   fn: (plain: Buffer, key: string) => Promise<void>,
 ): Promise<void> {
   const pool = await repo.openPool();

@@ -1,0 +1,39 @@
+/** The sealed manifest of a PostgreSQL base backup point (docs/FORMAT.md). */
+import type { PartRecord } from '../../repo/types.js';
+
+export interface PostgresManifest {
+  format: number;
+  id: string;
+  source: 'db';
+  kind: 'full';
+  time: string;
+  parent: null;
+  set: string | null;
+  database: {
+    type: 'postgres';
+    serverVersion: string;
+    systemIdentifier: string;
+    /** wal_segment_size in bytes. */
+    segSize: number;
+    timeline: number;
+    /** pg_basebackup's label (also in backup_label inside the tar). */
+    label: string;
+    startLsn: string;
+    stopLsn: string;
+    /** WAL segments holding the start and stop LSN: a restore needs every segment from startWal on. */
+    startWal: string;
+    stopWal: string;
+    /** When the backup ended: the earliest moment this point restores to. */
+    consistentAt: string;
+    /** Rows per table in one snapshot taken right after the backup, at `countsLsn`. */
+    tables: Record<string, number>;
+    countsLsn: string;
+    /** Bytes of the tar stream (the parts' plaintexts concatenated, in order). */
+    tarBytes: number;
+    /** SHA-256 of the tar stream. */
+    sha256: string;
+  };
+  parts: PartRecord[];
+  durationMs: number;
+  createdBy: { host: string; version: string };
+}
