@@ -57,6 +57,16 @@ export function register(program: Command): void {
           };
           process.on('SIGTERM', stop);
           process.on('SIGINT', stop);
+          // The scheduler stops on its own when the instance lock is lost: exit non-zero so a
+          // supervisor restarts serve (which then waits for the lock like any second instance).
+          void s.scheduler.whenStopped().then(({ lockLost }) => {
+            if (!lockLost) return;
+            ctx.note('safetynet serve: lost the repository instance lock; stopping');
+            ctx.exitCode = ExitCode.failure;
+            process.off('SIGTERM', stop);
+            process.off('SIGINT', stop);
+            void s.stop({ abortRunning: true }).then(resolve, () => resolve());
+          });
         });
       }),
     );
