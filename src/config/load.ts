@@ -6,6 +6,7 @@
  * defaults apply (SQLite files and a local backup folder under `data/`). Relative paths resolve
  * against the config file's folder (or the working directory when there is no file).
  */
+import { isIP } from 'node:net';
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
@@ -240,6 +241,8 @@ export function resolveConfig(
     port = p;
   }
 
+  checkTrustProxy(c.admin.trustProxy);
+
   return {
     configFile: ctx.file,
     baseDir: ctx.baseDir,
@@ -391,5 +394,34 @@ interface RawConfig {
     objectives: { rpo: string; rto: string };
     files?: { name: string; path: string; include?: string[]; exclude?: string[] }[];
   };
-  admin: { host: string; port: number; users: string; sessionIdleMinutes: number; sessionMaxHours: number };
+  admin: {
+    host: string;
+    port: number;
+    users: string;
+    sessionIdleMinutes: number;
+    sessionMaxHours: number;
+    trustProxy: boolean | string[];
+  };
+}
+
+const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** admin.trustProxy: every entry an IP address, an address/prefix, or a proxy-addr keyword. */
+function checkTrustProxy(v: boolean | string[]): void {
+  if (typeof v === 'boolean') return;
+  v.forEach((entry, i) => {
+    const [addr, prefix, extra] = entry.split('/');
+    const family = isIP(addr ?? '');
+    const prefixOk =
+      prefix === undefined ||
+      (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32) && family !== 0);
+    if (PROXY_KEYWORDS.has(entry) || (family !== 0 && prefixOk && extra === undefined)) return;
+    throw new ConfigError(
+      'E_CONFIG_VALUE',
+      `admin.trustProxy[${i}]: "${entry.slice(0, 80)}" is not an IP address, a CIDR range or a known keyword`,
+      {
+        hint: 'list your reverse proxies, e.g. ["127.0.0.1", "10.0.0.0/8"] (or "loopback", "linklocal", "uniquelocal"), or use true or false',
+      },
+    );
+  });
 }

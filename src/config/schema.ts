@@ -174,6 +174,12 @@ export const configSchema = {
         users: { type: 'string', minLength: 1, default: 'data/admin-users.json' },
         sessionIdleMinutes: { type: 'integer', minimum: 1, default: 30 },
         sessionMaxHours: { type: 'integer', minimum: 1, default: 12 },
+        /**
+         * Behind a reverse proxy: true (trust every hop), or the proxies' addresses / CIDRs
+         * ("10.0.0.1", "10.0.0.0/8", "loopback"). Then X-Forwarded-For gives the client address
+         * and X-Forwarded-Proto: https makes the session cookie Secure. Default false.
+         */
+        trustProxy: { type: ['boolean', 'array'], items: { type: 'string', minLength: 1 }, default: false },
       },
     },
   },

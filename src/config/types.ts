@@ -81,6 +81,8 @@ export interface AdminConfig {
   users: string;
   sessionIdleMinutes: number;
   sessionMaxHours: number;
+  /** Which reverse proxies' X-Forwarded-* headers to believe: false, true, or addresses/CIDRs. */
+  trustProxy: boolean | string[];
 }
 
 export interface SafetynetConfig {

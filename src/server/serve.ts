@@ -72,6 +72,7 @@ export async function startServe(config: SafetynetConfig, opts: ServeOptions = {
           users: new FileAdminUserStore(config.admin.users),
           clock,
           backups: backupsPageProvider(deps, scheduler),
+          trustProxy: config.admin.trustProxy,
         },
         {
           ...(opts.host !== undefined ? { host: opts.host } : {}),

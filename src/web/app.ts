@@ -13,6 +13,7 @@ import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { auditSecurity, clientText } from './audit.js';
 import { LoginThrottle } from './auth/throttle.js';
+import { HashGate } from './auth/hash-gate.js';
 import { SqliteSessionStore, defaultSessionFile, hashSessionId, tokensEqual } from './auth/sessions.js';
 import type { AdminSession, WebContext, WebDeps } from './context.js';
 import { registerAuthRoutes, SESSION_COOKIE } from './routes/auth.js';
@@ -81,6 +82,7 @@ export async function buildApp(deps: WebDeps): Promise<FastifyInstance> {
     deps,
     sessions,
     throttle: new LoginThrottle(deps.clock, deps.throttle),
+    hashGate: new HashGate(),
     viewer: (req) => (req.admin ? { user: req.admin.user, csrfToken: req.admin.csrfToken } : undefined),
     origin: (req) => req.ip,
     page: (reply, status, body) => reply.code(status).type('text/html; charset=utf-8').send(body.value),
@@ -103,6 +105,8 @@ export async function buildApp(deps: WebDeps): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (req, reply) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
+    // Served over HTTPS (directly, or through a trusted proxy): browsers must never fall back to HTTP.
+    if (req.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000');
     reply.header(
       'cache-control',
       req.routeOptions.config?.public && req.url.startsWith('/static/') ? 'public, max-age=3600' : 'no-store',

@@ -8,6 +8,7 @@ import type { SafetynetConfig } from '../config/types.js';
 import type { LogStore } from '../log/store/types.js';
 import type { AuditLogger } from './audit.js';
 import type { LoginThrottle, ThrottleOptions } from './auth/throttle.js';
+import type { HashGate } from './auth/hash-gate.js';
 import type { SessionStore } from './auth/sessions.js';
 import type { AdminUserStore } from './auth/users.js';
 import type { BackupsPageProvider } from './backups.js';
@@ -60,6 +61,8 @@ export interface WebContext {
   deps: WebDeps;
   sessions: SessionStore;
   throttle: LoginThrottle;
+  /** Bounds the password hashes in progress (see auth/hash-gate.ts). */
+  hashGate: HashGate;
   /** The Viewer (for the page frame) of a signed-in request. */
   viewer(req: FastifyRequest): Viewer | undefined;
   /** The client's address as the socket sees it (no proxy headers are trusted). */

@@ -22,7 +22,12 @@ const TOKEN_RE = /^[A-Za-z0-9_-]{43}$/;
 export function safeNext(next: unknown): string {
   if (typeof next !== 'string' || next.length > 2000) return '/logs';
   if (!/^\/(?![/\\])[^\s\\]*$/.test(next) || next.startsWith('/login')) return '/logs';
-  return next;
+  // A Location header holds ASCII only: percent-encode the rest (a lone surrogate cannot be).
+  try {
+    return next.replace(/[^\x21-\x7e]+/g, (c) => encodeURIComponent(c));
+  } catch {
+    return '/logs';
+  }
 }
 
 function isHttps(req: FastifyRequest): boolean {
@@ -135,9 +140,24 @@ export function registerAuthRoutes(
       return fail(429, `Too many failed logins. Try again after ${untilText(lock.until)}.`);
     }
 
-    const result = await deps.users.verify(user, password);
+    // Counted as a failure BEFORE the slow hash (no await between check and count): parallel
+    // attempts each take a count, so no more than the threshold ever reach the hash. A success
+    // clears the counters afterwards.
+    const outcome = throttle.recordFailure(user, origin);
+    const gated = await ctx.hashGate.run(origin, () => deps.users.verify(user, password));
+    if (gated.refused) {
+      await auditSecurity(deps.logger, 'warn', `login refused for "${shownUser}": too many at once`, {
+        actor: shownUser,
+        action: 'login',
+        outcome: 'denied',
+        origin,
+        reason: 'too many login attempts in progress',
+      });
+      reply.header('retry-after', '2');
+      return fail(429, 'Too many login attempts at once. Wait a moment and try again.');
+    }
+    const result = gated.value;
     if (!result.ok) {
-      const outcome = throttle.recordFailure(user, origin);
       await auditSecurity(deps.logger, 'info', `login failed for "${shownUser}"`, {
         actor: shownUser,
         action: 'login',
