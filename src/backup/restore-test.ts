@@ -15,6 +15,7 @@ import type { CatalogEntry } from './repo/types.js';
 import type { HistoryRecord } from './repo/repository.js';
 import { checkFilesPoint } from './files-restore.js';
 import { formatDuration } from '../util/time.js';
+import { throwIfStopped } from '../util/abort.js';
 
 export interface RestoreTestCheck {
   name: string;
@@ -43,6 +44,8 @@ export interface RestoreTestOptions {
   scratchDir?: string;
   /** Who asked: "schedule", "cli", "admin:alice" (recorded). */
   trigger?: string;
+  /** Stops the test between steps and inside the files check (serve's SIGTERM); nothing is recorded then. */
+  signal?: AbortSignal;
 }
 
 /** Runs the restore test and records it. Never throws for a failed check: the result says so. */
@@ -65,6 +68,7 @@ export async function runRestoreTest(
     const points = await repo.listPoints();
     point = [...points].reverse().find((p) => p.source === 'db');
     filesPoint = [...points].reverse().find((p) => p.kind === 'files');
+    throwIfStopped(opts.signal, 'restore test', 'nothing was recorded');
     if (!point) {
       check('database point exists', false, 'the repository holds no database restore point');
     } else {
@@ -101,12 +105,14 @@ export async function runRestoreTest(
         check(checkNameFor(err), false, describe(err));
       }
     }
+    throwIfStopped(opts.signal, 'restore test', 'nothing was recorded');
     if (filesPoint) {
       try {
         const r = await checkFilesPoint(deps, filesPoint, {
           sample: opts.allFiles ? 'all' : (opts.sample ?? 20),
           scratchDir: scratch,
           locked: true,
+          ...(opts.signal ? { signal: opts.signal } : {}),
         });
         check(
           opts.allFiles ? 'every file restores with its SHA-256' : 'sampled files restore with their SHA-256',
@@ -126,6 +132,8 @@ export async function runRestoreTest(
     await fsp.rm(scratch, { recursive: true, force: true }).catch(() => {});
     await lock.release().catch(() => {});
   }
+  // A test stopped midway proves nothing either way: not recorded as passed or failed.
+  throwIfStopped(opts.signal, 'restore test', 'nothing was recorded');
   const ok = checks.length > 0 && checks.every((c) => c.ok);
   const failed = checks.find((c) => !c.ok);
   const result: RestoreTestResult = {

@@ -32,8 +32,8 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
     {
       name: 'files',
       cron: s.files,
-      run: async () => {
-        const r = await backupFiles(deps, {});
+      run: async (signal) => {
+        const r = await backupFiles(deps, { signal });
         const outcome: JobOutcome = {
           summary: `files point ${r.entry.id}: ${r.stats.files} files, ${formatBytes(r.stats.storedBytes)} added`,
           details: {
@@ -56,8 +56,8 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
     {
       name: 'retention',
       cron: s.retention,
-      run: async () => {
-        const r = await pruneRepository(deps, { dryRun: false });
+      run: async (signal) => {
+        const r = await pruneRepository(deps, { dryRun: false, signal });
         return {
           summary: `kept ${r.kept}, removed ${r.removed} points, freed ${formatBytes(r.freedBytes)}`,
           details: { kept: r.kept, removed: r.removed },
@@ -81,9 +81,12 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
     {
       name: 'restore-test',
       cron: s.restoreTest,
-      run: async (_signal, { reason }) => {
+      run: async (signal, { reason }) => {
         // A run asked for from the admin panel is 'manual'; the panel logs who asked.
-        const r = await runRestoreTest(deps, { trigger: reason === 'manual' ? 'manual' : 'schedule' });
+        const r = await runRestoreTest(deps, {
+          trigger: reason === 'manual' ? 'manual' : 'schedule',
+          signal,
+        });
         return {
           status: r.ok ? 'success' : 'failed',
           summary: r.ok
