@@ -29,6 +29,7 @@ export function register(program: Command): Command {
     .option('--json', 'print the result as JSON')
     .action(
       action(async (ctx, opts: { to: string; at?: string; point?: string; force?: boolean }) => {
+        ctx.printConfigWarnings(); // e.g. an identity file others can read
         const at = opts.at !== undefined ? parseInstant(opts.at, '--at', systemClock.now()) : undefined;
         const deps = await backupDeps(ctx);
         const r = await restoreDatabase(deps, {

@@ -242,6 +242,10 @@ export function resolveConfig(
   }
 
   checkTrustProxy(c.admin.trustProxy);
+  if (b.identity) {
+    const w = identityModeWarning(abs(b.identity));
+    if (w) warnings.push(w);
+  }
 
   return {
     configFile: ctx.file,
@@ -424,4 +428,16 @@ function checkTrustProxy(v: boolean | string[]): void {
       },
     );
   });
+}
+
+/** A warning when the age identity (the key to every backup) can be read by other users. */
+function identityModeWarning(file: string): string | undefined {
+  let mode: number;
+  try {
+    mode = statSync(file).mode;
+  } catch {
+    return undefined; // missing: reported where it is needed (restore, verify --read-data)
+  }
+  if ((mode & 0o077) === 0) return undefined;
+  return `backup.identity: ${file} can be read by other users (mode ${(mode & 0o777).toString(8)}); it decrypts every backup: chmod 600 ${file}`;
 }
