@@ -167,6 +167,14 @@ export function describeStatus(r: StatusReport): string {
   lines.push(
     `${'last restore test'.padEnd(18)} ${t ? `${String(t.time)} ${t.ok ? 'PASSED' : `FAILED (${String(t.failed)})`}` : 'never'}`,
   );
+  const v = r.readVerify;
+  lines.push(
+    `${'read-verify'.padEnd(18)} ${
+      v.last
+        ? `${v.slicesDone}/${v.count} slices re-read intact${v.slicesDone === v.count ? ` (every object since ${v.coveredSince})` : ''}; last ${String(v.last.time)} ${v.last.ok ? 'ok' : 'DAMAGE FOUND'}`
+        : 'never'
+    }`,
+  );
   const d = r.drill;
   lines.push(
     `${'last drill'.padEnd(18)} ${d ? `${String(d.time)} RTO ${formatDuration(Number(d.rtoMs))} ${d.rtoPass ? 'PASS' : 'FAIL'}, RPO ${d.rpoMs === null ? 'n/a' : formatDuration(Number(d.rpoMs))} ${d.rpoPass ? 'PASS' : 'FAIL'}` : 'never'}`,

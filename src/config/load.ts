@@ -276,6 +276,7 @@ export function resolveConfig(
       ...(b.identity ? { identity: abs(b.identity) } : {}),
       timezone,
       retention: b.retention,
+      readVerifySlices: b.readVerifySlices,
       schedule: b.schedule,
       objectives,
       files,
@@ -394,8 +395,10 @@ interface RawConfig {
       retention: string;
       logRetention: string;
       restoreTest: string;
+      readVerify: string;
     };
     objectives: { rpo: string; rto: string };
+    readVerifySlices: number;
     files?: { name: string; path: string; include?: string[]; exclude?: string[] }[];
   };
   admin: {

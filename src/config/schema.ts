@@ -137,8 +137,12 @@ export const configSchema = {
             retention: { ...cron, default: '0 5 * * *' },
             logRetention: { ...cron, default: '15 5 * * *' },
             restoreTest: { ...cron, default: '0 4 1 * *' },
+            /** The rotating read-verify: each run re-reads one slice of the repository. */
+            readVerify: { ...cron, default: '30 4 * * *' },
           },
         },
+        /** Runs of the read-verify job over which every object is re-read once (daily runs: days). */
+        readVerifySlices: { type: 'integer', minimum: 1, maximum: 10000, default: 30 },
         objectives: {
           type: 'object',
           additionalProperties: false,

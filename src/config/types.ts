@@ -48,6 +48,8 @@ export interface BackupScheduleConfig {
   retention: string;
   logRetention: string;
   restoreTest: string;
+  /** The rotating read-verify (one slice of the repository per run). */
+  readVerify: string;
 }
 
 export interface BackupRetentionConfig {
@@ -72,6 +74,8 @@ export interface BackupConfig {
   schedule: BackupScheduleConfig;
   objectives: { rpoMs: number; rtoMs: number };
   files: FileSetConfig[];
+  /** The read-verify job re-reads every object once over this many runs. */
+  readVerifySlices: number;
 }
 
 export interface AdminConfig {

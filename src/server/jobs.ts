@@ -9,6 +9,7 @@ import { backupDatabase } from '../backup/database.js';
 import { backupFiles } from '../backup/files-backup.js';
 import { pruneRepository } from '../backup/prune.js';
 import { runRestoreTest } from '../backup/restore-test.js';
+import { runReadVerify } from '../backup/read-verify.js';
 import type { JobOutcome, JobSpec } from '../schedule/scheduler.js';
 import type { Logger } from '../log/types.js';
 import { retentionCutoffs } from '../log/retention.js';
@@ -96,7 +97,27 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
         };
       },
     },
+    readVerifyJob(deps),
   ];
+}
+
+/** The rotating read-verify (one slice of the repository per run); last, after the restore test. */
+function readVerifyJob(deps: BackupDeps): JobSpec {
+  return {
+    name: 'read-verify',
+    cron: deps.config.backup.schedule.readVerify,
+    run: async (signal) => {
+      const r = await runReadVerify(deps, { signal, trigger: 'schedule' });
+      const where = `slice ${r.slice.index + 1}/${r.slice.count}: ${r.objects} objects`;
+      return {
+        status: r.ok ? 'success' : 'failed',
+        summary: r.ok
+          ? `read-verify ${where} intact`
+          : `read-verify ${where}: ${r.problems.length} problem(s)`,
+        details: { id: r.id, slice: r.slice, objects: r.objects, problems: r.problems.length },
+      };
+    },
+  };
 }
 
 function dbOutcome(r: Awaited<ReturnType<typeof backupDatabase>>): JobOutcome {

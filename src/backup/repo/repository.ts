@@ -61,7 +61,7 @@ export interface PointMeta {
 
 /** A record of a restore test or drill, kept in the repository's history (plaintext, no shop data). */
 export interface HistoryRecord {
-  kind: 'restore-test' | 'drill';
+  kind: 'restore-test' | 'drill' | 'read-verify';
   id: string;
   time: string;
   ok: boolean;
