@@ -29,7 +29,7 @@ describe('rotating read-verify', () => {
     const victim = points[0]!.objects[0]!.key;
     const file = path.join(env.deps.repo.storage.localPath!, victim);
     const bytes = readFileSync(file);
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
     writeFileSync(file, bytes);
 
     const runs = [];
