@@ -127,7 +127,11 @@ export function registerAuthRoutes(
 
     if (!user || !password) return fail(400, 'Enter a user name and a password.');
 
-    const lock = throttle.check(user, origin);
+    // One atomic step: refused when locked, else counted as a failure BEFORE the slow hash, so
+    // parallel attempts (from any number of panel instances sharing the store) cannot pass the
+    // threshold. A success clears the counters afterwards.
+    const attempt = await throttle.attempt(user, origin);
+    const lock = attempt.lock;
     if (lock) {
       await auditSecurity(deps.logger, 'warn', `login refused for "${shownUser}": ${lock.scope} locked`, {
         actor: shownUser,
@@ -140,10 +144,7 @@ export function registerAuthRoutes(
       return fail(429, `Too many failed logins. Try again after ${untilText(lock.until)}.`);
     }
 
-    // Counted as a failure BEFORE the slow hash (no await between check and count): parallel
-    // attempts each take a count, so no more than the threshold ever reach the hash. A success
-    // clears the counters afterwards.
-    const outcome = throttle.recordFailure(user, origin);
+    const outcome = attempt.outcome!;
     const gated = await ctx.hashGate.run(origin, () => deps.users.verify(user, password));
     if (gated.refused) {
       await auditSecurity(deps.logger, 'warn', `login refused for "${shownUser}": too many at once`, {
@@ -198,11 +199,11 @@ export function registerAuthRoutes(
       return fail(401, 'Wrong user name or password.');
     }
 
-    throttle.recordSuccess(user, origin);
+    await throttle.recordSuccess(user, origin);
     const now = deps.clock.now();
-    sessions.purge(now - limits.idleMs, now - limits.maxMs);
+    await sessions.purge(now - limits.idleMs, now - limits.maxMs);
     const id = newSessionId();
-    sessions.insert({
+    await sessions.insert({
       idHash: hashSessionId(id),
       user: result.name,
       stamp: result.stamp,
@@ -229,7 +230,7 @@ export function registerAuthRoutes(
 
   app.post('/logout', async (req, reply) => {
     const admin = req.admin!;
-    sessions.delete(admin.idHash);
+    await sessions.delete(admin.idHash);
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     await auditAdmin(deps.logger, `admin "${admin.user}" logged out`, {
       actor: admin.user,
