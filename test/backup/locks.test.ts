@@ -206,7 +206,8 @@ describe('repository locks: refresh', () => {
   it('a lock whose refresh keeps failing is lost and stops the job at its next write', async () => {
     const env = await newEnv({ rows: 0 });
     const repo = env.deps.repo;
-    repo.lockTimings = { refreshMs: 20, leaseMs: 200 };
+    // Short, but not so short that a slow refresh on a busy machine counts as a lapse.
+    repo.lockTimings = { refreshMs: 50, leaseMs: 1500 };
     await repo.prepareForWrite();
     await repo.ensureInitialized();
     const lock = await repo.lock('backup db', true);
@@ -223,7 +224,7 @@ describe('repository locks: refresh', () => {
     const locks = path.join(repo.storage.localPath!, 'locks');
     rmSync(locks, { recursive: true, force: true });
     writeFileSync(locks, 'not a folder');
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 1500));
     expect(lock.lost.aborted).toBe(true);
     await expect(
       writer.add(1, 'data/20260101T000000000Z-abcdef/000001.age', Buffer.from('part')),
@@ -239,7 +240,7 @@ describe('repository locks: refresh', () => {
   it('serve stops its scheduler when the instance lock is lost', async () => {
     const env = await newEnv({ rows: 0 });
     const repo = env.deps.repo;
-    repo.lockTimings = { refreshMs: 20, leaseMs: 200 };
+    repo.lockTimings = { refreshMs: 50, leaseMs: 3000 };
     const lock = new RepositoryInstanceLock(repo);
     const events: string[] = [];
     let sawAbort = false;
@@ -265,8 +266,8 @@ describe('repository locks: refresh', () => {
       onEvent: (e) => events.push(e.type),
     });
     await scheduler.start();
-    await new Promise((r) => setTimeout(r, 1200)); // the job is running
-    expect(scheduler.running()?.name).toBe('long');
+    for (let i = 0; i < 100 && !scheduler.running(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(scheduler.running()?.name).toBe('long'); // the job is running
     const inst = path.join(repo.storage.localPath!, 'instance');
     rmSync(inst, { recursive: true, force: true });
     writeFileSync(inst, 'not a folder');

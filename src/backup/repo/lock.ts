@@ -131,6 +131,8 @@ class LeasedLock implements HeldLock {
   private refreshing: Promise<void> | undefined;
   private released = false;
   private lastOk: number;
+  /** The same moment on the monotonic clock: a wall clock set back must not hide a lapsed lease. */
+  private lastOkMono = performance.now();
 
   constructor(
     private readonly storage: Storage,
@@ -174,6 +176,7 @@ class LeasedLock implements HeldLock {
       .then(
         () => {
           this.lastOk = at;
+          this.lastOkMono = performance.now();
         },
         () => {
           this.checkDeadline(); // failing: the next tick tries again until half the lease is gone
@@ -187,14 +190,15 @@ class LeasedLock implements HeldLock {
   /** Gives the lock up once half the lease passed without a refresh. True when lost. */
   private checkDeadline(): boolean {
     if (this.controller.signal.aborted) return true;
-    if (this.clock.now() - this.lastOk <= this.leaseMs / 2) return false;
+    // Lost when either clock says half the lease passed: the wall clock (the one others judge the
+    // record by) or the monotonic one (immune to the wall clock being set back).
+    const elapsed = Math.max(this.clock.now() - this.lastOk, performance.now() - this.lastOkMono);
+    if (elapsed <= this.leaseMs / 2) return false;
     clearInterval(this.timer);
     this.controller.abort(
       new LockError(
         'E_LOCK_LOST',
-        `lost the repository lock for "${this.record.purpose}": it could not be refreshed for ${Math.round(
-          (this.clock.now() - this.lastOk) / 1000,
-        )} s`,
+        `lost the repository lock for "${this.record.purpose}": it could not be refreshed for ${Math.round(elapsed / 1000)} s`,
         {
           hint: 'the repository storage is unreachable or refuses writes; the run was stopped so it cannot overlap another one. Check the storage and run it again',
           details: { lock: this.record },
