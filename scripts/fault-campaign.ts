@@ -76,6 +76,7 @@ interface Spawned {
   child: ChildProcess;
   done: Promise<Run>;
   stdout: () => string;
+  stderr: () => string;
 }
 
 function start(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Spawned {
@@ -95,7 +96,7 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Spawn
       resolve({ code, signal, stdout: out, stderr: err });
     }),
   );
-  return { child, done, stdout: () => out };
+  return { child, done, stdout: () => out, stderr: () => err };
 }
 
 function cli(env: Env, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
@@ -418,7 +419,15 @@ const serveMidJob: Scenario = {
       env.processEnv,
       env.dir,
     );
-    await sleep(1500);
+    // An operator's (or systemd's) stop comes once serve is up: before node has run any of our code
+    // a SIGTERM can only have its default effect, which no program can change.
+    const t0 = Date.now();
+    while (
+      again.child.exitCode === null &&
+      !again.stderr().includes('scheduler running') &&
+      Date.now() - t0 < 60_000
+    )
+      await sleep(20);
     if (again.child.exitCode !== null) {
       const r = await again.done;
       manualSteps++;
