@@ -623,6 +623,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<ScenarioResult
       }
       r.seconds = Math.round((performance.now() - t0) / 100) / 10;
       results.push(r);
+      rmSync(env.dir, { recursive: true, force: true }); // each scenario's folder goes when it is done
     }
   } finally {
     await proxy?.close();
