@@ -12,6 +12,7 @@
  * repository's PointWriter); the local cache last. An interrupted run leaves no visible point,
  * and a cache that is behind the repository is harmless (it is checked against the catalog).
  */
+import { throwIfStopped } from '../util/abort.js';
 import { existsSync, type BigIntStats } from 'node:fs';
 import { SafetynetError, UsageError } from '../errors.js';
 import type { FileSetConfig } from '../config/types.js';
@@ -59,6 +60,8 @@ export interface BackupFilesOptions {
   locked?: boolean;
   /** Tests only: change the file system at exact moments of a read. */
   hooks?: ReadHooks;
+  /** Stops the backup between files (serve's SIGTERM); no point is left. */
+  signal?: AbortSignal;
 }
 
 export interface FilesBackupStats {
@@ -394,6 +397,7 @@ async function runBackup(deps: BackupDeps, opts: BackupFilesOptions): Promise<Ba
       // event loop runs, so sealed packs are stored while the next files are read.
       let sinceYield = 0;
       for (const job of jobs) {
+        throwIfStopped(opts.signal, 'files backup', 'no restore point was created');
         const { entry: e, set } = job;
         const out = await readFileAsBlobs(e.abs, sink, opts.hooks);
         stats.bytesRead += out.bytesRead;
@@ -452,6 +456,7 @@ async function runBackup(deps: BackupDeps, opts: BackupFilesOptions): Promise<Ba
       }
       deps.progress.done();
       await packer.flush();
+      throwIfStopped(opts.signal, 'files backup', 'no restore point was created');
 
       const sets: SetRecord[] = [];
       for (const { set, records } of setRecords) {

@@ -35,6 +35,8 @@ import {
 import * as path from 'node:path';
 import { SafetynetError, StorageError, UsageError, isErrno } from '../errors.js';
 import type { BackupDeps } from './context.js';
+import { makeTreeDurable } from './durable-tree.js';
+import { stoppedError } from '../util/abort.js';
 import type { CatalogEntry } from './repo/types.js';
 import { compileGlob, type Glob } from './sources/files/glob.js';
 import type { EntryRecord, FileRecord } from './sources/files/manifest.js';
@@ -300,6 +302,7 @@ async function restoreItems(
   root: string,
   items: Item[],
   force: boolean,
+  signal?: AbortSignal,
 ): Promise<Omit<RestoreFilesResult, 'to' | 'points' | 'durationMs'>> {
   const guard = new FolderGuard(root);
   // 1. Nothing in the way: existing folders on the way are real folders; existing files only with force.
@@ -465,6 +468,7 @@ async function restoreItems(
     const limit = (pool?.size ?? 1) + 1;
     const inFlight = new Set<Promise<void>>();
     for (let next = 0; (next < packs.length && !fatal) || inFlight.size;) {
+      if (signal?.aborted) fatal ??= stoppedError('files restore', 'the files written so far are removed');
       while (inFlight.size < limit && next < packs.length && !fatal) {
         const key = packs[next++]!;
         const p: Promise<void> = restorePack(key)
@@ -520,6 +524,11 @@ async function restoreItems(
     utimesSync(it.target, t, t);
   }
   failures.sort((a, b) => (a.set === b.set ? (a.path < b.path ? -1 : 1) : a.set < b.set ? -1 : 1));
+  // 6. On disk before we say so (syncfs, or fsync of each file and folder).
+  await makeTreeDurable(
+    root,
+    jobs.filter((j) => !j.failed).map((j) => j.target),
+  );
   return {
     files: jobs.filter((j) => !j.failed).length,
     dirs: dirs.length,
@@ -646,7 +655,7 @@ export interface CheckFilesResult {
 export async function checkFilesPoint(
   deps: BackupDeps,
   entry: CatalogEntry,
-  opts: { sample?: number | 'all'; scratchDir: string; locked?: boolean },
+  opts: { sample?: number | 'all'; scratchDir: string; locked?: boolean; signal?: AbortSignal },
 ): Promise<CheckFilesResult> {
   const started = deps.clock.now();
   const lock = opts.locked ? undefined : await deps.repo.lock('restore test files', false);
@@ -680,6 +689,7 @@ export async function checkFilesPoint(
       root,
       files.map((f) => ({ set: f.set, rec: f.rec, target: targetPath(root, f.set, f.rec.path) })),
       false,
+      opts.signal,
     );
     const out: CheckFilesResult = {
       ok: r.failures.length === 0,

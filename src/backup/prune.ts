@@ -6,6 +6,7 @@
  * leftovers of interrupted backups (objects no catalog entry references) are swept, under the same
  * exclusive lock, so no backup can be writing them.
  */
+import { throwIfStopped } from '../util/abort.js';
 import type { BackupDeps } from './context.js';
 import { planRetention, type RetentionDecision } from './retention-policy.js';
 import { CHUNK_PREFIX, DATA_PREFIX, MANIFEST_PREFIX } from './repo/layout.js';
@@ -39,7 +40,10 @@ export interface PruneResult {
 }
 
 /** Plans (and unless dryRun, carries out) the retention policy. */
-export async function pruneRepository(deps: BackupDeps, opts: { dryRun: boolean }): Promise<PruneResult> {
+export async function pruneRepository(
+  deps: BackupDeps,
+  opts: { dryRun: boolean; signal?: AbortSignal },
+): Promise<PruneResult> {
   const { repo, config } = deps;
   const started = performance.now();
   await repo.requireConfig();
@@ -89,6 +93,8 @@ export async function pruneRepository(deps: BackupDeps, opts: { dryRun: boolean 
     } else {
       // Newest first: an incremental is always gone before the point it builds on.
       for (const p of [...removed].sort((a, b) => (a.time < b.time ? 1 : -1))) {
+        // Stops between points (SIGTERM): each point is gone whole or still whole; leftovers are swept next run.
+        throwIfStopped(opts.signal, 'prune', 'the points not yet removed are kept');
         // Objects shared between removed points are deleted with the first; deleting twice is harmless.
         freedBytes += await repo.deletePoint(p, keepKeys);
       }
@@ -97,7 +103,7 @@ export async function pruneRepository(deps: BackupDeps, opts: { dryRun: boolean 
     // damaged catalog entry we cannot know what its point needs: sweep nothing rather than guess.
     const orphans = damaged.length
       ? { count: 0, bytes: 0 }
-      : await sweepOrphans(deps, opts.dryRun ? points : kept, opts.dryRun);
+      : await sweepOrphans(deps, opts.dryRun ? points : kept, opts.dryRun, opts.signal);
     freedBytes += orphans.bytes;
     // The continuous log (WAL) that neither the point-in-time window nor a kept point needs.
     const source = databaseSource(config);
@@ -156,6 +162,7 @@ async function sweepOrphans(
   deps: BackupDeps,
   remaining: CatalogEntry[],
   dryRun: boolean,
+  signal?: AbortSignal,
 ): Promise<{ count: number; bytes: number }> {
   const referenced = new Set<string>();
   for (const p of remaining) for (const o of [...p.objects, p.manifest]) referenced.add(o.key);
@@ -164,6 +171,7 @@ async function sweepOrphans(
   for (const prefix of [DATA_PREFIX, CHUNK_PREFIX, MANIFEST_PREFIX]) {
     for await (const o of deps.repo.storage.list(prefix)) {
       if (referenced.has(o.key)) continue;
+      throwIfStopped(signal, 'prune', 'leftover objects not yet removed are swept next run');
       count++;
       bytes += o.size;
       if (!dryRun) await deps.repo.storage.delete(o.key);

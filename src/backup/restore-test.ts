@@ -17,6 +17,7 @@ import type { CatalogEntry } from './repo/types.js';
 import type { HistoryRecord } from './repo/repository.js';
 import { checkFilesPoint } from './files-restore.js';
 import { formatDuration } from '../util/time.js';
+import { throwIfStopped } from '../util/abort.js';
 
 export type { RestoreTestCheck };
 
@@ -41,6 +42,8 @@ export interface RestoreTestOptions {
   scratchDir?: string;
   /** Who asked: "schedule", "cli", "admin:alice" (recorded). */
   trigger?: string;
+  /** Stops the test between steps and inside the files check (serve's SIGTERM); nothing is recorded then. */
+  signal?: AbortSignal;
 }
 
 /** Runs the restore test and records it. Never throws for a failed check: the result says so. */
@@ -63,17 +66,20 @@ export async function runRestoreTest(
     const points = await repo.listPoints();
     point = [...points].reverse().find((p) => p.source === 'db');
     filesPoint = [...points].reverse().find((p) => p.kind === 'files');
+    throwIfStopped(opts.signal, 'restore test', 'nothing was recorded');
     if (!point) {
       check('database point exists', false, 'the repository holds no database restore point');
     } else {
       checks.push(...(await databaseSource(deps.config).restoreTest(deps, point, scratch)));
     }
+    throwIfStopped(opts.signal, 'restore test', 'nothing was recorded');
     if (filesPoint) {
       try {
         const r = await checkFilesPoint(deps, filesPoint, {
           sample: opts.allFiles ? 'all' : (opts.sample ?? 20),
           scratchDir: scratch,
           locked: true,
+          ...(opts.signal ? { signal: opts.signal } : {}),
         });
         check(
           opts.allFiles ? 'every file restores with its SHA-256' : 'sampled files restore with their SHA-256',
@@ -93,6 +99,8 @@ export async function runRestoreTest(
     await fsp.rm(scratch, { recursive: true, force: true }).catch(() => {});
     await lock.release().catch(() => {});
   }
+  // A test stopped midway proves nothing either way: not recorded as passed or failed.
+  throwIfStopped(opts.signal, 'restore test', 'nothing was recorded');
   const ok = checks.length > 0 && checks.every((c) => c.ok);
   const failed = checks.find((c) => !c.ok);
   const result: RestoreTestResult = {

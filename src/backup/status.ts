@@ -4,6 +4,7 @@
  * outcomes) and the config (next runs). Warnings are things a person must act on; any warning
  * makes the status unhealthy (exit 1).
  */
+import { readVerifyCoverage, type ReadVerifyCoverage } from './read-verify.js';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { BackupDeps } from './context.js';
@@ -48,6 +49,8 @@ export interface StatusReport {
   drill: HistoryRecord | null;
   /** The continuous log stream (PostgreSQL WAL), for sources that keep one. */
   stream: StreamStatus | null;
+  /** The rotating read-verify: how far the current pass got (see read-verify.ts). */
+  readVerify: ReadVerifyCoverage;
   /** Newest first, for the admin panel. */
   recentPoints: PointSummary[];
   /** The log store and the entries waiting in the local spool (the store was unreachable). */
@@ -67,6 +70,7 @@ export const JOB_SCHEDULES = [
   ['retention', 'retention'],
   ['log-retention', 'logRetention'],
   ['restore-test', 'restoreTest'],
+  ['read-verify', 'readVerify'],
 ] as const;
 
 /** Builds the status report. Never throws for an unreachable repository: that is a warning. */
@@ -195,6 +199,11 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
 
   // Restore tests and drills.
   const restoreTest = [...history].reverse().find((h) => h.kind === 'restore-test') ?? null;
+  const readVerify = readVerifyCoverage(history, config.backup.readVerifySlices);
+  if (readVerify.failedSlices.length)
+    warnings.push(
+      `the read-verify found damaged objects (slice ${readVerify.failedSlices.map((i) => i + 1).join(', ')} of ${readVerify.count}): run \`safetynet verify --read-data\``,
+    );
   const drill = [...history].reverse().find((h) => h.kind === 'drill') ?? null;
   if (restoreTest && !restoreTest.ok)
     warnings.push(
@@ -257,6 +266,7 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
     rto: { objectiveMs: config.backup.objectives.rtoMs },
     jobs,
     restoreTest,
+    readVerify,
     drill,
     stream: health.stream ?? null,
     recentPoints: [...points]

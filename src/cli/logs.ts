@@ -233,7 +233,7 @@ function openStore(ctx: CommandContext, create = false): LogStore {
   if (!create && cfg.type === 'sqlite' && !existsSync(cfg.path)) {
     throw new SafetynetError('E_LOG_STORE_MISSING', `the log store ${cfg.path} does not exist yet`, {
       hint: 'check logs.store.path (and --config), or write an entry first: nothing has been logged there',
-      exitCode: ExitCode.failure,
+      exitCode: ExitCode.usage, // a path that points nowhere: bad input (README's exit-code table)
     });
   }
   const store = openLogStore(cfg);

@@ -11,11 +11,14 @@ async function main(argv: string[]): Promise<void> {
   const program = await buildProgram();
   const wantsJson = argv.includes('--json');
   program.exitOverride();
-  // Commander writes its own messages for parse errors; we reformat them below instead.
-  program.configureOutput({ writeErr: () => {}, outputError: () => {} });
+  // Commander writes its own messages for parse errors; we reformat them below instead. What it
+  // writes is kept: the help it shows for a group called without a subcommand is printed below.
+  let errText = '';
+  const output = { writeErr: (t: string) => void (errText += t), outputError: () => {} };
+  program.configureOutput(output);
   for (const cmd of allCommands(program)) {
     cmd.exitOverride();
-    cmd.configureOutput({ writeErr: () => {}, outputError: () => {} });
+    cmd.configureOutput(output);
   }
   try {
     await program.parseAsync(argv);
@@ -26,7 +29,15 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       if (err.code === 'commander.help') {
-        process.exitCode = 0;
+        // A command group (`backups`, `logs` …) without its subcommand: show its help, exit 2.
+        process.stderr.write(errText);
+        report(
+          new SafetynetError('E_USAGE', 'this command needs a subcommand (listed above)', {
+            hint: 'add one of the commands listed above (`--help` after any command shows its flags)',
+            exitCode: ExitCode.usage,
+          }),
+          wantsJson,
+        );
         return;
       }
       const message = err.message.replace(/^error: /, '');

@@ -6,7 +6,7 @@ import { action } from './context.js';
 import { backupDeps } from './backup-deps.js';
 import { verifyRepository } from '../backup/verify.js';
 import { pruneRepository } from '../backup/prune.js';
-import { listLocks, removeLocks, describeLock } from '../backup/repo/lock.js';
+import { listAllLocks, removeLocks, describeLock } from '../backup/repo/lock.js';
 import { openRepository } from '../backup/context.js';
 import { systemClock } from '../clock.js';
 import { formatBytes, formatTable } from '../util/format.js';
@@ -143,7 +143,7 @@ export function register(program: Command): void {
   program
     .command('unlock')
     .description(
-      'remove stale repository locks (or all locks with --all, when you are sure no run is active)',
+      'remove stale repository locks, the serve instance lock included (or all locks with --all, when you are sure no run is active)',
     )
     .option('--all', 'remove every lock, also live-looking ones')
     .option('--json', 'print the removed locks as JSON')
@@ -151,7 +151,7 @@ export function register(program: Command): void {
       action(async (ctx, opts: { all?: boolean }) => {
         const repo = openRepository(ctx.config, systemClock);
         ctx.defer(() => repo.close());
-        const before = await listLocks(repo.storage);
+        const before = await listAllLocks(repo.storage);
         const removed = await removeLocks(repo.storage, { all: Boolean(opts.all), clock: systemClock });
         if (ctx.json) ctx.printJson({ removed, remaining: before.length - removed.length });
         else {

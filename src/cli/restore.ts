@@ -49,6 +49,7 @@ export function register(program: Command): Command {
           ctx,
           opts: { to: string; at?: string; point?: string; force?: boolean; start?: boolean; port?: number },
         ) => {
+          ctx.printConfigWarnings(); // e.g. an identity file others can read
           const at = opts.at !== undefined ? parseInstant(opts.at, '--at', systemClock.now()) : undefined;
           const deps = await backupDeps(ctx);
           const r = await restoreDatabase(deps, {

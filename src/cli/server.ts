@@ -26,16 +26,32 @@ export function register(program: Command): void {
     )
     .action(
       action(async (ctx, opts: { panel: boolean; catchUpDelay: string }) => {
+        // Signals are caught from the start: a SIGTERM while serve is still starting stops it
+        // cleanly as soon as it is up, instead of killing it halfway (the default action).
+        let early: NodeJS.Signals | undefined;
+        let onSignal: (signal: NodeJS.Signals) => void = (signal) => (early ??= signal);
+        const handler = (signal: NodeJS.Signals) => onSignal(signal);
+        process.on('SIGTERM', handler);
+        process.on('SIGINT', handler);
         ctx.printConfigWarnings();
         const delay = parseDurationMs(opts.catchUpDelay);
         if (delay === undefined) {
+          process.off('SIGTERM', handler);
+          process.off('SIGINT', handler);
           throw new UsageError(
             'E_BAD_DURATION',
             `--catch-up-delay: "${opts.catchUpDelay}" is not a duration`,
             { hint: 'use e.g. 0s, 10s, 1m' },
           );
         }
-        const s = await startServe(ctx.config, { noPanel: !opts.panel, catchUpDelayMs: delay });
+        let s: Awaited<ReturnType<typeof startServe>>;
+        try {
+          s = await startServe(ctx.config, { noPanel: !opts.panel, catchUpDelayMs: delay });
+        } catch (err) {
+          process.off('SIGTERM', handler);
+          process.off('SIGINT', handler);
+          throw err;
+        }
         ctx.note(
           `safetynet serve: scheduler running (time zone ${ctx.config.backup.timezone}), repository ${s.deps.repo.storage.url}`,
         );
@@ -46,17 +62,25 @@ export function register(program: Command): void {
               `  next ${n.name.padEnd(14)} ${n.at}${n.reason === 'catch-up' ? ' (catching up a missed run)' : ''}`,
             );
         await new Promise<void>((resolve) => {
-          const stop = (signal: NodeJS.Signals) => {
-            ctx.note(`safetynet serve: ${signal} received, stopping (a running job is stopped cleanly)`);
-            process.off('SIGTERM', stop);
-            process.off('SIGINT', stop);
+          const finish = (why: string) => {
+            ctx.note(`safetynet serve: ${why}, stopping (a running job is stopped cleanly)`);
+            // A second signal now gets the default action (an impatient operator can still force it).
+            process.off('SIGTERM', handler);
+            process.off('SIGINT', handler);
             void s.stop({ abortRunning: true }).then(resolve, (err) => {
               ctx.note(`safetynet serve: error while stopping: ${(err as Error).message}`);
               resolve();
             });
           };
-          process.on('SIGTERM', stop);
-          process.on('SIGINT', stop);
+          onSignal = (signal) => finish(`${signal} received`);
+          if (early) finish(`${early} received while starting`);
+          // The scheduler stops on its own when the instance lock is lost: exit non-zero so a
+          // supervisor restarts serve (which then waits for the lock like any second instance).
+          void s.scheduler.whenStopped().then(({ lockLost }) => {
+            if (!lockLost) return;
+            ctx.exitCode = ExitCode.failure;
+            finish('lost the repository instance lock');
+          });
         });
       }),
     );
@@ -156,6 +180,14 @@ export function describeStatus(r: StatusReport): string {
   const t = r.restoreTest;
   lines.push(
     `${'last restore test'.padEnd(18)} ${t ? `${String(t.time)} ${t.ok ? 'PASSED' : `FAILED (${String(t.failed)})`}` : 'never'}`,
+  );
+  const v = r.readVerify;
+  lines.push(
+    `${'read-verify'.padEnd(18)} ${
+      v.last
+        ? `${v.slicesDone}/${v.count} slices re-read intact${v.slicesDone === v.count ? ` (every object since ${v.coveredSince})` : ''}; last ${String(v.last.time)} ${v.last.ok ? 'ok' : 'DAMAGE FOUND'}`
+        : 'never'
+    }`,
   );
   const d = r.drill;
   lines.push(

@@ -6,6 +6,7 @@
  * defaults apply (SQLite files and a local backup folder under `data/`). Relative paths resolve
  * against the config file's folder (or the working directory when there is no file).
  */
+import { isIP } from 'node:net';
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
@@ -225,6 +226,12 @@ export function resolveConfig(
     port = p;
   }
 
+  checkTrustProxy(c.admin.trustProxy);
+  if (b.identity) {
+    const w = identityModeWarning(abs(b.identity));
+    if (w) warnings.push(w);
+  }
+
   return {
     configFile: ctx.file,
     baseDir: ctx.baseDir,
@@ -250,6 +257,7 @@ export function resolveConfig(
       ...(b.identity ? { identity: abs(b.identity) } : {}),
       timezone,
       retention: b.retention,
+      readVerifySlices: b.readVerifySlices,
       schedule: b.schedule,
       objectives,
       files,
@@ -368,11 +376,54 @@ interface RawConfig {
       retention: string;
       logRetention: string;
       restoreTest: string;
+      readVerify: string;
     };
     objectives: { rpo: string; rto: string };
+    readVerifySlices: number;
     files?: { name: string; path: string; include?: string[]; exclude?: string[] }[];
   };
-  admin: { host: string; port: number; users: string; sessionIdleMinutes: number; sessionMaxHours: number };
+  admin: {
+    host: string;
+    port: number;
+    users: string;
+    sessionIdleMinutes: number;
+    sessionMaxHours: number;
+    trustProxy: boolean | string[];
+  };
+}
+
+const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** admin.trustProxy: every entry an IP address, an address/prefix, or a proxy-addr keyword. */
+function checkTrustProxy(v: boolean | string[]): void {
+  if (typeof v === 'boolean') return;
+  v.forEach((entry, i) => {
+    const [addr, prefix, extra] = entry.split('/');
+    const family = isIP(addr ?? '');
+    const prefixOk =
+      prefix === undefined ||
+      (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32) && family !== 0);
+    if (PROXY_KEYWORDS.has(entry) || (family !== 0 && prefixOk && extra === undefined)) return;
+    throw new ConfigError(
+      'E_CONFIG_VALUE',
+      `admin.trustProxy[${i}]: "${entry.slice(0, 80)}" is not an IP address, a CIDR range or a known keyword`,
+      {
+        hint: 'list your reverse proxies, e.g. ["127.0.0.1", "10.0.0.0/8"] (or "loopback", "linklocal", "uniquelocal"), or use true or false',
+      },
+    );
+  });
+}
+
+/** A warning when the age identity (the key to every backup) can be read by other users. */
+function identityModeWarning(file: string): string | undefined {
+  let mode: number;
+  try {
+    mode = statSync(file).mode;
+  } catch {
+    return undefined; // missing: reported where it is needed (restore, verify --read-data)
+  }
+  if ((mode & 0o077) === 0) return undefined;
+  return `backup.identity: ${file} can be read by other users (mode ${(mode & 0o777).toString(8)}); it decrypts every backup: chmod 600 ${file}`;
 }
 
 /**

@@ -130,8 +130,12 @@ export const configSchema = {
             retention: { ...cron, default: '0 5 * * *' },
             logRetention: { ...cron, default: '15 5 * * *' },
             restoreTest: { ...cron, default: '0 4 1 * *' },
+            /** The rotating read-verify: each run re-reads one slice of the repository. */
+            readVerify: { ...cron, default: '30 4 * * *' },
           },
         },
+        /** Runs of the read-verify job over which every object is re-read once (daily runs: days). */
+        readVerifySlices: { type: 'integer', minimum: 1, maximum: 10000, default: 30 },
         objectives: {
           type: 'object',
           additionalProperties: false,
@@ -167,6 +171,12 @@ export const configSchema = {
         users: { type: 'string', minLength: 1, default: 'data/admin-users.json' },
         sessionIdleMinutes: { type: 'integer', minimum: 1, default: 30 },
         sessionMaxHours: { type: 'integer', minimum: 1, default: 12 },
+        /**
+         * Behind a reverse proxy: true (trust every hop), or the proxies' addresses / CIDRs
+         * ("10.0.0.1", "10.0.0.0/8", "loopback"). Then X-Forwarded-For gives the client address
+         * and X-Forwarded-Proto: https makes the session cookie Secure. Default false.
+         */
+        trustProxy: { type: ['boolean', 'array'], items: { type: 'string', minLength: 1 }, default: false },
       },
     },
   },

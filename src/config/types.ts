@@ -71,6 +71,8 @@ export interface BackupScheduleConfig {
   retention: string;
   logRetention: string;
   restoreTest: string;
+  /** The rotating read-verify (one slice of the repository per run). */
+  readVerify: string;
 }
 
 export interface BackupRetentionConfig {
@@ -95,6 +97,8 @@ export interface BackupConfig {
   schedule: BackupScheduleConfig;
   objectives: { rpoMs: number; rtoMs: number };
   files: FileSetConfig[];
+  /** The read-verify job re-reads every object once over this many runs. */
+  readVerifySlices: number;
 }
 
 export interface AdminConfig {
@@ -104,6 +108,8 @@ export interface AdminConfig {
   users: string;
   sessionIdleMinutes: number;
   sessionMaxHours: number;
+  /** Which reverse proxies' X-Forwarded-* headers to believe: false, true, or addresses/CIDRs. */
+  trustProxy: boolean | string[];
 }
 
 export interface SafetynetConfig {

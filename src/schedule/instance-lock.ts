@@ -19,6 +19,11 @@ import { fsyncDir, tempSibling, writeFileAtomic } from '../util/fs.js';
 export interface InstanceLock {
   acquire(): Promise<void>;
   release(): Promise<void>;
+  /**
+   * After acquire(): aborts when the lock could no longer be kept (its lease lapsed). The
+   * scheduler then aborts the running job and stops, so two schedulers never run at once.
+   */
+  readonly lost?: AbortSignal | undefined;
 }
 
 /** What a lock file says about its holder. */

@@ -81,7 +81,13 @@ export type SchedulerEvent =
       message: string;
       error: Error;
     }
-  | { type: 'scheduler-stop'; at: string; abortedJob?: string };
+  | {
+      type: 'scheduler-stop';
+      at: string;
+      abortedJob?: string;
+      /** Stopped on its own because the instance lock was lost (serve then exits non-zero). */
+      lockLost?: boolean;
+    };
 
 export interface SchedulerOptions {
   clock: TimerClock;
@@ -153,6 +159,8 @@ export class Scheduler {
   private saveChain: Promise<void> = Promise.resolve();
   private idleWaiters: Array<() => void> = [];
   private lockHeld = false;
+  private lockLost = false;
+  private stoppedWaiters: Array<(r: { lockLost: boolean }) => void> = [];
 
   /** Validates every job (unique names, valid cron) and throws a ConfigError naming the job. */
   constructor(options: SchedulerOptions) {
@@ -200,6 +208,7 @@ export class Scheduler {
     try {
       await this.lock?.acquire();
       this.lockHeld = this.lock !== undefined;
+      this.lock?.lost?.addEventListener('abort', () => this.onLockLost(), { once: true });
       this.state = await this.store.load();
     } catch (err) {
       await this.releaseLock();
@@ -262,7 +271,30 @@ export class Scheduler {
       type: 'scheduler-stop',
       at: iso(this.clock.now()),
       ...(running && abortRunning ? { abortedJob: running.entry.spec.name } : {}),
+      ...(this.lockLost ? { lockLost: true } : {}),
     });
+    for (const resolve of this.stoppedWaiters.splice(0)) resolve({ lockLost: this.lockLost });
+  }
+
+  /** Resolves when the scheduler has stopped, also when it stopped on its own (lock lost). */
+  whenStopped(): Promise<{ lockLost: boolean }> {
+    if (this.phase === 'stopped') return Promise.resolve({ lockLost: this.lockLost });
+    return new Promise((resolve) => this.stoppedWaiters.push(resolve));
+  }
+
+  /**
+   * The instance lock could not be kept: another serve may take over, so this one must not run
+   * another job. The running job is aborted and the scheduler stops.
+   */
+  private onLockLost(): void {
+    if (this.phase === 'stopping' || this.phase === 'stopped') return;
+    this.lockLost = true;
+    this.emit({
+      type: 'scheduler-error',
+      message: 'lost the instance lock (its lease could not be renewed); stopping',
+      error: toError(this.lock?.lost?.reason ?? new Error('instance lock lost')),
+    });
+    void this.stop({ abortRunning: true });
   }
 
   /**

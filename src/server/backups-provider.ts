@@ -186,6 +186,19 @@ export function backupsPageProvider(deps: BackupDeps, scheduler: Scheduler): Bac
         restoreTestsTotal: tests.length,
         drills: drills.slice(0, HISTORY_SHOWN).map(drillView),
         drillsTotal: drills.length,
+        readVerify: {
+          slicesDone: s.readVerify.slicesDone,
+          count: s.readVerify.count,
+          coveredSince: s.readVerify.coveredSince,
+          last: s.readVerify.last
+            ? {
+                time: s.readVerify.last.time,
+                ok: s.readVerify.last.ok,
+                slice: s.readVerify.last.slice.index + 1,
+                objects: s.readVerify.last.objects,
+              }
+            : null,
+        },
       };
     },
 

@@ -8,8 +8,9 @@ import { LockError } from '../errors.js';
 import type { InstanceLock } from '../schedule/instance-lock.js';
 import type { Repository } from '../backup/repo/repository.js';
 import { acquireLock, type HeldLock, type LockRecord } from '../backup/repo/lock.js';
+import { INSTANCE_PREFIX } from '../backup/repo/layout.js';
 
-export const INSTANCE_PREFIX = 'instance/';
+export { INSTANCE_PREFIX };
 
 export class RepositoryInstanceLock implements InstanceLock {
   private held?: HeldLock;
@@ -28,6 +29,7 @@ export class RepositoryInstanceLock implements InstanceLock {
         clock: this.repo.clock,
         prefix: INSTANCE_PREFIX,
         onStaleRemoved: this.onStaleRemoved,
+        ...this.repo.lockTimings,
       });
     } catch (err) {
       if (err instanceof LockError) {
@@ -36,16 +38,18 @@ export class RepositoryInstanceLock implements InstanceLock {
           'E_SERVE_RUNNING',
           `another safetynet serve already runs for ${this.repo.storage.url} (pid ${holder.pid} on ${holder.host}, since ${holder.createdAt})`,
           {
-            hint:
-              err.code === 'E_LOCK_STALE'
-                ? 'its lock looks stale; if no serve runs there, remove it with `safetynet unlock --all` and start again'
-                : 'only one serve may run per repository; stop the other one first (or point this one at another repository)',
+            hint: 'only one serve may run per repository; stop the other one first (or point this one at another repository). If it is gone, its lock expires by itself within 10 min of its last refresh, or `safetynet unlock --all` removes it at once',
             details: err.details,
           },
         );
       }
       throw err;
     }
+  }
+
+  /** Aborts when the lease could not be kept; the scheduler then stops (see Scheduler). */
+  get lost(): AbortSignal | undefined {
+    return this.held?.lost;
   }
 
   async release(): Promise<void> {

@@ -10,6 +10,7 @@ import { backupFiles } from '../backup/files-backup.js';
 import { pruneRepository } from '../backup/prune.js';
 import { runRestoreTest } from '../backup/restore-test.js';
 import { databaseSource } from '../backup/sources/index.js';
+import { runReadVerify } from '../backup/read-verify.js';
 import type { JobOutcome, JobSpec } from '../schedule/scheduler.js';
 import type { Logger } from '../log/types.js';
 import { retentionCutoffs } from '../log/retention.js';
@@ -37,8 +38,8 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
     {
       name: 'files',
       cron: s.files,
-      run: async () => {
-        const r = await backupFiles(deps, {});
+      run: async (signal) => {
+        const r = await backupFiles(deps, { signal });
         const outcome: JobOutcome = {
           summary: `files point ${r.entry.id}: ${r.stats.files} files, ${formatBytes(r.stats.storedBytes)} added`,
           details: {
@@ -61,8 +62,8 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
     {
       name: 'retention',
       cron: s.retention,
-      run: async () => {
-        const r = await pruneRepository(deps, { dryRun: false });
+      run: async (signal) => {
+        const r = await pruneRepository(deps, { dryRun: false, signal });
         return {
           summary: `kept ${r.kept}, removed ${r.removed} points, freed ${formatBytes(r.freedBytes)}`,
           details: { kept: r.kept, removed: r.removed },
@@ -86,9 +87,12 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
     {
       name: 'restore-test',
       cron: s.restoreTest,
-      run: async (_signal, { reason }) => {
+      run: async (signal, { reason }) => {
         // A run asked for from the admin panel is 'manual'; the panel logs who asked.
-        const r = await runRestoreTest(deps, { trigger: reason === 'manual' ? 'manual' : 'schedule' });
+        const r = await runRestoreTest(deps, {
+          trigger: reason === 'manual' ? 'manual' : 'schedule',
+          signal,
+        });
         return {
           status: r.ok ? 'success' : 'failed',
           summary: r.ok
@@ -98,7 +102,27 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
         };
       },
     },
+    readVerifyJob(deps),
   ];
+}
+
+/** The rotating read-verify (one slice of the repository per run); last, after the restore test. */
+function readVerifyJob(deps: BackupDeps): JobSpec {
+  return {
+    name: 'read-verify',
+    cron: deps.config.backup.schedule.readVerify,
+    run: async (signal) => {
+      const r = await runReadVerify(deps, { signal, trigger: 'schedule' });
+      const where = `slice ${r.slice.index + 1}/${r.slice.count}: ${r.objects} objects`;
+      return {
+        status: r.ok ? 'success' : 'failed',
+        summary: r.ok
+          ? `read-verify ${where} intact`
+          : `read-verify ${where}: ${r.problems.length} problem(s)`,
+        details: { id: r.id, slice: r.slice, objects: r.objects, problems: r.problems.length },
+      };
+    },
+  };
 }
 
 function dbOutcome(r: Awaited<ReturnType<typeof backupDatabase>>): JobOutcome {

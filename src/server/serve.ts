@@ -74,6 +74,7 @@ export async function startServe(config: SafetynetConfig, opts: ServeOptions = {
           users: new FileAdminUserStore(config.admin.users),
           clock,
           backups: backupsPageProvider(deps, scheduler),
+          trustProxy: config.admin.trustProxy,
         },
         {
           ...(opts.host !== undefined ? { host: opts.host } : {}),
@@ -165,6 +166,13 @@ async function logEvent(logger: Logger, e: SchedulerEvent): Promise<void> {
       await logger.error(e.error, { category: 'backup', message: `scheduler: ${e.message}` });
       break;
     case 'scheduler-stop':
+      if (e.lockLost) {
+        await log.critical(
+          'scheduler stopped: the instance lock in the repository could not be renewed; serve exits so a supervisor restarts it',
+          { details: { ...e } },
+        );
+        break;
+      }
       await log.info(`scheduler stopped${e.abortedJob ? ` (aborted ${e.abortedJob})` : ''}`, {
         details: { ...e },
       });

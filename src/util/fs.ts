@@ -12,11 +12,26 @@ export async function fsyncDir(dir: string): Promise<void> {
   try {
     fh = await fsp.open(dir, 'r');
     await fh.sync();
-  } catch {
-    // Some file systems refuse to fsync directories; the rename is still atomic there.
+  } catch (err) {
+    // Some file systems refuse to fsync directories; the rename is still atomic there. Any other
+    // error (EIO above all) means the folder entry may not be on disk: the caller must know.
+    if (!fsyncUnsupported(err)) throw err;
   } finally {
-    await fh?.close();
+    await fh?.close().catch(() => undefined);
   }
+}
+
+/** Errors that mean "this file system cannot fsync a folder", as opposed to a failed fsync. */
+export function fsyncUnsupported(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return (
+    code === 'EINVAL' ||
+    code === 'ENOTSUP' ||
+    code === 'EOPNOTSUPP' ||
+    code === 'ENOSYS' ||
+    // Windows: folders cannot be opened or synced this way.
+    (process.platform === 'win32' && (code === 'EISDIR' || code === 'EPERM' || code === 'EBADF'))
+  );
 }
 
 /** A temporary sibling name for `file`, unique per call. */

@@ -13,7 +13,9 @@ import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { auditSecurity, clientText } from './audit.js';
 import { LoginThrottle } from './auth/throttle.js';
-import { SqliteSessionStore, defaultSessionFile, hashSessionId, tokensEqual } from './auth/sessions.js';
+import { HashGate } from './auth/hash-gate.js';
+import { hashSessionId, tokensEqual } from './auth/sessions.js';
+import { openAdminState } from './auth/state.js';
 import type { AdminSession, WebContext, WebDeps } from './context.js';
 import { registerAuthRoutes, SESSION_COOKIE } from './routes/auth.js';
 import { registerBackupRoutes } from './routes/backups.js';
@@ -69,10 +71,13 @@ export async function buildApp(deps: WebDeps): Promise<FastifyInstance> {
     }
   });
 
-  const ownSessions = deps.sessions === undefined;
-  const sessions = deps.sessions ?? new SqliteSessionStore(defaultSessionFile(deps.config.admin.users));
+  // Sessions and throttle counters: injected (tests: memory), or the configured store pair
+  // (PostgreSQL with a PostgreSQL log store, else SQLite), which survives restarts.
+  const own =
+    deps.sessions === undefined ? openAdminState(deps.config, deps.clock, deps.throttle) : undefined;
+  const sessions = deps.sessions ?? own!.sessions;
   app.addHook('onClose', async () => {
-    if (ownSessions) sessions.close();
+    await own?.close();
   });
   const idleMs = deps.config.admin.sessionIdleMinutes * 60_000;
   const maxMs = deps.config.admin.sessionMaxHours * 3_600_000;
@@ -80,20 +85,22 @@ export async function buildApp(deps: WebDeps): Promise<FastifyInstance> {
   const ctx: WebContext = {
     deps,
     sessions,
-    throttle: new LoginThrottle(deps.clock, deps.throttle),
+    throttle: own?.throttle ?? new LoginThrottle(deps.clock, deps.throttle),
+    hashGate: new HashGate(),
     viewer: (req) => (req.admin ? { user: req.admin.user, csrfToken: req.admin.csrfToken } : undefined),
     origin: (req) => req.ip,
     page: (reply, status, body) => reply.code(status).type('text/html; charset=utf-8').send(body.value),
     takeFlash: (req) => {
       const flash = req.admin?.flash ?? null;
       if (flash !== null && req.admin) {
-        sessions.setFlash(req.admin.idHash, null);
+        // The flash was read with the session; clearing it need not hold up the page.
+        void Promise.resolve(sessions.setFlash(req.admin.idHash, null)).catch(() => undefined);
         req.admin.flash = null;
       }
       return flash;
     },
-    setFlash: (req, message) => {
-      if (req.admin) sessions.setFlash(req.admin.idHash, message);
+    setFlash: async (req, message) => {
+      if (req.admin) await sessions.setFlash(req.admin.idHash, message);
     },
   };
 
@@ -103,6 +110,8 @@ export async function buildApp(deps: WebDeps): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (req, reply) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
+    // Served over HTTPS (directly, or through a trusted proxy): browsers must never fall back to HTTP.
+    if (req.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000');
     reply.header(
       'cache-control',
       req.routeOptions.config?.public && req.url.startsWith('/static/') ? 'public, max-age=3600' : 'no-store',
@@ -167,17 +176,17 @@ export async function buildApp(deps: WebDeps): Promise<FastifyInstance> {
     const id = req.cookies[SESSION_COOKIE];
     if (!id) return { session: null, ended: false };
     const idHash = hashSessionId(id);
-    const s = sessions.get(idHash);
+    const s = await sessions.get(idHash);
     const now = deps.clock.now();
     let valid = s !== undefined && now - s.lastSeenAt < idleMs && now - s.createdAt < maxMs;
     // A removed user, or a changed password (CLI, other process), ends the session.
     if (valid && s && (await deps.users.stamp(s.user)) !== s.stamp) valid = false;
     if (!valid || !s) {
-      if (s) sessions.delete(idHash);
+      if (s) await sessions.delete(idHash);
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
       return { session: null, ended: true };
     }
-    sessions.touch(idHash, now);
+    await sessions.touch(idHash, now);
     return { session: { user: s.user, idHash, csrfToken: s.csrfToken, flash: s.flash }, ended: false };
   }
 

@@ -156,6 +156,13 @@ export interface BackupsStatus {
   restoreTestsTotal: number;
   drills: DrillView[];
   drillsTotal: number;
+  /** The rotating read-verify: slices of the current pass re-read intact, of `count`. */
+  readVerify?: {
+    slicesDone: number;
+    count: number;
+    coveredSince: string | null;
+    last: { time: string; ok: boolean; slice: number; objects: number } | null;
+  };
 }
 
 export interface BackupsPageProvider {

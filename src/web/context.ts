@@ -7,7 +7,8 @@ import type { Clock } from '../clock.js';
 import type { SafetynetConfig } from '../config/types.js';
 import type { LogStore } from '../log/store/types.js';
 import type { AuditLogger } from './audit.js';
-import type { LoginThrottle, ThrottleOptions } from './auth/throttle.js';
+import type { Throttle, ThrottleOptions } from './auth/throttle.js';
+import type { HashGate } from './auth/hash-gate.js';
 import type { SessionStore } from './auth/sessions.js';
 import type { AdminUserStore } from './auth/users.js';
 import type { BackupsPageProvider } from './backups.js';
@@ -59,7 +60,9 @@ declare module 'fastify' {
 export interface WebContext {
   deps: WebDeps;
   sessions: SessionStore;
-  throttle: LoginThrottle;
+  throttle: Throttle;
+  /** Bounds the password hashes in progress (see auth/hash-gate.ts). */
+  hashGate: HashGate;
   /** The Viewer (for the page frame) of a signed-in request. */
   viewer(req: FastifyRequest): Viewer | undefined;
   /** The client's address as the socket sees it (no proxy headers are trusted). */
@@ -69,5 +72,5 @@ export interface WebContext {
   /** Reads and clears the session's one-time message. */
   takeFlash(req: FastifyRequest): string | null;
   /** Leaves a one-time message for the session's next page. */
-  setFlash(req: FastifyRequest, message: string): void;
+  setFlash(req: FastifyRequest, message: string): Promise<void>;
 }

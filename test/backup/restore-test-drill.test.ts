@@ -113,6 +113,7 @@ describe('status', () => {
       'retention',
       'log-retention',
       'restore-test',
+      'read-verify',
     ]);
     const cli = await runCli(['--config', e.configFile, 'status', '--json']);
     expect(cli.code).toBe(1);

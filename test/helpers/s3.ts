@@ -131,7 +131,9 @@ export type FaultAction =
   /** Forward the request (the server acts on it), then drop the connection instead of answering. */
   | 'drop-response'
   /** Read the request and never answer (for timeouts). */
-  | 'hang';
+  | 'hang'
+  /** Forward the request after this delay (a slow answer). */
+  | { delayMs: number };
 
 export interface FaultRequest {
   method: string;
@@ -171,66 +173,80 @@ export async function startFaultProxy(
     log.push({
       method: req.method ?? 'GET',
       url: req.url ?? '/',
-      action: typeof action === 'string' ? action : String(action.status),
+      action:
+        typeof action === 'string'
+          ? action
+          : 'delayMs' in action
+            ? `slow ${action.delayMs}`
+            : String(action.status),
     });
-    if (action === 'drop') {
-      req.socket.destroy();
+    if (typeof action === 'object' && 'delayMs' in action) {
+      req.pause();
+      setTimeout(() => handle('pass'), action.delayMs);
       return;
     }
-    if (action === 'hang') {
-      req.resume();
-      return;
-    }
-    if (typeof action === 'object') {
-      // Drain the body first so the client is not left writing into a closed socket.
-      req.resume();
-      req.on('end', () => {
-        const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${action.code}</Code><Message>injected by the test proxy</Message></Error>`;
-        res.writeHead(action.status, {
-          'content-type': 'application/xml',
-          'content-length': Buffer.byteLength(body),
-        });
-        res.end(body);
-      });
-      return;
-    }
-    const upstream = http.request(
-      {
-        host: targetUrl.hostname,
-        port: targetUrl.port,
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-        agent,
-      },
-      (up) => {
-        if (action === 'drop-response') {
-          up.resume();
-          up.on('end', () => res.socket?.destroy());
-          return;
-        }
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        if (action === 'drop-mid-body') {
-          let sent = 0;
-          const limit = Number(up.headers['content-length'] ?? 0) / 2;
-          up.on('data', (chunk: Buffer) => {
-            if (sent + chunk.length >= limit) {
-              res.write(chunk.subarray(0, Math.max(0, Math.floor(limit - sent))));
-              res.socket?.destroy();
-              up.destroy();
-              return;
-            }
-            sent += chunk.length;
-            res.write(chunk);
+    handle(action);
+
+    function handle(action: Exclude<FaultAction, { delayMs: number }>): void {
+      if (action === 'drop') {
+        req.socket.destroy();
+        return;
+      }
+      if (action === 'hang') {
+        req.resume();
+        return;
+      }
+      if (typeof action === 'object') {
+        // Drain the body first so the client is not left writing into a closed socket.
+        req.resume();
+        req.on('end', () => {
+          const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${action.code}</Code><Message>injected by the test proxy</Message></Error>`;
+          res.writeHead(action.status, {
+            'content-type': 'application/xml',
+            'content-length': Buffer.byteLength(body),
           });
-          up.on('end', () => res.end());
-          return;
-        }
-        up.pipe(res);
-      },
-    );
-    upstream.on('error', () => res.socket?.destroy());
-    req.pipe(upstream);
+          res.end(body);
+        });
+        return;
+      }
+      const upstream = http.request(
+        {
+          host: targetUrl.hostname,
+          port: targetUrl.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+          agent,
+        },
+        (up) => {
+          if (action === 'drop-response') {
+            up.resume();
+            up.on('end', () => res.socket?.destroy());
+            return;
+          }
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          if (action === 'drop-mid-body') {
+            let sent = 0;
+            const limit = Number(up.headers['content-length'] ?? 0) / 2;
+            up.on('data', (chunk: Buffer) => {
+              if (sent + chunk.length >= limit) {
+                res.write(chunk.subarray(0, Math.max(0, Math.floor(limit - sent))));
+                res.socket?.destroy();
+                up.destroy();
+                return;
+              }
+              sent += chunk.length;
+              res.write(chunk);
+            });
+            up.on('end', () => res.end());
+            return;
+          }
+          up.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.socket?.destroy());
+      req.pipe(upstream);
+    }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

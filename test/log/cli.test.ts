@@ -255,7 +255,7 @@ describe('safetynet logs (CLI)', () => {
     }
     // A rejected import stored nothing, not even its valid first line (and search creates no store).
     const after = await cli(dir, ['search', '--json']);
-    expect(after.code).toBe(1);
+    expect(after.code).toBe(2); // a store path that points nowhere is bad input (README)
     expect(after.stdout).toBe('');
     expect(after.stderr).toMatch(/log store .*logs\.sqlite does not exist yet/);
     expect(existsSync(path.join(dir, 'data/logs.sqlite'))).toBe(false);

@@ -6,7 +6,8 @@
  *   manifests/<pointId>.age                age(zstd(JSON)): the point's full manifest
  *   data/<pointId>/<part>.age              age(zstd(bytes)): a database point's parts, in order
  *   chunks/<aa>/<chunkId>.age              age(zstd(bytes)): content-addressed file chunks (shared by points)
- *   locks/<lockId>.json                    plaintext lock records
+ *   locks/<lockId>.json                    plaintext lock records (backup, prune, restore, verify …)
+ *   instance/<lockId>.json                 plaintext lock record of the one running `safetynet serve`
  *   history/<time>_<kind>_<id>.json        plaintext records of restore tests and drills
  */
 import { randomBytes } from 'node:crypto';
@@ -17,6 +18,7 @@ export const MANIFEST_PREFIX = 'manifests/';
 export const DATA_PREFIX = 'data/';
 export const CHUNK_PREFIX = 'chunks/';
 export const LOCK_PREFIX = 'locks/';
+export const INSTANCE_PREFIX = 'instance/';
 export const HISTORY_PREFIX = 'history/';
 
 /** Kinds of restore point. */

@@ -61,7 +61,7 @@ export interface PointMeta {
 
 /** A record of a restore test or drill, kept in the repository's history (plaintext, no shop data). */
 export interface HistoryRecord {
-  kind: 'restore-test' | 'drill';
+  kind: 'restore-test' | 'drill' | 'read-verify';
   id: string;
   time: string;
   ok: boolean;
@@ -223,12 +223,37 @@ export class Repository {
     exclusive: boolean,
     onStaleRemoved?: (l: LockRecord) => void,
   ): Promise<HeldLock> {
-    return acquireLock(this.storage, {
+    const held = await acquireLock(this.storage, {
       purpose,
       exclusive,
       clock: this.clock,
       ...(onStaleRemoved ? { onStaleRemoved } : {}),
+      ...this.lockTimings,
     });
+    // Registered so every write of a point checks the lease is still ours (a lost lock stops the job).
+    this.heldLocks.add(held);
+    return {
+      record: held.record,
+      lost: held.lost,
+      assertHeld: () => held.assertHeld(),
+      release: async () => {
+        this.heldLocks.delete(held);
+        await held.release();
+      },
+    };
+  }
+
+  /** Lock refresh/lease periods (tests shorten them). */
+  lockTimings: { refreshMs?: number; leaseMs?: number } = {};
+  private readonly heldLocks = new Set<HeldLock>();
+
+  /**
+   * Throws LockError E_LOCK_LOST when a lock this repository handed out could not be kept: the
+   * point writer and point deletion call it before each write, so a job whose lease lapsed stops
+   * instead of running on unlocked.
+   */
+  assertLocksHeld(): void {
+    for (const l of this.heldLocks) l.assertHeld();
   }
 
   /**
@@ -313,7 +338,9 @@ export class Repository {
    * the data objects only it uses. `sharedKeys` lists keys other points still need (file chunks).
    */
   async deletePoint(entry: CatalogEntry, keepKeys: Set<string> = new Set()): Promise<number> {
-    await this.storage.delete(catalogKey(entry.id, entry.source, entry.kind));
+    this.assertLocksHeld();
+    // Durable: once this returns the point stays gone, even if the power fails before the data goes.
+    await this.storage.delete(catalogKey(entry.id, entry.source, entry.kind), { durable: true });
     let freed = entry.manifest.size;
     await this.storage.delete(entry.manifest.key);
     for (const obj of entry.objects) {
@@ -399,6 +426,7 @@ export class PointWriter {
     opts: { ifAbsent?: boolean; skipPlainHash?: boolean } = {},
   ): Promise<{ stored: Promise<StoredObject> }> {
     this.throwIfFailed();
+    this.repo.assertLocksHeld();
     while (this.inFlight.size >= this.maxInFlight) {
       await Promise.race(this.inFlight);
       this.throwIfFailed();
@@ -462,6 +490,7 @@ export class PointWriter {
     const holes = this.objects.findIndex((o) => o === undefined);
     if (holes !== -1) throw new Error(`internal: object ${holes} of point ${this.meta.id} was never stored`);
     const repo = this.repo;
+    repo.assertLocksHeld();
     const sealed = repo.sealSmall(Buffer.from(JSON.stringify(manifest)));
     const mKey = manifestKey(this.meta.id);
     await repo.storage.put(mKey, sealed, { size: sealed.length });
@@ -485,17 +514,29 @@ export class PointWriter {
       ...(catalog.incomplete ? { incomplete: true } : {}),
       ...(catalog.summary ? { summary: catalog.summary } : {}),
     };
-    await repo.storage.put(
-      catalogKey(this.meta.id, this.meta.source, this.meta.kind),
-      Buffer.from(JSON.stringify(entry, null, 2) + '\n'),
-    );
+    repo.assertLocksHeld();
+    const cKey = catalogKey(this.meta.id, this.meta.source, this.meta.kind);
+    // Counted as written before the put: a write that landed but was reported failed (a reset
+    // after the server stored it) must still be removed by abort(), or a half-aborted point shows.
+    this.written.unshift(cKey);
+    await repo.storage.put(cKey, Buffer.from(JSON.stringify(entry, null, 2) + '\n'));
     return entry;
   }
 
   /** Best-effort removal of everything this writer stored (the point never became visible). */
   async abort(): Promise<void> {
     await Promise.allSettled([...this.inFlight]);
-    for (const key of this.written) await this.repo.storage.delete(key).catch(() => {});
+    const keys = [...this.written];
+    // The catalog entry (first in `written` once commit got that far) goes first, durably. If it
+    // cannot be removed the point may be visible, and it is complete: then nothing else may go.
+    if (keys[0]?.startsWith(CATALOG_PREFIX)) {
+      try {
+        await this.repo.storage.delete(keys.shift()!, { durable: true });
+      } catch {
+        return;
+      }
+    }
+    for (const key of keys) await this.repo.storage.delete(key).catch(() => {});
   }
 
   get bytesStored(): number {

@@ -28,6 +28,7 @@ import {
 import { assertValidKey, assertValidPrefix, compareKeys } from './keys.js';
 import type {
   ByteRange,
+  DeleteOptions,
   ListOptions,
   ObjectInfo,
   ProbeMode,
@@ -170,7 +171,7 @@ export class LocalStorage implements Storage {
     yield* this.walk(dirKey, prefix.slice(slash + 1), options.startAfter);
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options: DeleteOptions = {}): Promise<void> {
     assertValidKey(key);
     const file = this.pathOf(key);
     try {
@@ -180,8 +181,16 @@ export class LocalStorage implements Storage {
       if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR') || isErrno(err, 'EISDIR')) return;
       throw this.fsError(err, 'deleting', key);
     }
-    // No fsync here: a delete undone by a power cut leaves an orphan, which is harmless; a dir
-    // fsync per object would make pruning thousands of objects slow.
+    // Only `durable` deletes fsync the folder (catalog entries: a point once removed stays
+    // removed). Other deletes undone by a power cut leave an orphan, which is harmless, and a
+    // folder fsync per object would make pruning thousands of objects slow.
+    if (options.durable) {
+      try {
+        await fsyncDir(path.dirname(file));
+      } catch (err) {
+        throw this.fsError(err, 'deleting', key);
+      }
+    }
     await this.removeEmptyParents(path.dirname(file));
   }
 
@@ -373,7 +382,11 @@ export class LocalStorage implements Storage {
         throw this.fsError(err, 'writing', key);
       }
     }
-    await fsyncDir(path.dirname(target));
+    try {
+      await fsyncDir(path.dirname(target));
+    } catch (err) {
+      throw this.fsError(err, 'writing', key);
+    }
   }
 
   /** Creates the folders above `target` (below the root), fsyncing each new folder entry. */

@@ -20,6 +20,7 @@ import { StorageError } from '../../errors.js';
 import { StorageCode, isTransient } from './errors.js';
 import type {
   ByteRange,
+  DeleteOptions,
   ListOptions,
   ObjectInfo,
   ProbeMode,
@@ -170,8 +171,8 @@ class RetryingStorage implements Storage {
     }
   }
 
-  delete(key: string): Promise<void> {
-    return retrying(this.policy, 'delete', key, () => this.inner.delete(key));
+  delete(key: string, options?: DeleteOptions): Promise<void> {
+    return retrying(this.policy, 'delete', key, () => this.inner.delete(key, options));
   }
 
   probe(mode?: ProbeMode): Promise<void> {

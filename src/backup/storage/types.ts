@@ -51,6 +51,10 @@ export interface PutOptions {
 export type PutBody = Uint8Array | AsyncIterable<Uint8Array>;
 
 /** A byte range, both ends inclusive (as in HTTP). */
+export interface DeleteOptions {
+  durable?: boolean;
+}
+
 export interface ByteRange {
   start: number;
   /** Inclusive; clamped to the object's last byte (a range may run past the end, like HTTP). */
@@ -90,8 +94,11 @@ export interface Storage {
   head(key: string): Promise<ObjectInfo | undefined>;
   /** Every object whose key starts with `prefix`, in byte-wise (UTF-8) lexicographic key order. */
   list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo>;
-  /** Removes an object; removing a missing object is not an error. */
-  delete(key: string): Promise<void>;
+  /**
+   * Removes an object; removing a missing object is not an error. `durable`: the removal survives
+   * a power cut once this resolves (local: the folder is fsynced; S3: always).
+   */
+  delete(key: string, options?: DeleteOptions): Promise<void>;
   /**
    * Checks the storage is reachable and usable; throws a StorageError with a hint if not.
    * `write` (the default) also creates a missing local repository folder, proves a write, and

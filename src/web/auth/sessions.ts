@@ -24,15 +24,22 @@ export interface SessionRecord {
   flash: string | null;
 }
 
+/** A value now (memory, SQLite) or later (PostgreSQL): callers always await. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * Where sessions live. Memory and SQLite answer at once; PostgreSQL (shared by several panel
+ * instances, see pg-state.ts) answers later. Every implementation passes test/web/auth-state-conformance.ts.
+ */
 export interface SessionStore {
-  insert(record: SessionRecord): void;
-  get(idHash: string): SessionRecord | undefined;
-  touch(idHash: string, at: number): void;
-  setFlash(idHash: string, flash: string | null): void;
-  delete(idHash: string): void;
+  insert(record: SessionRecord): MaybePromise<void>;
+  get(idHash: string): MaybePromise<SessionRecord | undefined>;
+  touch(idHash: string, at: number): MaybePromise<void>;
+  setFlash(idHash: string, flash: string | null): MaybePromise<void>;
+  delete(idHash: string): MaybePromise<void>;
   /** Deletes sessions idle since before `idleBefore` or created before `createdBefore`. */
-  purge(idleBefore: number, createdBefore: number): void;
-  close(): void;
+  purge(idleBefore: number, createdBefore: number): MaybePromise<void>;
+  close(): MaybePromise<void>;
 }
 
 /** A new random session id (what the cookie carries). */

@@ -7,8 +7,9 @@
  * address threshold is higher because several people may share an address, and it is what stops
  * one client from trying a little on many accounts. Time comes from the injected Clock.
  *
- * State is in memory: a restart forgets counters, which only an attacker able to restart the
- * server could use, and such an attacker has no need to guess passwords.
+ * LoginThrottle keeps its counters in memory (tests, embedded use); the panel normally uses
+ * StoredThrottle over a database (shared-state.ts, pg-state.ts), which survives restarts and is
+ * shared by several panel instances. Both apply the same pure rules below.
  */
 import type { Clock } from '../../clock.js';
 
@@ -27,11 +28,86 @@ export interface ThrottleOptions {
   maxKeys?: number;
 }
 
-interface KeyState {
+export interface KeyState {
   failures: number;
   locks: number;
   lockedUntil: number;
   lastFailureAt: number;
+}
+
+/** What the lock rules need (LoginThrottle's resolved options). */
+export type ThrottlePolicy = Required<ThrottleOptions>;
+
+/** The result of an attempt: refused by a lock, or admitted with its failure already counted. */
+export type AttemptResult = { lock: LockInfo } | { lock?: undefined; outcome: FailureOutcome };
+
+/**
+ * The throttle the login route uses. `attempt` is one atomic step — refuse when locked, else count
+ * the attempt as a failure before its password is checked — so parallel attempts (also from several
+ * panel instances sharing a store) can never pass the threshold; a success then clears the counters.
+ */
+export interface Throttle {
+  readonly options: Readonly<ThrottlePolicy>;
+  attempt(account: string, address: string): AttemptResult | Promise<AttemptResult>;
+  recordSuccess(account: string, address: string): void | Promise<void>;
+  close?(): void | Promise<void>;
+}
+
+/** A stored counter after `now`: undefined once it was quiet for `forgetMs` and is not locked. */
+export function liveState(s: KeyState | undefined, now: number, forgetMs: number): KeyState | undefined {
+  if (s && s.lockedUntil <= now && now - s.lastFailureAt >= forgetMs) return undefined;
+  return s;
+}
+
+/** One more failure on a counter: the new state, and whether it locked the key now. */
+export function applyFailure(
+  prev: KeyState | undefined,
+  now: number,
+  threshold: number,
+  policy: Pick<ThrottlePolicy, 'lockMs' | 'maxLockMs'>,
+): { state: KeyState; locked: boolean } {
+  const s = prev ? { ...prev } : { failures: 0, locks: 0, lockedUntil: 0, lastFailureAt: now };
+  s.failures++;
+  s.lastFailureAt = now;
+  let locked = false;
+  if (s.failures >= threshold) {
+    s.locks++;
+    s.failures = 0;
+    s.lockedUntil = now + Math.min(policy.lockMs * 2 ** (s.locks - 1), policy.maxLockMs);
+    locked = true;
+  }
+  return { state: s, locked };
+}
+
+/** The outcome an admitted attempt reports, from the two counters' new states. */
+export function failureOutcome(
+  acc: { state: KeyState; locked: boolean },
+  addr: { state: KeyState; locked: boolean },
+  policy: ThrottlePolicy,
+): FailureOutcome {
+  const out: FailureOutcome = { accountFailures: acc.state.failures, addressFailures: addr.state.failures };
+  if (acc.locked)
+    out.accountLocked = { scope: 'account', until: acc.state.lockedUntil, lockNumber: acc.state.locks };
+  if (addr.locked)
+    out.addressLocked = {
+      scope: 'address',
+      until: addr.state.lockedUntil,
+      lockNumber: addr.state.locks,
+      failures: policy.addressThreshold,
+    };
+  return out;
+}
+
+/** Resolves throttle options to the policy with its defaults. */
+export function throttlePolicy(options: ThrottleOptions = {}): ThrottlePolicy {
+  return {
+    accountThreshold: options.accountThreshold ?? 5,
+    addressThreshold: options.addressThreshold ?? 20,
+    lockMs: options.lockMs ?? 15 * 60_000,
+    maxLockMs: options.maxLockMs ?? 24 * 3_600_000,
+    forgetMs: options.forgetMs ?? 24 * 3_600_000,
+    maxKeys: options.maxKeys ?? 10_000,
+  };
 }
 
 export type Scope = 'account' | 'address';
@@ -51,7 +127,7 @@ export interface FailureOutcome {
   addressFailures: number;
 }
 
-export class LoginThrottle {
+export class LoginThrottle implements Throttle {
   private readonly o: Required<ThrottleOptions>;
   private readonly keys = new Map<string, KeyState>();
 
@@ -59,14 +135,13 @@ export class LoginThrottle {
     private readonly clock: Clock,
     options: ThrottleOptions = {},
   ) {
-    this.o = {
-      accountThreshold: options.accountThreshold ?? 5,
-      addressThreshold: options.addressThreshold ?? 20,
-      lockMs: options.lockMs ?? 15 * 60_000,
-      maxLockMs: options.maxLockMs ?? 24 * 3_600_000,
-      forgetMs: options.forgetMs ?? 24 * 3_600_000,
-      maxKeys: options.maxKeys ?? 10_000,
-    };
+    this.o = throttlePolicy(options);
+  }
+
+  /** Refused when locked; otherwise the attempt is counted as a failure now (see Throttle). */
+  attempt(account: string, address: string): AttemptResult {
+    const lock = this.check(account, address);
+    return lock ? { lock } : { outcome: this.recordFailure(account, address) };
   }
 
   get options(): Readonly<Required<ThrottleOptions>> {
@@ -91,18 +166,7 @@ export class LoginThrottle {
     const now = this.clock.now();
     const acc = this.bump(accountKey(account), now, this.o.accountThreshold);
     const addr = this.bump(addressKey(address), now, this.o.addressThreshold);
-    const out: FailureOutcome = { accountFailures: acc.state.failures, addressFailures: addr.state.failures };
-    if (acc.locked)
-      out.accountLocked = { scope: 'account', until: acc.state.lockedUntil, lockNumber: acc.state.locks };
-    if (addr.locked) {
-      out.addressLocked = {
-        scope: 'address',
-        until: addr.state.lockedUntil,
-        lockNumber: addr.state.locks,
-        failures: this.o.addressThreshold,
-      };
-    }
-    return out;
+    return failureOutcome(acc, addr, this.o);
   }
 
   /** A successful login clears the account's and the address's counters. */
@@ -112,25 +176,13 @@ export class LoginThrottle {
   }
 
   private state(key: string, now: number): KeyState | undefined {
-    const s = this.keys.get(key);
-    if (s && s.lockedUntil <= now && now - s.lastFailureAt >= this.o.forgetMs) {
-      this.keys.delete(key);
-      return undefined;
-    }
+    const s = liveState(this.keys.get(key), now, this.o.forgetMs);
+    if (!s) this.keys.delete(key);
     return s;
   }
 
   private bump(key: string, now: number, threshold: number): { state: KeyState; locked: boolean } {
-    const s = this.state(key, now) ?? { failures: 0, locks: 0, lockedUntil: 0, lastFailureAt: now };
-    s.failures++;
-    s.lastFailureAt = now;
-    let locked = false;
-    if (s.failures >= threshold) {
-      s.locks++;
-      s.failures = 0;
-      s.lockedUntil = now + Math.min(this.o.lockMs * 2 ** (s.locks - 1), this.o.maxLockMs);
-      locked = true;
-    }
+    const { state: s, locked } = applyFailure(this.state(key, now), now, threshold, this.o);
     // Re-insert so the map's order is least-recently-failed first; trim the oldest.
     this.keys.delete(key);
     this.keys.set(key, s);
@@ -139,10 +191,10 @@ export class LoginThrottle {
   }
 }
 
-function accountKey(name: string): string {
+export function accountKey(name: string): string {
   return 'u:' + name.trim().toLowerCase().slice(0, 128);
 }
 
-function addressKey(address: string): string {
+export function addressKey(address: string): string {
   return 'a:' + address;
 }

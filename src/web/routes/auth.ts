@@ -22,7 +22,12 @@ const TOKEN_RE = /^[A-Za-z0-9_-]{43}$/;
 export function safeNext(next: unknown): string {
   if (typeof next !== 'string' || next.length > 2000) return '/logs';
   if (!/^\/(?![/\\])[^\s\\]*$/.test(next) || next.startsWith('/login')) return '/logs';
-  return next;
+  // A Location header holds ASCII only: percent-encode the rest (a lone surrogate cannot be).
+  try {
+    return next.replace(/[^\x21-\x7e]+/g, (c) => encodeURIComponent(c));
+  } catch {
+    return '/logs';
+  }
 }
 
 function isHttps(req: FastifyRequest): boolean {
@@ -122,7 +127,11 @@ export function registerAuthRoutes(
 
     if (!user || !password) return fail(400, 'Enter a user name and a password.');
 
-    const lock = throttle.check(user, origin);
+    // One atomic step: refused when locked, else counted as a failure BEFORE the slow hash, so
+    // parallel attempts (from any number of panel instances sharing the store) cannot pass the
+    // threshold. A success clears the counters afterwards.
+    const attempt = await throttle.attempt(user, origin);
+    const lock = attempt.lock;
     if (lock) {
       await auditSecurity(deps.logger, 'warn', `login refused for "${shownUser}": ${lock.scope} locked`, {
         actor: shownUser,
@@ -135,9 +144,21 @@ export function registerAuthRoutes(
       return fail(429, `Too many failed logins. Try again after ${untilText(lock.until)}.`);
     }
 
-    const result = await deps.users.verify(user, password);
+    const outcome = attempt.outcome!;
+    const gated = await ctx.hashGate.run(origin, () => deps.users.verify(user, password));
+    if (gated.refused) {
+      await auditSecurity(deps.logger, 'warn', `login refused for "${shownUser}": too many at once`, {
+        actor: shownUser,
+        action: 'login',
+        outcome: 'denied',
+        origin,
+        reason: 'too many login attempts in progress',
+      });
+      reply.header('retry-after', '2');
+      return fail(429, 'Too many login attempts at once. Wait a moment and try again.');
+    }
+    const result = gated.value;
     if (!result.ok) {
-      const outcome = throttle.recordFailure(user, origin);
       await auditSecurity(deps.logger, 'info', `login failed for "${shownUser}"`, {
         actor: shownUser,
         action: 'login',
@@ -178,11 +199,11 @@ export function registerAuthRoutes(
       return fail(401, 'Wrong user name or password.');
     }
 
-    throttle.recordSuccess(user, origin);
+    await throttle.recordSuccess(user, origin);
     const now = deps.clock.now();
-    sessions.purge(now - limits.idleMs, now - limits.maxMs);
+    await sessions.purge(now - limits.idleMs, now - limits.maxMs);
     const id = newSessionId();
-    sessions.insert({
+    await sessions.insert({
       idHash: hashSessionId(id),
       user: result.name,
       stamp: result.stamp,
@@ -209,7 +230,7 @@ export function registerAuthRoutes(
 
   app.post('/logout', async (req, reply) => {
     const admin = req.admin!;
-    sessions.delete(admin.idHash);
+    await sessions.delete(admin.idHash);
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     await auditAdmin(deps.logger, `admin "${admin.user}" logged out`, {
       actor: admin.user,

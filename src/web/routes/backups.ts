@@ -104,7 +104,7 @@ export function registerBackupRoutes(
       origin,
       ...(result.ok ? {} : { reason: result.message }),
     });
-    ctx.setFlash(req, result.message);
+    await ctx.setFlash(req, result.message);
     return reply.redirect('/backups', 303);
   }
 

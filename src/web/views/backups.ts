@@ -310,6 +310,7 @@ function cards(s: BackupsStatus, now: number): SafeHtml {
         }
       </p>
     </div>
+    ${readVerifyCard(s, now)}
     <div class="card ${s.repository.reachable ? '' : 'bad'}" id="repository">
       <h2>Repository</h2>
       <p class="figure">${s.repository.reachable ? formatBytes(s.repository.storedBytes) : 'unreachable'}</p>
@@ -320,6 +321,26 @@ function cards(s: BackupsStatus, now: number): SafeHtml {
       <p class="repo-url"><code>${s.repository.url}</code></p>
     </div>
   </section>`;
+}
+
+/** How far the rotating read-verify got in re-reading every stored object. */
+function readVerifyCard(s: BackupsStatus, now: number): SafeHtml {
+  const v = s.readVerify;
+  if (!v) return html``;
+  const bad = v.last !== null && !v.last.ok;
+  return html`<div class="card ${bad ? 'bad' : v.last ? 'good' : ''}" id="read-verify">
+    <h2>Old points re-read</h2>
+    <p class="figure">${v.slicesDone} / ${v.count} slices</p>
+    <p class="note">
+      ${
+        v.last
+          ? html`Last slice (${v.last.slice}/${v.count}, ${v.last.objects} objects) ${ago(v.last.time, now)}:
+            ${v.last.ok ? 'intact' : html`<strong>damage found</strong> — run <code>safetynet verify --read-data</code>`}.
+            ${v.slicesDone === v.count && v.coveredSince ? html`Every object re-read since ${v.coveredSince.slice(0, 10)}.` : ''}`
+          : 'The read-verify job has not run yet; it re-reads one slice of the repository per run.'
+      }
+    </p>
+  </div>`;
 }
 
 function size(p: PointView): SafeHtml {

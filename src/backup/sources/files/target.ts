@@ -18,7 +18,7 @@ export const CREATE_FLAGS = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFO
 export function unsafePath(target: string, why: string): SafetynetError {
   return new SafetynetError('E_RESTORE_UNSAFE_PATH', `refusing to write ${target}: ${why}`, {
     hint: 'restore into an empty folder (--to), or remove the link or file that is in the way',
-    exitCode: 1,
+    exitCode: 2, // the target given is unusable: bad input, as README's exit-code table says
     details: { path: target },
   });
 }

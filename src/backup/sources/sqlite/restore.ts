@@ -113,7 +113,7 @@ export async function restoreSqlite(deps: BackupDeps, opts: DbRestoreOptions): P
     await ensureSpace(path.dirname(target), final.database.sizeBytes);
 
     const t0 = performance.now();
-    const fh = await fsp.open(tmp, 'wx', 0o644);
+    const fh = await fsp.open(tmp, 'wx', 0o600); // the shop's personal data: owner only
     let streamedHash: string | undefined;
     try {
       deps.progress.start(
@@ -346,7 +346,7 @@ async function writeAll(fh: fsp.FileHandle, buf: Buffer, position: number): Prom
 async function checkTarget(target: string, force: boolean): Promise<void> {
   let st;
   try {
-    st = await fsp.stat(target);
+    st = await fsp.lstat(target);
   } catch {
     await fsp.mkdir(path.dirname(target), { recursive: true });
     return;
@@ -354,6 +354,12 @@ async function checkTarget(target: string, force: boolean): Promise<void> {
   if (st.isDirectory()) {
     throw new UsageError('E_TARGET_IS_DIR', `--to ${target} is a folder`, {
       hint: 'give the path of the database file to create, e.g. --to restored/shop.sqlite',
+    });
+  }
+  // Only a regular file may be replaced: --force must never turn /dev/null or a link into a file.
+  if (!st.isFile()) {
+    throw new UsageError('E_TARGET_NOT_FILE', `--to ${target} is not a regular file`, {
+      hint: 'give a new path or an existing database file (not a device, link, socket or pipe)',
     });
   }
   if (!force) {

@@ -1,0 +1,677 @@
+/**
+ * The fault campaign (docs/RELIABILITY.md): real processes killed with SIGKILL at random moments,
+ * and real S3 requests failing through a fault-injecting proxy, each followed by the checks an
+ * operator would make. Every scenario reports trials, passed, data lost and manual steps needed
+ * (both must be 0).
+ *
+ *   npm run fault-campaign                         # the full campaign (50 trials each, 20 per S3 scenario)
+ *   npm run fault-campaign -- --trials 3 --s3-trials 2 --seed 7 --only logging,db-backup --json out.json
+ *
+ * It drives the built CLI (dist/: `npm run build` first; the npm script does) in child processes,
+ * exactly as an operator or systemd would. `npm test` runs a short version (test/fault-campaign.test.ts).
+ *
+ * Scenarios of other areas plug in through SCENARIOS (disk full under the log store, the store file
+ * deleted while logging, …): each is a name, a description and a `trial` function.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { generateIdentity } from '../src/backup/crypto/index.js';
+import { createRng, type Rng } from '../src/util/rng.js';
+import { startFaultProxy, startS3Server, type FaultAction, type S3TestServer } from '../test/helpers/s3.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = path.join(ROOT, 'dist/cli/main.js');
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+export interface TrialOutcome {
+  ok: boolean;
+  /** Entries or restore points that were acknowledged/visible and are gone. */
+  dataLost: number;
+  /** Steps a person would have had to take (unlock, delete a file …) before things worked again. */
+  manualSteps: number;
+  note?: string;
+}
+
+export interface ScenarioResult {
+  name: string;
+  description: string;
+  trials: number;
+  passed: number;
+  dataLost: number;
+  manualSteps: number;
+  seconds: number;
+  failures: string[];
+}
+
+interface Scenario {
+  name: string;
+  description: string;
+  s3?: boolean;
+  /** Once per scenario: the environment the trials share. */
+  setup(ctx: Ctx): Promise<Env>;
+  trial(env: Env, rng: Rng, i: number): Promise<TrialOutcome>;
+}
+
+interface Ctx {
+  s3?: { server: S3TestServer; proxyEndpoint: string };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+interface Spawned {
+  child: ChildProcess;
+  done: Promise<Run>;
+  stdout: () => string;
+  stderr: () => string;
+}
+
+function start(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Spawned {
+  const child = spawn(process.execPath, args, {
+    cwd: cwd ?? ROOT,
+    env: { ...process.env, NODE_NO_WARNINGS: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 180_000); // every wait has a bound
+  const done = new Promise<Run>((resolve) =>
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout: out, stderr: err });
+    }),
+  );
+  return { child, done, stdout: () => out, stderr: () => err };
+}
+
+function cli(env: Env, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return start([CLI, '--config', env.configFile, ...args], { ...env.processEnv, ...extraEnv }, env.dir).done;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A CLI error is "clear" when it is one line with a stable code, never an internal error or stack. */
+function clearError(r: Run): boolean {
+  return /\[E_[A-Z0-9_]+\]/.test(r.stderr) && !/internal error|\n\s+at /.test(r.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environments
+
+interface Env {
+  dir: string;
+  configFile: string;
+  repoDir?: string;
+  processEnv: NodeJS.ProcessEnv;
+  /** Counter for unique messages and file contents. */
+  seq: number;
+}
+
+function makeEnv(
+  name: string,
+  opts: { rows?: number; backup?: Record<string, unknown>; repository?: Record<string, unknown> } = {},
+): Env {
+  const dir = mkdtempSync(path.join(tmpdir(), `safetynet-faults-${name}-`));
+  const { identity, recipient } = generateIdentity();
+  mkdirSync(path.join(dir, 'keys'));
+  writeFileSync(path.join(dir, 'keys/identity.txt'), `${identity}\n`, { mode: 0o600 });
+  mkdirSync(path.join(dir, 'shop/images'), { recursive: true });
+  for (let i = 0; i < 40; i++) writeFileSync(path.join(dir, `shop/images/p${i}.bin`), randomBytes(i, 60_000));
+  const raw = {
+    backup: {
+      recipients: [recipient],
+      identity: 'keys/identity.txt',
+      timezone: 'UTC',
+      files: [{ name: 'images', path: 'shop/images' }],
+      ...(opts.repository ?? {}),
+      ...(opts.backup ?? {}),
+    },
+  };
+  const configFile = path.join(dir, 'safetynet.config.json');
+  writeFileSync(configFile, JSON.stringify(raw, null, 2));
+  shopDb(path.join(dir, 'data/shop.sqlite'), opts.rows ?? 20_000);
+  return { dir, configFile, repoDir: path.join(dir, 'data/backups'), processEnv: {}, seq: 0 };
+}
+
+function shopDb(file: string, rows: number): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, email TEXT, status TEXT, total REAL, note TEXT)',
+  );
+  const ins = db.prepare('INSERT INTO orders (email, status, total, note) VALUES (?, ?, ?, ?)');
+  db.transaction(() => {
+    for (let i = 0; i < rows; i++) ins.run(`c${i}@example.com`, 'paid', i % 977, 'x'.repeat(80 + (i % 50)));
+  })();
+  db.close();
+}
+
+function touchShop(env: Env): void {
+  const db = new Database(path.join(env.dir, 'data/shop.sqlite'));
+  db.prepare('UPDATE orders SET status = ? WHERE id % 50 = ?').run(`s${env.seq}`, env.seq % 50);
+  db.close();
+  writeFileSync(path.join(env.dir, `shop/images/new-${env.seq}.bin`), randomBytes(1000 + env.seq, 30_000));
+  env.seq++;
+}
+
+function randomBytes(seed: number, n: number): Buffer {
+  const rng = createRng(seed * 7919 + 1);
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i += 4) b.writeUInt32LE(Math.floor(rng.next() * 2 ** 32) >>> 0, Math.min(i, n - 4));
+  return b;
+}
+
+/** Visible points (what `backups list` shows), by id: the catalog folder, or the CLI for S3. */
+async function points(env: Env): Promise<Set<string>> {
+  if (env.repoDir) {
+    const dir = path.join(env.repoDir, 'catalog');
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      // no point yet
+    }
+    return new Set(names.filter((n) => n.endsWith('.json')).map((n) => n.split('_')[0]!));
+  }
+  const r = await cli(env, ['backups', 'list', '--json']);
+  if (r.code !== 0) return new Set();
+  return new Set(
+    r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l) as { id: string }).id),
+  );
+}
+
+/** Points visible before and gone after (never removed on purpose by the step in between). */
+function lost(before: Set<string>, after: Set<string>): number {
+  let n = 0;
+  for (const id of before) if (!after.has(id)) n++;
+  return n;
+}
+
+/** verify --read-data (it includes the existence and size checks of a plain verify). */
+async function verifyBoth(env: Env): Promise<string | undefined> {
+  const full = await cli(env, ['verify', '--read-data', '--json']);
+  if (full.code !== 0)
+    return `verify --read-data failed: ${full.stdout.slice(0, 300)} ${full.stderr.slice(0, 300)}`;
+  return undefined;
+}
+
+/**
+ * Runs `args` and kills it with SIGKILL after a random delay in [0, maxMs]; then checks that the
+ * repository shows no partial point, that the next run succeeds without manual steps, and that
+ * verify --read-data passes. `keepsPoints` false for prune (it removes points on purpose).
+ */
+async function killTrial(
+  env: Env,
+  rng: Rng,
+  args: string[],
+  maxMs: number,
+  opts: { keepsPoints?: boolean; prepare?: () => Promise<void> } = {},
+): Promise<TrialOutcome> {
+  await opts.prepare?.();
+  const before = await points(env);
+  const newest = [...before].sort().at(-1);
+  const run = start([CLI, '--config', env.configFile, ...args], env.processEnv, env.dir);
+  await sleep(rng.int(0, maxMs));
+  run.child.kill('SIGKILL');
+  await run.done;
+  let manualSteps = 0;
+  const problems: string[] = [];
+  const quick = await cli(env, ['verify', '--json']);
+  if (quick.code !== 0)
+    problems.push(`a partial point is visible: ${quick.stdout.slice(0, 300)} ${quick.stderr.slice(0, 300)}`);
+  // The next run, as the scheduler would start it: no unlock, no clean-up by hand.
+  const next = await cli(env, args);
+  if (next.code !== 0) {
+    manualSteps++;
+    problems.push(`the next run failed: ${next.stderr.trim().split('\n')[0]}`);
+    // What a person would do; the run after it must work for the campaign to go on.
+    await cli(env, ['unlock', '--all']);
+    const retried = await cli(env, args);
+    if (retried.code !== 0) problems.push(`and failed again after unlock: ${retried.stderr.split('\n')[0]}`);
+  }
+  const after = await points(env);
+  let dataLost = opts.keepsPoints === false ? (newest && !after.has(newest) ? 1 : 0) : lost(before, after);
+  const v = await verifyBoth(env);
+  if (v) {
+    problems.push(v);
+    dataLost++;
+  }
+  return {
+    ok: problems.length === 0 && dataLost === 0,
+    dataLost,
+    manualSteps,
+    ...(problems.length ? { note: problems.join('; ') } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+const LOG_CHILD = `
+const { createLogger } = await import(process.argv[1]);
+const log = await createLogger({ storePath: process.argv[2], spoolDir: process.argv[3], notify: () => {} });
+const trial = process.argv[4];
+process.stdout.write('ready\\n');
+for (let i = 0; ; i++) {
+  for (let j = 0; j < 10; j++) void log.order.info('u' + trial + '-' + i + '-' + j);
+  await log.payment.info('a' + trial + '-' + i);
+  process.stdout.write('acked a' + trial + '-' + i + '\\n');
+}
+`;
+
+const logging: Scenario = {
+  name: 'logging',
+  description: 'a process logging (awaited + un-awaited entries) killed with SIGKILL',
+  async setup() {
+    const env = makeEnv('logging', { rows: 10 });
+    return env;
+  },
+  async trial(env, rng, i) {
+    const store = path.join(env.dir, 'data/logs.sqlite');
+    const spool = path.join(env.dir, 'data/log-spool');
+    const child = start(
+      ['--input-type=module', '-e', LOG_CHILD, path.join(ROOT, 'dist/log/index.js'), store, spool, String(i)],
+      env.processEnv,
+      env.dir,
+    );
+    const t0 = Date.now();
+    while (!child.stdout().includes('ready') && Date.now() - t0 < 30_000) await sleep(5);
+    await sleep(rng.int(0, 400));
+    child.child.kill('SIGKILL');
+    const r = await child.done;
+    const acked = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('acked '))
+      .map((l) => l.slice(6));
+    const exp = await cli(env, [
+      'logs',
+      'export',
+      '--format',
+      'ndjson',
+      '--category',
+      'payment',
+      '--text',
+      `a${i}`,
+    ]);
+    const stored = new Set(
+      exp.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { message: string }).message),
+    );
+    const missing = acked.filter((m) => !stored.has(m));
+    const verify = await cli(env, ['logs', 'verify', '--json']);
+    const problems: string[] = [];
+    if (missing.length) problems.push(`${missing.length} of ${acked.length} acknowledged entries missing`);
+    if (verify.code !== 0)
+      problems.push(`logs verify failed: ${verify.stdout.slice(0, 200)}${verify.stderr.slice(0, 200)}`);
+    return {
+      ok: problems.length === 0,
+      dataLost: missing.length,
+      manualSteps: 0,
+      ...(problems.length ? { note: problems.join('; ') } : {}),
+    };
+  },
+};
+
+const dbBackup: Scenario = {
+  name: 'db-backup',
+  description: '`backup db` (full or incremental) killed with SIGKILL',
+  async setup() {
+    const env = makeEnv('db', { rows: 60_000 });
+    await cli(env, ['backup', 'db', '--full']);
+    return env;
+  },
+  trial: (env, rng) =>
+    killTrial(env, rng, ['backup', 'db'], 1500, {
+      prepare: async () => touchShop(env),
+    }),
+};
+
+const filesBackup: Scenario = {
+  name: 'files-backup',
+  description: '`backup files` killed with SIGKILL',
+  async setup() {
+    const env = makeEnv('files', { rows: 10 });
+    await cli(env, ['backup', 'files']); // the repository exists: a kill before the first point is not a finding
+    return env;
+  },
+  trial: (env, rng) =>
+    killTrial(env, rng, ['backup', 'files'], 1200, {
+      prepare: async () => touchShop(env),
+    }),
+};
+
+const prune: Scenario = {
+  name: 'prune',
+  description: '`prune` killed with SIGKILL while it removes points',
+  async setup() {
+    const env = makeEnv('prune', {
+      rows: 10,
+      backup: { retention: { daily: 1, weekly: 0, monthly: 0, pointInTimeDays: 0 } },
+    });
+    await cli(env, ['backup', 'files']);
+    return env;
+  },
+  trial: (env, rng) =>
+    killTrial(env, rng, ['prune'], 700, {
+      keepsPoints: false,
+      prepare: async () => {
+        // Three files points of today: prune keeps the newest and removes the others.
+        for (let k = 0; k < 3; k++) {
+          touchShop(env);
+          await cli(env, ['backup', 'files']);
+        }
+      },
+    }),
+};
+
+const serveMidJob: Scenario = {
+  name: 'serve',
+  description: '`serve` killed with SIGKILL in the middle of its catch-up jobs, then started again',
+  async setup() {
+    const env = makeEnv('serve', { rows: 60_000 });
+    const raw = JSON.parse(String(await import('node:fs').then((f) => f.readFileSync(env.configFile))));
+    raw.admin = { port: 0 };
+    writeFileSync(env.configFile, JSON.stringify(raw));
+    await cli(env, ['backup', 'db', '--full']); // the repository exists before the first kill
+    return env;
+  },
+  async trial(env, rng) {
+    // Forget the schedule's history, so every job is a missed slot and serve starts working at once.
+    rmSync(path.join(env.dir, 'data/backup-state/scheduler-state.json'), { force: true });
+    touchShop(env);
+    const before = await points(env);
+    const first = start(
+      [CLI, '--config', env.configFile, 'serve', '--no-panel', '--catch-up-delay', '0s'],
+      env.processEnv,
+      env.dir,
+    );
+    await sleep(rng.int(300, 2500));
+    first.child.kill('SIGKILL');
+    await first.done;
+    const problems: string[] = [];
+    let manualSteps = 0;
+    // It comes back alone: a second start must not be refused, and must stop cleanly on SIGTERM.
+    const again = start(
+      [CLI, '--config', env.configFile, 'serve', '--no-panel', '--catch-up-delay', '0s'],
+      env.processEnv,
+      env.dir,
+    );
+    // An operator's (or systemd's) stop comes once serve is up: before node has run any of our code
+    // a SIGTERM can only have its default effect, which no program can change.
+    const t0 = Date.now();
+    while (
+      again.child.exitCode === null &&
+      !again.stderr().includes('scheduler running') &&
+      Date.now() - t0 < 60_000
+    )
+      await sleep(20);
+    if (again.child.exitCode !== null) {
+      const r = await again.done;
+      manualSteps++;
+      problems.push(`serve did not come back: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
+      await cli(env, ['unlock', '--all']);
+    } else {
+      again.child.kill('SIGTERM');
+      const r = await again.done;
+      if (r.code !== 0)
+        problems.push(`serve did not stop cleanly on SIGTERM: exit ${r.code} ${r.signal ?? ''}`);
+    }
+    const after = await points(env);
+    // Retention may remove points on purpose; only the newest must survive.
+    const newest = [...before].sort().at(-1);
+    let dataLost = newest && !after.has(newest) ? 1 : 0;
+    const v = await verifyBoth(env);
+    if (v) {
+      problems.push(v);
+      dataLost++;
+    }
+    return {
+      ok: problems.length === 0 && dataLost === 0,
+      dataLost,
+      manualSteps,
+      ...(problems.length ? { note: problems.join('; ') } : {}),
+    };
+  },
+};
+
+/** 20% of requests fail: S3 errors, connection resets before or after the server acted, slow answers. */
+function s3Fault(rng: Rng): FaultAction {
+  if (!rng.chance(0.2)) return 'pass';
+  return rng.pick<FaultAction>([
+    { status: 503, code: 'SlowDown' },
+    { status: 500, code: 'InternalError' },
+    'drop',
+    'drop-response',
+    'drop-mid-body',
+    { delayMs: rng.int(500, 3000) },
+  ]);
+}
+
+function s3Scenario(
+  name: string,
+  description: string,
+  step: (env: Env, direct: Env) => Promise<Run>,
+): Scenario {
+  return {
+    name,
+    description,
+    s3: true,
+    async setup(ctx) {
+      const prefix = `${name}-${Date.now()}`;
+      const direct = makeEnv(name, { rows: 20_000, repository: ctx.s3!.server.config(prefix) });
+      direct.processEnv = ctx.s3!.server.env;
+      delete direct.repoDir;
+      const viaProxy: Env = { ...direct, configFile: path.join(direct.dir, 'proxied.config.json') };
+      const raw = JSON.parse(String(await import('node:fs').then((f) => f.readFileSync(direct.configFile))));
+      raw.backup.s3 = { ...raw.backup.s3, endpoint: ctx.s3!.proxyEndpoint };
+      writeFileSync(viaProxy.configFile, JSON.stringify(raw));
+      await cli(direct, ['backup', 'db', '--full']);
+      await cli(direct, ['backup', 'files']);
+      (viaProxy as Env & { direct: Env }).direct = direct;
+      return viaProxy;
+    },
+    async trial(env) {
+      const direct = (env as Env & { direct: Env }).direct;
+      touchShop(direct);
+      const before = await points(direct);
+      const r = await step(env, direct);
+      const problems: string[] = [];
+      if (r.code !== 0 && !clearError(r))
+        problems.push(`unclear failure (exit ${r.code}): ${r.stderr.slice(0, 300)}`);
+      const after = await points(direct);
+      let dataLost = name === 's3-prune' ? 0 : lost(before, after);
+      const v = await verifyBoth(direct);
+      if (v) {
+        problems.push(`half-visible: ${v}`);
+        dataLost++;
+      }
+      // Whatever failed, the next run without faults works without manual steps.
+      let manualSteps = 0;
+      if (r.code !== 0) {
+        const again = await step(direct, direct);
+        if (again.code !== 0) {
+          manualSteps++;
+          problems.push(`the next run without faults failed: ${again.stderr.split('\n')[0]}`);
+        }
+      }
+      return {
+        ok: problems.length === 0 && dataLost === 0,
+        dataLost,
+        manualSteps,
+        note: r.code === 0 ? 'completed' : `failed clearly: ${r.stderr.split('\n')[0]}`,
+      };
+    },
+  };
+}
+
+const s3Backup = s3Scenario(
+  's3-backup',
+  'backup db + files through a proxy failing 20% of S3 requests',
+  async (env) => {
+    const a = await cli(env, ['backup', 'db']);
+    if (a.code !== 0) return a;
+    return cli(env, ['backup', 'files']);
+  },
+);
+const s3Restore = s3Scenario(
+  's3-restore',
+  'restore db + files through a proxy failing 20% of S3 requests',
+  async (env) => {
+    const to = path.join(env.dir, `restore-${Date.now()}`);
+    const a = await cli(env, ['restore', 'db', '--to', path.join(to, 'shop.sqlite')]);
+    if (a.code !== 0) return a;
+    return cli(env, ['restore', 'files', '--to', path.join(to, 'files')]);
+  },
+);
+const s3Prune = s3Scenario('s3-prune', 'prune through a proxy failing 20% of S3 requests', (env) =>
+  cli(env, ['prune']),
+);
+
+/** Every scenario, in run order. Other areas add theirs here (disk full, store file deleted …). */
+export const SCENARIOS: Scenario[] = [
+  logging,
+  dbBackup,
+  filesBackup,
+  prune,
+  serveMidJob,
+  s3Backup,
+  s3Restore,
+  s3Prune,
+];
+
+// ---------------------------------------------------------------------------------------------
+// Runner
+
+export interface CampaignOptions {
+  trials: number;
+  s3Trials: number;
+  seed: number;
+  only?: string[];
+  onTrial?: (scenario: string, i: number, o: TrialOutcome) => void;
+}
+
+export async function runCampaign(opts: CampaignOptions): Promise<ScenarioResult[]> {
+  const chosen = SCENARIOS.filter((s) => !opts.only || opts.only.includes(s.name));
+  const rng = createRng(opts.seed);
+  const ctx: Ctx = {};
+  let server: S3TestServer | undefined;
+  let proxy: Awaited<ReturnType<typeof startFaultProxy>> | undefined;
+  const results: ScenarioResult[] = [];
+  const cleanup: string[] = [];
+  try {
+    if (chosen.some((s) => s.s3)) {
+      server = await startS3Server({ bucket: 'fault-campaign' });
+      const faults = createRng(opts.seed ^ 0x5eed);
+      proxy = await startFaultProxy(server.endpoint, () => s3Fault(faults));
+      ctx.s3 = { server, proxyEndpoint: proxy.endpoint };
+    }
+    for (const s of chosen) {
+      const t0 = performance.now();
+      const env = await s.setup(ctx);
+      cleanup.push(env.dir);
+      const n = s.s3 ? opts.s3Trials : opts.trials;
+      const r: ScenarioResult = {
+        name: s.name,
+        description: s.description,
+        trials: n,
+        passed: 0,
+        dataLost: 0,
+        manualSteps: 0,
+        seconds: 0,
+        failures: [],
+      };
+      for (let i = 0; i < n; i++) {
+        let o: TrialOutcome;
+        try {
+          o = await s.trial(env, rng, i);
+        } catch (err) {
+          o = {
+            ok: false,
+            dataLost: 0,
+            manualSteps: 0,
+            note: `trial crashed: ${(err as Error).stack ?? String(err)}`,
+          };
+        }
+        if (o.ok) r.passed++;
+        else r.failures.push(`trial ${i}: ${o.note ?? 'failed'}`);
+        r.dataLost += o.dataLost;
+        r.manualSteps += o.manualSteps;
+        opts.onTrial?.(s.name, i, o);
+      }
+      r.seconds = Math.round((performance.now() - t0) / 100) / 10;
+      results.push(r);
+      rmSync(env.dir, { recursive: true, force: true }); // each scenario's folder goes when it is done
+    }
+  } finally {
+    await proxy?.close();
+    await server?.close();
+    for (const d of cleanup) rmSync(d, { recursive: true, force: true });
+  }
+  return results;
+}
+
+export function markdownTable(results: ScenarioResult[]): string {
+  const lines = [
+    '| scenario | what | trials | passed | data lost | manual steps | time |',
+    '|---|---|---|---|---|---|---|',
+    ...results.map(
+      (r) =>
+        `| ${r.name} | ${r.description} | ${r.trials} | ${r.passed} | ${r.dataLost} | ${r.manualSteps} | ${r.seconds} s |`,
+    ),
+  ];
+  return lines.join('\n');
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const trials = Number(arg('trials') ?? 50);
+  const s3Trials = Number(arg('s3-trials') ?? 20);
+  const seed = Number(arg('seed') ?? Date.now() % 100000);
+  const only = arg('only')?.split(',');
+  const t0 = performance.now();
+  process.stderr.write(
+    `fault campaign: seed ${seed}, ${trials} trials per kill scenario, ${s3Trials} per S3 scenario\n`,
+  );
+  const results = await runCampaign({
+    trials,
+    s3Trials,
+    seed,
+    ...(only ? { only } : {}),
+    onTrial: (s, i, o) =>
+      process.stderr.write(`${s} #${i}: ${o.ok ? 'ok' : 'FAILED'}${o.note && !o.ok ? ` — ${o.note}` : ''}\n`),
+  });
+  const total = Math.round((performance.now() - t0) / 1000);
+  process.stdout.write(markdownTable(results) + `\n\nseed ${seed}, total ${total} s\n`);
+  for (const r of results) for (const f of r.failures) process.stdout.write(`- ${r.name}: ${f}\n`);
+  const out = arg('json');
+  if (out) writeFileSync(out, JSON.stringify({ seed, totalSeconds: total, results }, null, 2));
+  const bad = results.some((r) => r.passed !== r.trials || r.dataLost || r.manualSteps);
+  process.exitCode = bad ? 1 : 0;
+}
