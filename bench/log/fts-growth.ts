@@ -27,7 +27,12 @@ const STEP = arg('step', 250_000);
 const SLICE = arg('slice', FTS_SLICE_ROWS);
 /** FTS5 settings to try (0: the store's own); see https://sqlite.org/fts5.html#fts5_options. */
 const TRY = { automerge: arg('automerge', 0), crisismerge: arg('crisismerge', 0), pgsz: arg('pgsz', 0) };
-const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '.data', 'fts-growth');
+const DIR = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '.data',
+  `fts-growth-${process.pid}`,
+);
 
 async function main(): Promise<void> {
   rmSync(DIR, { recursive: true, force: true });
