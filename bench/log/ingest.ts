@@ -3,18 +3,20 @@
  * (worker thread, group commit, WAL + synchronous=FULL, hash chain, redaction), against pino
  * writing the same entries to a file (pino.destination, async, 4 KiB buffer), in the same run.
  *
- *   npx tsx bench/log/ingest.ts [--count 1000000] [--rounds 1]
+ *   npx tsx bench/log/ingest.ts [--count 1000000] [--rounds 5]
  *
  * Both loggers get the same pre-built entries and the same calling pattern: calls are not
  * awaited, and the loop yields to the event loop every 1,000 calls (as a server does between
  * requests). Reported: wall time until everything is durable (ours) / flushed (pino), entries per
- * second, the ratio, and the event-loop time per call (main-thread busy time / entries, from
+ * second, the time ratios (until durable, and until the text index has caught up: searchable),
+ * medians over the rounds, and the event-loop time per call (main-thread busy time / entries, from
  * performance.eventLoopUtilization, which also counts acknowledging the writes).
  */
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import * as os from 'node:os';
 import pino from 'pino';
 import { createLogger } from '../../src/log/index.js';
 import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
@@ -29,7 +31,7 @@ const arg = (name: string, dflt: number): number => {
 const COUNT = arg('count', 1_000_000);
 /** `--only ours` or `--only pino` runs one side (for profiling); the ratio needs both. */
 const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
-const ROUNDS = arg('rounds', 1);
+const ROUNDS = arg('rounds', 5);
 const YIELD_EVERY = 1000;
 
 const DATA = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '.data', 'log-ingest');
@@ -53,6 +55,11 @@ function prepare(): Prepared[] {
   return out;
 }
 
+const loadavg = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
 const yieldNow = () => new Promise<void>((r) => setImmediate(r));
 
 interface Result {
@@ -102,6 +109,13 @@ async function runOurs(entries: Prepared[]): Promise<Result> {
   const backlogAtEnd = reader.ftsBacklog();
   while (reader.ftsBacklog() > 0) await new Promise((r) => setTimeout(r, 50));
   const indexedMs = performance.now() - t0;
+  // A logger whose queue is capped drops entries it cannot hold (counted, reported): a run that
+  // stored fewer than it logged measured something else, so it says so.
+  const stored = reader.db.prepare('SELECT count(*) FROM logs').pluck().get() as number;
+  if (stored !== entries.length)
+    console.log(
+      `  NOTE: the store holds ${stored.toLocaleString('en')} of ${entries.length.toLocaleString('en')} entries`,
+    );
   reader.closeSync();
   await log.close();
   return {
@@ -170,27 +184,35 @@ async function main(): Promise<void> {
     machineInfo().cpuModel,
   );
   const entries = prepare();
-  const ratios: number[] = [];
   if (ONLY) {
     const r = ONLY === 'pino' ? await runPino(entries) : await runOurs(entries);
     console.log(`  ${ONLY}: ${fmt(r)}`);
     return;
   }
+  const durable: number[] = [];
+  const searchable: number[] = [];
+  const loop: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     // Alternate the order so neither side always runs on a warmer machine.
     const pinoFirst = round % 2 === 0;
     const p1 = pinoFirst ? await runPino(entries) : undefined;
     const ours = await runOurs(entries);
     const peer = p1 ?? (await runPino(entries));
-    const ratio = ours.perSec / peer.perSec;
-    ratios.push(ratio);
-    console.log(`round ${round}`);
+    // Ratios of time, ours / pino: at most 1.0 is the goal.
+    durable.push(ours.ms / peer.ms);
+    searchable.push(ours.indexedMs! / peer.ms);
+    loop.push(ours.loopUsPerCall / peer.loopUsPerCall);
+    console.log(`round ${round} (${pinoFirst ? 'pino first' : 'safetynet first'}), load ${loadavg()}`);
     console.log(`  safetynet (durable SQLite): ${fmt(ours)}`);
     console.log(`  pino (file, async 4 KiB):   ${fmt(peer)}`);
-    console.log(`  throughput ratio ours/pino: ${ratio.toFixed(2)} (goal >= 1.0)`);
+    console.log(
+      `  time ratio ours/pino: durable ${durable.at(-1)!.toFixed(2)}, searchable ${searchable.at(-1)!.toFixed(2)} (goal <= 1.0); event loop per call ${loop.at(-1)!.toFixed(2)} (goal <= 0.5)`,
+    );
   }
-  if (ROUNDS > 1)
-    console.log(`median ratio: ${ratios.sort((a, b) => a - b)[Math.floor(ratios.length / 2)]!.toFixed(2)}`);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  console.log(
+    `median of ${ROUNDS}: time ratio durable ${median(durable).toFixed(2)}, searchable ${median(searchable).toFixed(2)}, event loop ${median(loop).toFixed(2)}; load ${loadavg()}`,
+  );
   rmSync(DATA, { recursive: true, force: true });
 }
 

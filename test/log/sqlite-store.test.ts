@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
+import { FTS_SLICE_ROWS } from '../../src/log/store/sqlite-text-index.js';
 import type { LogStore } from '../../src/log/store/types.js';
 import { tempDir } from '../helpers/tmp.js';
 import { runLogStoreConformance, type StoreHarness } from './store-conformance.js';
@@ -103,6 +104,36 @@ describe('SQLite log store specifics', () => {
       store.closeSync();
     },
   );
+
+  it('indexes in slices of FTS_SLICE_ROWS whatever budget the writer asks for', async () => {
+    const store = SqliteLogStore.open(path.join(tempDir(), 'logs.sqlite'));
+    const n = FTS_SLICE_ROWS + 10;
+    const rows = Array.from({ length: n }, (_, i) => ({
+      ts: T0 + i,
+      level: 'info' as const,
+      category: 'order',
+      message: i === 0 ? 'oldest parcel' : i === n - 1 ? 'newest parcel' : `entry ${i}`,
+      details: '{}',
+      orderId: null,
+      errorStack: null,
+    }));
+    await store.append(rows, { deferIndex: true });
+    expect(store.ftsBacklog()).toBe(n);
+    // The writer asks for 1,000; the store takes a whole slice and says more is left.
+    expect(await store.maintain(1000)).toBe(true);
+    expect(store.ftsBacklog()).toBe(10);
+    expect(await store.maintain(1000)).toBe(false);
+    expect(store.ftsBacklog()).toBe(0);
+    const hits = (await store.search({ text: 'parcel' })).entries.map((e) => e.message);
+    expect(hits).toEqual(['newest parcel', 'oldest parcel']);
+    // Found through the index itself, not the substring scan of the unindexed tail.
+    const indexed = store.db
+      .prepare("SELECT count(*) FROM logs_fts WHERE logs_fts MATCH 'parcel'")
+      .pluck()
+      .get() as number;
+    expect(indexed).toBe(2);
+    store.closeSync();
+  });
 
   it('keeps text search right through pruning, merging and compacting the text index', async () => {
     const store = SqliteLogStore.open(path.join(tempDir(), 'logs.sqlite'));

@@ -27,7 +27,13 @@ import { chainState, readRaw, writeRaw } from './sqlite-raw.js';
 import { pruneBatchSync, pruneOldestSync, prune } from './sqlite-retention.js';
 import { migrate } from './sqlite-schema.js';
 import { COMMON_TEXT_MATCHES, countByLevelSync, searchSync } from './sqlite-search.js';
-import { compactTextIndex, ftsBacklog, indexFtsSync, mergeTextIndex } from './sqlite-text-index.js';
+import {
+  compactTextIndex,
+  FTS_SLICE_ROWS,
+  ftsBacklog,
+  indexFtsSync,
+  mergeTextIndex,
+} from './sqlite-text-index.js';
 import { verifySync } from './sqlite-verify.js';
 import { SpoolMarkConflict } from './types.js';
 import type {
@@ -243,9 +249,13 @@ export class SqliteLogStore implements LogStore {
     return r;
   }
 
-  /** The writer's idle work: a slice of the deferred full-text indexing. */
+  /**
+   * The writer's idle work: a slice of the deferred full-text indexing, at least FTS_SLICE_ROWS
+   * entries whatever the budget (smaller slices index more slowly, see sqlite-text-index.ts).
+   */
   async maintain(budgetRows: number): Promise<boolean> {
-    return this.indexFtsSync(budgetRows) === budgetRows;
+    const rows = Math.max(budgetRows, FTS_SLICE_ROWS);
+    return this.indexFtsSync(rows) === rows;
   }
 
   indexBacklog(): number {
