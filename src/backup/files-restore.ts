@@ -35,6 +35,7 @@ import {
 import * as path from 'node:path';
 import { SafetynetError, StorageError, UsageError, isErrno } from '../errors.js';
 import type { BackupDeps } from './context.js';
+import { makeTreeDurable } from './durable-tree.js';
 import type { CatalogEntry } from './repo/types.js';
 import { compileGlob, type Glob } from './sources/files/glob.js';
 import type { EntryRecord, FileRecord } from './sources/files/manifest.js';
@@ -520,6 +521,11 @@ async function restoreItems(
     utimesSync(it.target, t, t);
   }
   failures.sort((a, b) => (a.set === b.set ? (a.path < b.path ? -1 : 1) : a.set < b.set ? -1 : 1));
+  // 6. On disk before we say so (syncfs, or fsync of each file and folder).
+  await makeTreeDurable(
+    root,
+    jobs.filter((j) => !j.failed).map((j) => j.target),
+  );
   return {
     files: jobs.filter((j) => !j.failed).length,
     dirs: dirs.length,

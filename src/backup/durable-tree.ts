@@ -1,0 +1,58 @@
+/**
+ * Makes a restored tree durable before the restore reports success: one `sync -f` (syncfs(2) of
+ * the file system holding the tree, which also reports write-back errors such as EIO), or where
+ * that is not available, an fsync of every file and folder. A restore that says "done" must
+ * survive a power cut a second later.
+ */
+import { execFile } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { SafetynetError } from '../errors.js';
+import { fsyncDir } from '../util/fs.js';
+
+/** Flushes `files` (and the folders holding them) under `root` to disk; throws E_RESTORE_SYNC on failure. */
+export async function makeTreeDurable(root: string, files: string[]): Promise<void> {
+  const r = await syncFs(root);
+  if (r === 'ok') return;
+  if (r !== 'unavailable') throw syncError(root, r);
+  try {
+    for (const f of files) {
+      const fh = await fsp.open(f, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+    const dirs = new Set(files.map((f) => path.dirname(f)));
+    dirs.add(root);
+    for (const d of dirs) await fsyncDir(d);
+  } catch (err) {
+    throw syncError(root, (err as Error).message, err);
+  }
+}
+
+/** 'ok', 'unavailable' (no `sync -f` here), or the error it printed. */
+function syncFs(root: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile('sync', ['-f', root], { timeout: 10 * 60_000 }, (err, _out, stderr) => {
+      if (!err) return resolve('ok');
+      const e = err as NodeJS.ErrnoException & { killed?: boolean };
+      if (e.code === 'ENOENT' || /invalid option|unrecognized option|illegal option/i.test(stderr))
+        return resolve('unavailable');
+      resolve(stderr.trim() || e.message);
+    });
+  });
+}
+
+function syncError(root: string, message: string, cause?: unknown): SafetynetError {
+  return new SafetynetError(
+    'E_RESTORE_SYNC',
+    `the restored files under ${root} could not be flushed to disk: ${message}`,
+    {
+      hint: 'the target disk reported a write error; check it (dmesg) and restore again, to another disk if needed',
+      exitCode: 1,
+      ...(cause ? { cause } : {}),
+    },
+  );
+}
