@@ -13,7 +13,7 @@ import type { CatalogEntry, SqliteManifest } from '../../repo/types.js';
 import type { Repository } from '../../repo/repository.js';
 import { readDeltaPart } from './delta-format.js';
 import { fsyncDir } from '../../../util/fs.js';
-import { checkDatabaseInWorker, type CheckLevel, type DatabaseCheck } from './check.js';
+import { checkDatabaseInWorkers, type CheckLevel, type DatabaseCheck } from './check.js';
 import type { DbRestoreOptions, DbRestoreResult } from '../types.js';
 import type { PartRecord } from '../../repo/types.js';
 
@@ -122,7 +122,14 @@ export async function restoreSqlite(deps: BackupDeps, opts: DbRestoreOptions): P
         'restoring',
         manifests.reduce((n, m) => n + m.parts.reduce((a, p) => a + p.plainBytes, 0), 0),
       );
-      written = await writeChain(repo, writer, manifests, deps.progress, opts.overlayLimitBytes);
+      written = await writeChain(
+        repo,
+        writer,
+        manifests,
+        deps.progress,
+        level === 'full',
+        opts.overlayLimitBytes,
+      );
       await writer.drain();
     } catch (err) {
       await writer.drain().catch(() => {});
@@ -156,7 +163,7 @@ export async function restoreSqlite(deps: BackupDeps, opts: DbRestoreOptions): P
         level === 'none'
           ? Promise.resolve({ ms: 0, value: undefined })
           : timedMs(() =>
-              checkDatabaseInWorker({
+              checkDatabaseInWorkers({
                 file: tmp,
                 level,
                 foreignKeyCheck: Boolean(opts.foreignKeyCheck),
@@ -252,12 +259,20 @@ interface Written {
   stats: PipelineStats;
 }
 
-/** Writes the chain's database into `writer`, choosing the one-pass overlay when it fits in memory. */
+/**
+ * Writes the chain's database into `writer`, choosing the one-pass overlay when it fits in memory.
+ *
+ * What proves the bytes: every part's plaintext SHA-256 recorded at backup time, checked on the
+ * worker threads (both cores) as the parts are opened. With `fileHash` (check level full) a chain
+ * is instead hashed whole, as written, against the manifest's SHA-256 of the database file: that
+ * also proves the incrementals captured every changed page, at the cost of one sequential hash.
+ */
 async function writeChain(
   repo: Repository,
   writer: DurableWriter,
   manifests: SqliteManifest[],
   progress: BackupDeps['progress'],
+  fileHash: boolean,
   overlayLimit = OVERLAY_LIMIT_BYTES,
 ): Promise<Written> {
   const stats: PipelineStats = { waitForPartsMs: 0, hashMs: 0, overlayMs: 0 };
@@ -266,7 +281,10 @@ async function writeChain(
   const incrementalBytes = manifests
     .slice(1)
     .reduce((n, m) => n + m.parts.reduce((a, p) => a + p.plainBytes, 0), 0);
-  if (manifests.length === 1 && full.parts.reduce((n, p) => n + p.plainBytes, 0) === full.database.sizeBytes) {
+  if (
+    manifests.length === 1 &&
+    full.parts.reduce((n, p) => n + p.plainBytes, 0) === full.database.sizeBytes
+  ) {
     // A full point alone: the file is its parts end to end, so checking each part's SHA-256
     // (recorded at backup time) in the worker threads proves every byte, on both cores, instead
     // of one sequential hash of the whole file on this thread.
@@ -282,10 +300,12 @@ async function writeChain(
     );
     return { sha256: undefined, stats };
   }
+  const partOpts = { verifyPartHashes: !fileHash, stats };
   if (incrementalBytes <= overlayLimit) {
     // Usual case: load the incrementals' pages first, then stream the full point once, in order,
-    // with the newer pages laid over it: one write and the file's SHA-256 on the way.
-    return { sha256: await writeWithOverlay(repo, writer, manifests, progress, stats), stats };
+    // with the newer pages laid over it: one write (and the file's SHA-256 on the way if asked).
+    const sha256 = await writeWithOverlay(repo, writer, manifests, progress, stats, partOpts);
+    return { sha256, stats };
   }
   // A very long chain: write the full point, then apply each incremental in place.
   await forEachPartInOrder(
@@ -296,7 +316,7 @@ async function writeChain(
       progress.advance(plain.length);
       return writer.room();
     },
-    { stats },
+    partOpts,
   );
   for (const m of manifests.slice(1)) {
     await forEachPartInOrder(
@@ -309,11 +329,12 @@ async function writeChain(
         }
         progress.advance(plain.length);
       },
-      { stats },
+      partOpts,
     );
   }
   await writer.drain();
   await writer.fh.truncate(final.database.sizeBytes);
+  if (!fileHash) return { sha256: undefined, stats };
   const t = performance.now();
   const sha256 = await sha256File(writer.path);
   stats.hashMs += performance.now() - t;
@@ -323,7 +344,8 @@ async function writeChain(
 /**
  * Writes the database of the chain's last point in one ordered pass: the incrementals' pages
  * (newest wins) are collected first, then each part of the full point is patched with them and
- * written; pages beyond the full point's end come from the overlay alone. Returns the SHA-256.
+ * written; pages beyond the full point's end come from the overlay alone. Returns the file's
+ * SHA-256, or undefined when the parts' own hashes were checked instead.
  */
 async function writeWithOverlay(
   repo: Repository,
@@ -331,7 +353,8 @@ async function writeWithOverlay(
   manifests: SqliteManifest[],
   progress: BackupDeps['progress'],
   stats: PipelineStats,
-): Promise<string> {
+  partOpts: PartOptions,
+): Promise<string | undefined> {
   const full = manifests[0]!;
   const final = manifests[manifests.length - 1]!;
   const pageSize = final.database.pageSize;
@@ -346,10 +369,10 @@ async function writeWithOverlay(
           overlay.set(pageNo, page);
         progress.advance(plain.length);
       },
-      { stats },
+      partOpts,
     );
   }
-  const hash = createHash('sha256');
+  const hash = partOpts.verifyPartHashes ? undefined : createHash('sha256');
   let offset = 0;
   await forEachPartInOrder(
     repo,
@@ -370,12 +393,12 @@ async function writeWithOverlay(
       stats.overlayMs += t2 - t;
       // The write runs on libuv's threads while this thread hashes the chunk (and the next ones).
       writer.write(chunk, offset);
-      hash.update(chunk);
+      hash?.update(chunk);
       stats.hashMs += performance.now() - t2;
       offset += plain.length;
       return writer.room();
     },
-    { stats },
+    partOpts,
   );
   // Pages the database grew by since the full point.
   for (let pageNo = full.database.pageCount + 1; pageNo <= final.database.pageCount; pageNo++) {
@@ -390,12 +413,12 @@ async function writeWithOverlay(
       );
     }
     writer.write(page, (pageNo - 1) * pageSize);
-    hash.update(page);
+    hash?.update(page);
     await writer.room();
   }
   await writer.drain();
   await writer.fh.truncate(finalBytes);
-  return hash.digest('hex');
+  return hash?.digest('hex');
 }
 
 /**
