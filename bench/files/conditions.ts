@@ -20,6 +20,8 @@ export interface Conditions {
   busyPct: number;
   iowaitPct: number;
   stealPct: number;
+  /** CPU time (user + system, all threads) of this process during the step, when measured. */
+  cpuMs?: number;
 }
 
 /** A sample of the machine now (Linux; zeros elsewhere). */

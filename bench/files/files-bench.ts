@@ -104,10 +104,17 @@ async function runRound(n: number): Promise<Round> {
   const restic = await initResticRepo(path.join(work, 'restic-repo'));
 
   const conditions: Round['conditions'] = {};
+  // For ours (in this process) also the CPU time it used: cpu / wall below ~2 on 2 cores means
+  // it waited, for the disk or for cores other work held (restic runs as a child; not measured).
   const watched = async <T>(fn: () => Promise<T>) => {
     const a = sample();
+    const cpu0 = process.cpuUsage();
     const r = await timed(fn);
-    return { ...r, conditions: between(a, sample()) };
+    const cpu = process.cpuUsage(cpu0);
+    return {
+      ...r,
+      conditions: { ...between(a, sample()), cpuMs: Math.round((cpu.user + cpu.system) / 1000) },
+    };
   };
   const both = async <A, B>(step: string, ours: () => Promise<A>, theirs: () => Promise<B>) => {
     settle();
@@ -185,7 +192,9 @@ async function runRound(n: number): Promise<Round> {
   });
   printTable(`round ${n} (${order})`, rows);
   for (const [step, c] of Object.entries(conditions))
-    console.log(`  ${step}: ours [${describe(c.ours)}]; restic [${describe(c.restic)}]`);
+    console.log(
+      `  ${step}: ours [${describe(c.ours)}, our CPU ${((c.ours.cpuMs ?? 0) / 1000).toFixed(1)} s]; restic [${describe(c.restic)}]`,
+    );
   return { order, rows, ours, conditions };
 }
 
