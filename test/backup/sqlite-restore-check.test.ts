@@ -6,6 +6,7 @@ import { backupDatabase, restoreDatabase } from '../../src/backup/database.js';
 import { checkDatabase } from '../../src/backup/sources/sqlite/check.js';
 import type { SqliteManifest } from '../../src/backup/repo/types.js';
 import { useTestEnvs } from './env.js';
+import { runCli } from '../helpers/cli.js';
 
 const env = useTestEnvs();
 
@@ -85,5 +86,34 @@ describe('restore db --check levels', () => {
     closeSync(fd);
     expect(checkDatabase(req({})).integrity).not.toBe('ok');
     expect(checkDatabase({ ...req({}), level: 'full' }).integrity).not.toBe('ok');
+  });
+
+  it('the CLI takes --check, says what it checked, and refuses an unknown level with exit 2', async () => {
+    const e = await env({ rows: 500 });
+    await backupDatabase(e.deps, { mode: 'full' });
+    const to = path.join(e.dir, 'cli.sqlite');
+    const bad = await runCli(['--config', e.configFile, 'restore', 'db', '--to', to, '--check', 'deep']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--check deep is not a check level/);
+    const ok = await runCli(['--config', e.configFile, 'restore', 'db', '--to', to]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/quick check \(header, schema, row counts\) ok/);
+    const full = await runCli([
+      '--config',
+      e.configFile,
+      'restore',
+      'db',
+      '--to',
+      to,
+      '--force',
+      '--check',
+      'full',
+      '--json',
+    ]);
+    expect(full.code, full.stderr).toBe(0);
+    expect(JSON.parse(full.stdout.trim().split('\n').pop()!)).toMatchObject({
+      check: 'full',
+      integrity: 'ok',
+    });
   });
 });
