@@ -43,7 +43,6 @@ import { filesPoints, newestPerSet, setsOf } from './sources/files/points.js';
 import { loadFilesPoint, type LoadedPoint } from './sources/files/point-reader.js';
 import { CREATE_FLAGS, FolderGuard, targetPath } from './sources/files/target.js';
 import { RestorePool } from './sources/files/restore-pool.js';
-import { EarlyWriteback } from './sources/files/early-writeback.js';
 import type { BlobTask } from './sources/files/restore-protocol.js';
 
 export interface RestoreFilesOptions {
@@ -385,7 +384,6 @@ async function restoreItems(
   }
 
   const packs = [...byPack.keys()];
-  const writeback = new EarlyWriteback(root);
   const pool = packs.length ? new RestorePool(await deps.repo.identities()) : undefined;
   try {
     const packBytes = (key: string) =>
@@ -432,7 +430,6 @@ async function restoreItems(
       }
       if (blobs.length === 0) return;
       const res = await pool!.run({ id: taskId++, sealed, name: key, blobs });
-      if (res.ok) writeback.wrote(res.bytes);
       if (!res.ok) {
         if (res.fatal) {
           fatal ??= new SafetynetError(res.code, res.message, {
@@ -525,7 +522,6 @@ async function restoreItems(
   }
   failures.sort((a, b) => (a.set === b.set ? (a.path < b.path ? -1 : 1) : a.set < b.set ? -1 : 1));
   // 6. On disk before we say so (syncfs, or fsync of each file and folder).
-  await writeback.settle();
   await makeTreeDurable(
     root,
     jobs.filter((j) => !j.failed).map((j) => j.target),
