@@ -84,7 +84,11 @@ export function chainOf(points: CatalogEntry[], point: CatalogEntry): CatalogEnt
   return chain;
 }
 
-/** Restores a database point to `opts.to`. Takes a shared repository lock. */
+/**
+ * Restores a database point to `opts.to`. Takes a shared repository lock. Long on purpose: one
+ * linear story (choose, write, prove, fsync + check, swap) whose temporary file and lock are
+ * cleaned up by a single try/finally; the steps themselves live in the functions below.
+ */
 export async function restoreSqlite(deps: BackupDeps, opts: DbRestoreOptions): Promise<DbRestoreResult> {
   const { repo, clock } = deps;
   const started = performance.now();
