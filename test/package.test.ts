@@ -38,7 +38,9 @@ describe('the safetynet package', () => {
       expect(r.database.kind).toBe('full');
       expect(r.files.entry.set).toBe(r.set);
       const restored = await sn.restoreDatabase(deps, { to: path.join(dir, 'restored.sqlite') });
-      expect(restored.integrity).toBe('ok');
+      // The default check is quick (header, schema, row counts against the manifest).
+      expect(restored.facts.check).toBe('quick');
+      expect(restored.tables).toEqual(restored.expectedTables);
       const status = await sn.buildStatus(deps);
       expect(status.last.full?.id).toBe(r.database.entry.id);
     } finally {

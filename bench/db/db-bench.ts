@@ -3,12 +3,18 @@
  * same run, on the same copy of the data:
  *   1. full backup (wall time, stored bytes)
  *   2. the "1% changed" workload, then an incremental (wall time, bytes added)
- *   3. restore of the newest point (wall time; three rounds alternating who goes first, medians)
+ *   3. restore of the newest point (wall time; rounds alternating who goes first, medians), once
+ *      per `--check` level asked for (default: quick, the CLI's default), with our phases
  * safetynet runs as the real CLI in a child process (as restic does), with a local repository.
+ * restic 0.14 does not fsync what it restores; safetynet does (and proves every byte's SHA-256).
  *
- *   npx tsx bench/db/db-bench.ts [--keep-work]
+ *   npx tsx bench/db/db-bench.ts [--keep-work] [--reuse] [--rounds 3] [--checks quick,full,none]
+ *
+ * --reuse skips the backups and restores from the work folder a --keep-work run left behind.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +26,8 @@ import {
   resticStoredBytes,
   resticVersion,
   folderBytes,
+  resticRepoAt,
+  type ResticRepo,
 } from '../lib/restic.js';
 import { runSafetynetJson } from '../lib/safetynet.js';
 import { appendResults, printTable, type Comparison } from '../lib/report.js';
@@ -28,6 +36,16 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const data = path.join(root, 'bench', '.data');
 const pristine = path.join(data, 'shop.pristine.sqlite');
 const work = path.join(data, 'work-db');
+const { values: args } = parseArgs({
+  options: {
+    'keep-work': { type: 'boolean', default: false },
+    reuse: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '3' },
+    checks: { type: 'string', default: 'quick' },
+  },
+});
+const rounds = Number(args.rounds);
+const checks = args.checks.split(',');
 
 function ours(args: string[]): { ms: number; json: Record<string, unknown> } {
   return runSafetynetJson(path.join(work, 'safetynet.config.json'), args);
@@ -38,10 +56,149 @@ async function main(): Promise<void> {
     throw new Error(
       `build the data first: npx tsx bench/data/shop-db.ts --out bench/.data/shop.sqlite --pristine ${pristine}`,
     );
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
+  const peerName = `restic ${await resticVersion()}`;
+  const load0 = loadavg();
+  const reuse = args.reuse && existsSync(path.join(work, 'repo')) && existsSync(path.join(work, 'restic'));
+  const rows: Comparison[] = [];
+  const extra: Record<string, unknown> = {};
+  const restic = reuse
+    ? resticRepoAt(path.join(work, 'restic'))
+    : await initResticRepo(path.join(work, 'restic'));
+  if (!reuse) {
+    const backups = await runBackups(restic, peerName);
+    rows.push(...backups.rows);
+    Object.assign(extra, backups.extra);
+  }
+  const dbBytes = statSync(path.join(work, 'shop.sqlite')).size;
+
+  // Restores: rounds alternating who goes first (the machine's writeback makes the second
+  // writer of a gigabyte pay for the first); medians are reported.
+  for (const check of checks) {
+    const rTimes: number[] = [];
+    const oTimes: number[] = [];
+    const phases: Record<string, number>[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const runRestic = async () => {
+        rmSync(path.join(work, 'restic-out'), { recursive: true, force: true });
+        drop();
+        rTimes.push((await resticRestore(restic, path.join(work, 'restic-out'))).wallMs);
+      };
+      const runOurs = () => {
+        rmSync(path.join(work, 'ours-out'), { recursive: true, force: true });
+        drop();
+        const r = ours([
+          'restore',
+          'db',
+          '--check',
+          check,
+          '--to',
+          path.join(work, 'ours-out', 'shop.sqlite'),
+        ]);
+        oTimes.push(r.ms);
+        phases.push(r.json.phases as Record<string, number>);
+      };
+      if (round % 2 === 0) {
+        await runRestic();
+        runOurs();
+      } else {
+        runOurs();
+        await runRestic();
+      }
+    }
+    rows.push({
+      metric: `restore newest, --check ${check} (median of ${rounds}), wall`,
+      unit: 'ms',
+      ours: median(oTimes),
+      peer: median(rTimes),
+      peerName,
+      goalRatio: 1,
+    });
+    const medianPhases = Object.fromEntries(
+      Object.keys(phases[0]!).map((k) => [k, median(phases.map((p) => p[k]!))]),
+    );
+    console.log(`safetynet restore --check ${check}, median phases (ms):`, JSON.stringify(medianPhases));
+    console.log(
+      `  rounds, ours: ${oTimes.map((t) => Math.round(t)).join(' ')} ms; restic: ${rTimes.map((t) => Math.round(t)).join(' ')} ms`,
+    );
+    extra[`restorePhases_${check}`] = medianPhases;
+    extra[`restoreRounds_${check}`] = { ours: oTimes.map(Math.round), restic: rTimes.map(Math.round) };
+  }
+  const load1 = loadavg();
+  printTable(
+    `shop database ${(dbBytes / 2 ** 30).toFixed(2)} GiB (${FULL_SCALE.orders.toLocaleString('en-US')} orders)`,
+    rows,
+  );
+  console.log(
+    `load average (1 min) before ${load0[0]!.toFixed(1)}, after ${load1[0]!.toFixed(1)} on this 2-core machine`,
+  );
+  appendResults('db-backup', rows, { dbBytes, ...extra, loadBefore: load0, loadAfter: load1 });
+  if (!args['keep-work']) rmSync(work, { recursive: true, force: true });
+}
+
+const drop = () => spawnSync('sync');
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Fresh copies, then full backup and the 1% change + incremental, restic first each time. */
+async function runBackups(
+  restic: ResticRepo,
+  peerName: string,
+): Promise<{ rows: Comparison[]; extra: Record<string, unknown> }> {
   const db = path.join(work, 'shop.sqlite');
   copyFileSync(pristine, db);
+  drop();
+  const rFull = await resticBackup(restic, db);
+  const rFullBytes = resticStoredBytes(restic);
+  drop();
+  const oFull = ours(['backup', 'db', '--full']);
+  const oFullBytes = folderBytes(path.join(work, 'repo'));
+
+  const change = applyOnePercentChange(db, { seed: 2, scale: 1 });
+  drop();
+  const rInc = await resticBackup(restic, db);
+  const rIncBytes = resticStoredBytes(restic) - rFullBytes;
+  drop();
+  const oInc = ours(['backup', 'db', '--incremental']);
+  const oIncBytes = folderBytes(path.join(work, 'repo')) - oFullBytes;
+  console.log(
+    'safetynet full:',
+    JSON.stringify({
+      snapshot: oFull.json.snapshotMethod,
+      heldMs: oFull.json.snapshotHeldMs,
+      durationMs: oFull.json.durationMs,
+    }),
+  );
+  console.log(
+    'safetynet incremental:',
+    JSON.stringify({
+      changedPages: oInc.json.changedPages,
+      pageCount: oInc.json.pageCount,
+      heldMs: oInc.json.snapshotHeldMs,
+    }),
+  );
+  console.log('1% change applied:', JSON.stringify(change));
+  return {
+    rows: [
+      { metric: 'full backup, wall', unit: 'ms', ours: oFull.ms, peer: rFull.wallMs, peerName, goalRatio: 1 },
+      { metric: 'full backup, stored', unit: 'bytes', ours: oFullBytes, peer: rFullBytes, peerName },
+      { metric: 'after 1% change, wall', unit: 'ms', ours: oInc.ms, peer: rInc.wallMs, peerName },
+      {
+        metric: 'after 1% change, bytes added',
+        unit: 'bytes',
+        ours: oIncBytes,
+        peer: rIncBytes,
+        peerName,
+        goalRatio: 0.1,
+      },
+    ],
+    extra: { changedPages: oInc.json.changedPages },
+  };
+}
+
+/** Sets up the work folder (config, key) unless --reuse finds one. */
+function prepareWork(): void {
+  if (args.reuse && existsSync(path.join(work, 'safetynet.config.json'))) return;
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
   execFileSync('age-keygen', ['-o', path.join(work, 'key.txt')], { stdio: 'pipe' });
   const recipient = execFileSync('age-keygen', ['-y', path.join(work, 'key.txt')])
     .toString()
@@ -60,110 +217,7 @@ async function main(): Promise<void> {
       },
     }),
   );
-  const peerName = `restic ${await resticVersion()}`;
-  const restic = await initResticRepo(path.join(work, 'restic'));
-  const dbBytes = statSync(db).size;
-  const drop = () => spawnSync('sync');
-
-  drop();
-  const rFull = await resticBackup(restic, db);
-  const rFullBytes = resticStoredBytes(restic);
-  drop();
-  const oFull = ours(['backup', 'db', '--full']);
-  const oFullBytes = folderBytes(path.join(work, 'repo'));
-
-  const change = applyOnePercentChange(db, { seed: 2, scale: 1 });
-  drop();
-  const rInc = await resticBackup(restic, db);
-  const rIncBytes = resticStoredBytes(restic) - rFullBytes;
-  drop();
-  const oInc = ours(['backup', 'db', '--incremental']);
-  const oIncBytes = folderBytes(path.join(work, 'repo')) - oFullBytes;
-
-  // Restores: three rounds, alternating who goes first (the machine's writeback makes the second
-  // writer of a gigabyte pay for the first); medians are reported.
-  const rTimes: number[] = [];
-  const oTimes: number[] = [];
-  let oRestore = { ms: 0, json: {} as Record<string, unknown> };
-  for (let round = 0; round < 3; round++) {
-    const runRestic = async () => {
-      rmSync(path.join(work, 'restic-out'), { recursive: true, force: true });
-      drop();
-      rTimes.push((await resticRestore(restic, path.join(work, 'restic-out'))).wallMs);
-    };
-    const runOurs = () => {
-      rmSync(path.join(work, 'ours-out'), { recursive: true, force: true });
-      drop();
-      oRestore = ours(['restore', 'db', '--to', path.join(work, 'ours-out', 'shop.sqlite')]);
-      oTimes.push(oRestore.ms);
-    };
-    if (round % 2 === 0) {
-      await runRestic();
-      runOurs();
-    } else {
-      runOurs();
-      await runRestic();
-    }
-  }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const rRestore = { wallMs: median(rTimes) };
-
-  const rows: Comparison[] = [
-    { metric: 'full backup, wall', unit: 'ms', ours: oFull.ms, peer: rFull.wallMs, peerName, goalRatio: 1 },
-    { metric: 'full backup, stored', unit: 'bytes', ours: oFullBytes, peer: rFullBytes, peerName },
-    { metric: 'after 1% change, wall', unit: 'ms', ours: oInc.ms, peer: rInc.wallMs, peerName },
-    {
-      metric: 'after 1% change, bytes added',
-      unit: 'bytes',
-      ours: oIncBytes,
-      peer: rIncBytes,
-      peerName,
-      goalRatio: 0.1,
-    },
-    {
-      metric: 'restore newest (median of 3), wall',
-      unit: 'ms',
-      ours: median(oTimes),
-      peer: rRestore.wallMs,
-      peerName,
-      goalRatio: 1,
-    },
-  ];
-  printTable(
-    `shop database ${(dbBytes / 2 ** 30).toFixed(2)} GiB (${FULL_SCALE.orders.toLocaleString('en-US')} orders)`,
-    rows,
-  );
-  console.log(
-    'safetynet full:',
-    JSON.stringify({
-      snapshot: oFull.json.snapshotMethod,
-      heldMs: oFull.json.snapshotHeldMs,
-      durationMs: oFull.json.durationMs,
-    }),
-  );
-  console.log(
-    'safetynet incremental:',
-    JSON.stringify({
-      changedPages: oInc.json.changedPages,
-      pageCount: oInc.json.pageCount,
-      heldMs: oInc.json.snapshotHeldMs,
-    }),
-  );
-  console.log('safetynet restore phases (last round):', JSON.stringify(oRestore.json.phases));
-  console.log(
-    'restore rounds, ours:',
-    oTimes.map((t) => Math.round(t)).join(' '),
-    'ms; restic:',
-    rTimes.map((t) => Math.round(t)).join(' '),
-    'ms',
-  );
-  console.log('1% change applied:', JSON.stringify(change));
-  appendResults('db-backup', rows, {
-    dbBytes,
-    restorePhases: oRestore.json.phases,
-    changedPages: oInc.json.changedPages,
-  });
-  if (!process.argv.includes('--keep-work')) rmSync(work, { recursive: true, force: true });
 }
 
+prepareWork();
 await main();

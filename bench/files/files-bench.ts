@@ -35,6 +35,7 @@ import {
   resticVersion,
 } from '../lib/restic.js';
 import { appendResults, printTable, timed, type Comparison } from '../lib/report.js';
+import { between, describe, sample, type Conditions } from './conditions.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -58,6 +59,8 @@ interface Round {
   order: 'restic-first' | 'ours-first';
   rows: Comparison[];
   ours: FilesBackupStats[];
+  /** Machine conditions during each timed step, by step name and tool. */
+  conditions: Record<string, { ours: Conditions; restic: Conditions }>;
 }
 
 async function runRound(n: number): Promise<Round> {
@@ -100,19 +103,33 @@ async function runRound(n: number): Promise<Round> {
   };
   const restic = await initResticRepo(path.join(work, 'restic-repo'));
 
-  const both = async <A, B>(ours: () => Promise<A>, theirs: () => Promise<B>) => {
+  const conditions: Round['conditions'] = {};
+  // For ours (in this process) also the CPU time it used: cpu / wall below ~2 on 2 cores means
+  // it waited, for the disk or for cores other work held (restic runs as a child; not measured).
+  const watched = async <T>(fn: () => Promise<T>) => {
+    const a = sample();
+    const cpu0 = process.cpuUsage();
+    const r = await timed(fn);
+    const cpu = process.cpuUsage(cpu0);
+    return {
+      ...r,
+      conditions: { ...between(a, sample()), cpuMs: Math.round((cpu.user + cpu.system) / 1000) },
+    };
+  };
+  const both = async <A, B>(step: string, ours: () => Promise<A>, theirs: () => Promise<B>) => {
     settle();
-    let o: { ms: number; result: A };
-    let t: { ms: number; result: B };
+    let o: { ms: number; result: A; conditions: Conditions };
+    let t: { ms: number; result: B; conditions: Conditions };
     if (order === 'ours-first') {
-      o = await timed(ours);
+      o = await watched(ours);
       settle();
-      t = await timed(theirs);
+      t = await watched(theirs);
     } else {
-      t = await timed(theirs);
+      t = await watched(theirs);
       settle();
-      o = await timed(ours);
+      o = await watched(ours);
     }
+    conditions[step] = { ours: o.conditions, restic: t.conditions };
     return [o, t] as const;
   };
   const rows: Comparison[] = [];
@@ -121,6 +138,7 @@ async function runRound(n: number): Promise<Round> {
   const oursBytes = () => folderBytes(path.join(work, 'ours-repo'));
 
   const [o1, t1] = await both(
+    'first backup',
     () => backupFiles(deps),
     () => resticBackup(restic, tree),
   );
@@ -130,6 +148,7 @@ async function runRound(n: number): Promise<Round> {
   row('stored after first', 'bytes', ours1, theirs1, 1);
 
   const [o2, t2] = await both(
+    'second backup',
     () => backupFiles(deps),
     () => resticBackup(restic, tree),
   );
@@ -140,6 +159,7 @@ async function runRound(n: number): Promise<Round> {
 
   addImages(tree, 100, 7);
   const [o3, t3] = await both(
+    'third backup',
     () => backupFiles(deps),
     () => resticBackup(restic, tree),
   );
@@ -150,6 +170,7 @@ async function runRound(n: number): Promise<Round> {
   row('stored after three backups', 'bytes', ours3, theirs3, 1);
 
   const [o4, t4] = await both(
+    'full restore',
     () => restoreFiles(deps, { to: path.join(work, 'ours-restore') }),
     () => resticRestore(restic, path.join(work, 'restic-restore')),
   );
@@ -167,9 +188,14 @@ async function runRound(n: number): Promise<Round> {
     files: treeSize(src).files,
     ours,
     restic: [t1, t2, t3].map((t) => t.result),
+    conditions,
   });
   printTable(`round ${n} (${order})`, rows);
-  return { order, rows, ours };
+  for (const [step, c] of Object.entries(conditions))
+    console.log(
+      `  ${step}: ours [${describe(c.ours)}, our CPU ${((c.ours.cpuMs ?? 0) / 1000).toFixed(1)} s]; restic [${describe(c.restic)}]`,
+    );
+  return { order, rows, ours, conditions };
 }
 
 const median = (xs: number[]) => {
@@ -190,6 +216,17 @@ printTable(
   `${size.files.toLocaleString('en-US')}-file shop tree, ${(size.bytes / 1e6).toFixed(1)} MB: median of ${rounds} round(s), order alternating`,
   summary,
 );
+// What varies between runs: the spread of each timed figure over the rounds, beside the machine's
+// conditions in those rounds (the load other work puts on the 2 cores, writeback in progress).
+for (const [i, r] of results[0]!.rows.entries()) {
+  if (r.unit !== 'ms') continue;
+  const o = results.map((x) => x.rows[i]!.ours / 1000);
+  const t = results.map((x) => x.rows[i]!.peer / 1000);
+  const ratios = results.map((x) => x.rows[i]!.ours / x.rows[i]!.peer);
+  console.log(
+    `${r.metric}: ours ${Math.min(...o).toFixed(2)}–${Math.max(...o).toFixed(2)} s, restic ${Math.min(...t).toFixed(2)}–${Math.max(...t).toFixed(2)} s, ratio ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`,
+  );
+}
 for (const r of results) {
   console.log(
     `${r.order}: ${r.rows

@@ -87,6 +87,11 @@ export async function initResticRepo(repo: string, password = DEFAULT_PASSWORD):
   return r;
 }
 
+/** An existing repository made by initResticRepo (a kept work folder). */
+export function resticRepoAt(repo: string, password = DEFAULT_PASSWORD): ResticRepo {
+  return { repo, cacheDir: `${repo}.cache`, password };
+}
+
 /** Backs up `target` (a file or folder); returns wall time and restic's summary. */
 export async function resticBackup(
   r: ResticRepo,

@@ -66,6 +66,11 @@ export async function restoreDatabase(deps: BackupDeps, opts: DbRestoreOptions):
         },
       );
     }
+    if (opts.check && !source.capabilities.restoreCheckLevels) {
+      throw new UsageError('E_USAGE', `--check does not apply to a ${source.type} restore`, {
+        hint: `leave --check out: a ${source.type} restore is checked by its own recovery`,
+      });
+    }
     const r = await source.restore(deps, opts);
     await deps.log.info(
       `database restored from point ${r.point.id} to ${r.to} in ${formatDuration(r.durationMs)}`,

@@ -12,6 +12,17 @@ import { systemClock } from '../clock.js';
 import { registerRestoreFiles } from './restore-files.js';
 import { UsageError } from '../errors.js';
 
+const CHECKS = ['full', 'quick', 'none'] as const;
+type Check = (typeof CHECKS)[number];
+
+function parseCheck(v: string): Check {
+  if (!(CHECKS as readonly string[]).includes(v))
+    throw new UsageError('E_USAGE', `--check ${v} is not a check level`, {
+      hint: 'give full (PRAGMA integrity_check), quick (header, schema and row counts; the default) or none (SHA-256 only)',
+    });
+  return v as Check;
+}
+
 function parsePort(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 65535)
@@ -42,12 +53,25 @@ export function register(program: Command): Command {
       'PostgreSQL: start the restored server and wait until it has recovered and accepts connections',
     )
     .option('--port <n>', 'PostgreSQL: port for --start (default: a free one)', parsePort)
+    .option(
+      '--check <level>',
+      'SQLite: structural check after the SHA-256 of every byte: full (PRAGMA integrity_check), quick (header, schema, every table walked and counted against the manifest; default), none',
+      parseCheck,
+    )
     .option('--json', 'print the result as JSON')
     .action(
       action(
         async (
           ctx,
-          opts: { to: string; at?: string; point?: string; force?: boolean; start?: boolean; port?: number },
+          opts: {
+            to: string;
+            at?: string;
+            point?: string;
+            force?: boolean;
+            start?: boolean;
+            port?: number;
+            check?: Check;
+          },
         ) => {
           ctx.printConfigWarnings(); // e.g. an identity file others can read
           const at = opts.at !== undefined ? parseInstant(opts.at, '--at', systemClock.now()) : undefined;
@@ -59,6 +83,7 @@ export function register(program: Command): Command {
             force: Boolean(opts.force),
             ...(opts.start ? { start: true } : {}),
             ...(opts.port ? { port: opts.port } : {}),
+            ...(opts.check ? { check: opts.check } : {}),
           });
           if (ctx.json) {
             ctx.printJson({
@@ -89,8 +114,13 @@ export function register(program: Command): Command {
                 `start it with: pg_ctl start -D ${r.to} (as the OS user ${ctx.config.database.postgres?.osUser})`,
               );
           } else {
+            const checked = {
+              full: 'SHA-256, fsync and integrity_check ok',
+              quick: 'SHA-256, fsync and quick check (header, schema, row counts) ok',
+              none: 'SHA-256 and fsync ok, no structural check',
+            }[(r.facts.check as Check | undefined) ?? 'full'];
             ctx.print(
-              `restored point ${r.point.id} (${r.point.time}, chain of ${r.chain.length}) to ${r.to}: ${formatBytes(r.sizeBytes)}, SHA-256 and integrity_check ok, in ${formatDuration(r.durationMs)}`,
+              `restored point ${r.point.id} (${r.point.time}, chain of ${r.chain.length}) to ${r.to}: ${formatBytes(r.sizeBytes)}, ${checked}, in ${formatDuration(r.durationMs)}`,
             );
           }
         },

@@ -30,7 +30,12 @@ describe('SQLite backups under load and faults', () => {
       expect(points.slice(1).every((p) => (p.facts.changedPages as number) > 0)).toBe(true);
       for (const p of points) {
         const to = path.join(e.dir, 'restored', `${p.entry.id}.sqlite`);
-        const r = await restoreDatabase(e.deps, { to, pointId: p.entry.id, foreignKeyCheck: true });
+        const r = await restoreDatabase(e.deps, {
+          to,
+          pointId: p.entry.id,
+          foreignKeyCheck: true,
+          check: 'full',
+        });
         expect(r.integrity).toBe('ok');
         expect(r.foreignKeyViolations).toBe(0);
         // Row counts taken inside the snapshot equal what the restored file holds: one consistent moment.

@@ -140,6 +140,7 @@ describe('prune', () => {
       const r = await restoreDatabase(e.deps, {
         to: path.join(e.dir, 'out', `${p.id}.sqlite`),
         pointId: p.id,
+        check: 'full',
       });
       expect(r.integrity).toBe('ok');
     }

@@ -23,6 +23,8 @@ export interface SourceCapabilities {
   startable: boolean;
   /** Keeps a continuous log outside the catalog (WAL), supervised by `serve`. */
   continuousLog: boolean;
+  /** A restore can choose how deeply it checks the result (`restore db --check full|quick|none`). */
+  restoreCheckLevels: boolean;
 }
 
 export type DbBackupMode = 'full' | 'incremental' | 'auto';
@@ -66,6 +68,11 @@ export interface DbRestoreOptions {
   force?: boolean;
   /** Also run the source's extra consistency checks (SQLite: foreign_key_check). */
   foreignKeyCheck?: boolean;
+  /**
+   * SQLite: the structural check after the SHA-256 — 'full' (integrity_check), 'quick' (header,
+   * schema, row counts against the manifest; the default) or 'none'. Restore tests use 'full'.
+   */
+  check?: 'full' | 'quick' | 'none';
   /** The caller already holds a repository lock. */
   locked?: boolean;
   /** SQLite: incrementals up to this many bytes are applied in memory in one pass (tests lower it). */

@@ -35,6 +35,7 @@ export const postgresSource: DatabaseSource = {
     restoreTarget: 'directory',
     startable: true,
     continuousLog: true,
+    restoreCheckLevels: false,
   },
   backup: backupPostgres,
   restore: (deps, opts) => restorePostgres(deps, opts),

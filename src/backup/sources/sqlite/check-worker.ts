@@ -1,14 +1,13 @@
 /**
- * Worker thread: checks a restored SQLite file (PRAGMA integrity_check, optionally
- * foreign_key_check, row counts) off the main thread, so the check runs while the file is being
- * fsync'd and the event loop (serve's admin panel) stays responsive.
+ * Worker thread: checks a restored SQLite file (check.ts: full or quick, optionally
+ * foreign_key_check) off the main thread, so the check runs while the file is being fsync'd and
+ * the event loop (serve's admin panel) stays responsive.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { checkDatabase } from './check.js';
+import { checkDatabase, type CheckRequest } from './check.js';
 
-const { file, foreignKeyCheck } = workerData as { file: string; foreignKeyCheck: boolean };
 try {
-  parentPort!.postMessage({ ok: true, result: checkDatabase(file, foreignKeyCheck) });
+  parentPort!.postMessage({ ok: true, result: checkDatabase(workerData as CheckRequest) });
 } catch (err) {
   parentPort!.postMessage({
     ok: false,

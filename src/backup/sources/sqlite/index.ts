@@ -18,6 +18,7 @@ export const sqliteSource: DatabaseSource = {
     restoreTarget: 'file',
     startable: false,
     continuousLog: false,
+    restoreCheckLevels: true,
   },
   backup: backupSqlite,
   restore: restoreSqlite,
@@ -30,6 +31,7 @@ export const sqliteSource: DatabaseSource = {
         to: path.join(scratch, 'shop.sqlite'),
         pointId: point.id,
         foreignKeyCheck: true,
+        check: 'full',
         locked: true,
       });
       check(
@@ -72,6 +74,7 @@ export const sqliteSource: DatabaseSource = {
       to: path.join(scratch, 'database', path.basename(deps.config.database.path)),
       pointId: point.id,
       foreignKeyCheck: true,
+      check: 'full',
     });
     if (r.foreignKeyViolations)
       throw new Error(`foreign_key_check found ${r.foreignKeyViolations} violations`);
