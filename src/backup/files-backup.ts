@@ -213,10 +213,13 @@ async function runBackup(deps: BackupDeps, opts: BackupFilesOptions): Promise<Ba
   const sets = chooseSets(config.backup.files, opts.sets);
   repo.recipients(); // fail before any work when nothing can be encrypted
   const missingSets: string[] = [];
+  /** Configured (not default) sets whose folder is gone: a problem of the point, never silently skipped. */
+  const missingConfigured: FileSetConfig[] = [];
   const present: FileSetConfig[] = [];
   for (const s of sets) {
     const exists = existsSync(s.path); // follows a root that is a link: the operator configured it
     if (!exists && s.isDefault) missingSets.push(s.name);
+    else if (!exists) missingConfigured.push(s);
     else present.push(s);
   }
   if (present.length === 0) {
@@ -268,7 +271,12 @@ async function runBackup(deps: BackupDeps, opts: BackupFilesOptions): Promise<Ba
     const packer = new Packer(objects);
     // Folder segments go to packs of their own: small, so a restore reads file lists cheaply.
     const segmentPacker = new Packer(objects);
-    const problems: FileProblem[] = [];
+    const problems: FileProblem[] = missingConfigured.map((m) => ({
+      set: m.name,
+      path: '.',
+      problem: 'vanished' as const,
+      message: `the file set's folder ${m.path} does not exist`,
+    }));
     const skipped: SkippedEntry[] = [];
     const stats: FilesBackupStats = {
       sets: present.length,

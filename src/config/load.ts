@@ -199,9 +199,12 @@ export function resolveConfig(
         if (f.name !== 'config')
           warnings.push(`file set "${f.name}": ${f.path} does not exist; it is skipped`);
       } else {
-        throw new ConfigError('E_CONFIG_PATH', `backup.files[${i}].path: ${f.path} does not exist${where}`, {
-          hint: `create the folder or fix backup.files[${i}].path`,
-        });
+        // A warning, not an error: after a disk loss this is exactly the folder `restore files` must
+        // bring back, so refusing the config here would block the restore. A backup of this set
+        // reports it as a problem (the point is marked incomplete, exit 1).
+        warnings.push(
+          `backup.files[${i}].path: ${f.path} does not exist: backups of file set "${f.name}" fail until it does (restore it with \`safetynet restore files\`, create the folder or fix the path)`,
+        );
       }
     } else if (!f.isDefault && !statSync(f.path).isDirectory() && !statSync(f.path).isFile()) {
       throw new ConfigError(

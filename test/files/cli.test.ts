@@ -4,7 +4,7 @@
  * runs the CLI as root without CAP_DAC_OVERRIDE, since plain root reads any file whatever its mode.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFilesEnv, put, type FilesEnv } from './env.js';
@@ -107,5 +107,28 @@ describe('safetynet backup files / restore files', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ files: 1, points: [{ incomplete: true }] });
     expect(existsSync(path.join(to, 'invoices/ok.pdf'))).toBe(true);
     expect(existsSync(path.join(to, 'invoices/locked.pdf'))).toBe(false);
+  });
+
+  it('after a configured folder is lost, restore files still runs and brings it back; a backup meanwhile reports the set', async () => {
+    env = await createFilesEnv();
+    put(path.join(env.shop, 'invoices/2026/INV-7.pdf'), '%PDF-1.4 seven');
+    put(path.join(env.shop, 'images/p.jpg'), 'image');
+    expect((await cli(env, ['backup', 'files'])).code).toBe(0);
+    rmSync(path.join(env.shop, 'invoices'), { recursive: true, force: true }); // the disk that held it died
+
+    // The config still loads (a warning names the field), so a backup of the other set goes on and
+    // the lost set is a problem of the point, not silently skipped.
+    const b = await cli(env, ['backup', 'files']);
+    expect(b.code).toBe(1);
+    expect(b.stderr).toContain('backup.files[0].path');
+    expect(b.stdout).toContain('INCOMPLETE');
+    expect(b.stdout).toContain('does not exist');
+
+    // The restore that matters: the invoices come back from the point that still held them.
+    const to = path.join(env.dir, 'restored');
+    const r = await cli(env, ['restore', 'files', '--to', to, '--set', 'invoices', '--json']);
+    expect(r.stderr).not.toContain('E_CONFIG');
+    expect(r.code).toBe(0);
+    expect(readFileSync(path.join(to, 'invoices/2026/INV-7.pdf'), 'utf8')).toBe('%PDF-1.4 seven');
   });
 });
