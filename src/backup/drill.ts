@@ -18,7 +18,7 @@ import type { BackupDeps } from './context.js';
 import { createStorage } from './storage/index.js';
 import { Repository, type HistoryRecord } from './repo/repository.js';
 import { databaseSource } from './sources/index.js';
-import { restoreFiles } from './files-restore.js';
+import { restoreFiles } from './sources/files/restore.js';
 import { formatDuration } from '../util/time.js';
 import { formatBytes } from '../util/format.js';
 

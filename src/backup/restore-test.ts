@@ -15,7 +15,7 @@ import { describeError as describe } from './sources/common.js';
 import type { RestoreTestCheck } from './sources/types.js';
 import type { CatalogEntry } from './repo/types.js';
 import type { HistoryRecord } from './repo/repository.js';
-import { checkFilesPoint } from './files-restore.js';
+import { checkFilesPoint } from './sources/files/restore.js';
 import { formatDuration } from '../util/time.js';
 import { throwIfStopped } from '../util/abort.js';
 
