@@ -23,8 +23,8 @@ import { generateIdentity } from '../../src/backup/crypto/index.js';
 import { openRepository, noProgress, type BackupDeps } from '../../src/backup/context.js';
 import { createLogger } from '../../src/log/index.js';
 import { systemClock } from '../../src/clock.js';
-import { backupFiles, type FilesBackupStats } from '../../src/backup/files-backup.js';
-import { restoreFiles } from '../../src/backup/files-restore.js';
+import { backupFiles, type FilesBackupStats } from '../../src/backup/sources/files/backup.js';
+import { restoreFiles } from '../../src/backup/sources/files/restore.js';
 import { addImages, treeSize } from '../data/shop-files.js';
 import {
   folderBytes,

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BackupDeps } from './context.js';
 import { backupDatabase } from './database.js';
-import { backupFiles, type BackupFilesResult } from './files-backup.js';
+import { backupFiles, type BackupFilesResult } from './sources/files/backup.js';
 import { lockForBackup } from './sources/common.js';
 import type { DbBackupResult } from './sources/types.js';
 

@@ -17,10 +17,9 @@ import { SafetynetError } from '../errors.js';
 import type { BackupDeps } from './context.js';
 import { createStorage } from './storage/index.js';
 import { Repository, type HistoryRecord } from './repo/repository.js';
-import { databaseSource } from './sources/index.js';
-import { restoreFiles } from './files-restore.js';
+import { databaseSource, fileSetSource } from './sources/index.js';
+import type { AnyBackupSource } from './sources/types.js';
 import { formatDuration } from '../util/time.js';
-import { formatBytes } from '../util/format.js';
 
 export interface DrillStep {
   name: string;
@@ -103,7 +102,9 @@ export async function runDrill(deps: BackupDeps, opts: DrillOptions = {}): Promi
       return `${points.length} restore points in ${repo.storage.url}`;
     });
     if (reached) {
-      const db = [...points].reverse().find((p) => p.source === 'db');
+      const newest = (source: AnyBackupSource) =>
+        [...points].reverse().find((p) => p.source === source.pointSource);
+      const db = newest(databaseSource(config));
       if (db) rpoMs = Math.max(0, startedAt - Date.parse(db.time));
       await step('restore the database (newest point) and check it', async () => {
         if (!db) throw new Error('the repository holds no database point');
@@ -115,17 +116,14 @@ export async function runDrill(deps: BackupDeps, opts: DrillOptions = {}): Promi
         }
         return r.detail;
       });
-      const newestFiles = [...points].reverse().find((p) => p.kind === 'files');
-      if (newestFiles) filesAgeMs = Math.max(0, startedAt - Date.parse(newestFiles.time));
-      if (points.some((p) => p.kind === 'files')) {
+      // File sets are optional: the step runs when the repository holds any files point.
+      const newestFiles = newest(fileSetSource);
+      if (newestFiles) {
+        filesAgeMs = Math.max(0, startedAt - Date.parse(newestFiles.time));
         await step('restore every file set (newest point of each) and check every SHA-256', async () => {
-          const r = await restoreFiles(drillDeps, { to: path.join(scratch, 'files') });
-          if (r.failures.length)
-            throw new Error(
-              `${r.failures.length} files failed, e.g. ${r.failures[0]!.set}/${r.failures[0]!.path}: ${r.failures[0]!.message}`,
-            );
-          files = { points: r.points.map((p) => p.id), files: r.files, bytes: r.bytes };
-          return `${r.files} files (${formatBytes(r.bytes)}) from ${r.points.length} point(s), all ${r.verified} SHA-256 ok`;
+          const r = await fileSetSource.drillRecover(drillDeps, newestFiles, scratch);
+          files = { points: r.points ?? [newestFiles.id], files: r.files ?? 0, bytes: r.bytes };
+          return r.detail;
         });
       }
     }

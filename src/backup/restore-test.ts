@@ -10,12 +10,10 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { BackupDeps } from './context.js';
-import { databaseSource } from './sources/index.js';
-import { describeError as describe } from './sources/common.js';
-import type { RestoreTestCheck } from './sources/types.js';
+import { databaseSource, fileSetSource } from './sources/index.js';
+import type { AnyBackupSource, RestoreTestCheck } from './sources/types.js';
 import type { CatalogEntry } from './repo/types.js';
 import type { HistoryRecord } from './repo/repository.js';
-import { checkFilesPoint } from './files-restore.js';
 import { formatDuration } from '../util/time.js';
 import { throwIfStopped } from '../util/abort.js';
 
@@ -64,36 +62,26 @@ export async function runRestoreTest(
   try {
     await fsp.mkdir(scratch, { recursive: true });
     const points = await repo.listPoints();
-    point = [...points].reverse().find((p) => p.source === 'db');
-    filesPoint = [...points].reverse().find((p) => p.kind === 'files');
-    throwIfStopped(opts.signal, 'restore test', 'nothing was recorded');
-    if (!point) {
-      check('database point exists', false, 'the repository holds no database restore point');
-    } else {
-      checks.push(...(await databaseSource(deps.config).restoreTest(deps, point, scratch)));
-    }
-    throwIfStopped(opts.signal, 'restore test', 'nothing was recorded');
-    if (filesPoint) {
-      try {
-        const r = await checkFilesPoint(deps, filesPoint, {
-          sample: opts.allFiles ? 'all' : (opts.sample ?? 20),
-          scratchDir: scratch,
-          locked: true,
-          ...(opts.signal ? { signal: opts.signal } : {}),
-        });
-        check(
-          opts.allFiles ? 'every file restores with its SHA-256' : 'sampled files restore with their SHA-256',
-          r.ok,
-          r.ok
-            ? `${r.checked} files, ${r.bytes} bytes`
-            : r.failures
-                .slice(0, 5)
-                .map((f) => `${f.set}/${f.path}: ${f.message}`)
-                .join('; '),
-        );
-      } catch (err) {
-        check('files restore', false, describe(err));
-      }
+    const newest = (source: AnyBackupSource) =>
+      [...points].reverse().find((p) => p.source === source.pointSource);
+    const db = databaseSource(deps.config);
+    point = newest(db);
+    filesPoint = newest(fileSetSource);
+    const scope = {
+      sample: opts.allFiles ? 'all' : (opts.sample ?? 20),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    } as const;
+    // Every source's newest point, through the same contract. The database point is required (a
+    // repository without one fails the test); file sets are optional.
+    const tested: [AnyBackupSource, CatalogEntry | undefined, boolean][] = [
+      [db, point, true],
+      [fileSetSource, filesPoint, false],
+    ];
+    for (const [source, p, required] of tested) {
+      throwIfStopped(opts.signal, 'restore test', 'nothing was recorded');
+      if (p) checks.push(...(await source.restoreTest(deps, p, scratch, scope)));
+      else if (required)
+        check('database point exists', false, 'the repository holds no database restore point');
     }
   } finally {
     await fsp.rm(scratch, { recursive: true, force: true }).catch(() => {});

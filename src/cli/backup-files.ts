@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { action } from './context.js';
 import { backupDeps } from './backup-deps.js';
-import { backupFiles, type BackupFilesResult } from '../backup/files-backup.js';
+import { backupFiles, type BackupFilesResult } from '../backup/sources/files/backup.js';
 import { formatBytes } from '../util/format.js';
 import { formatDuration } from '../util/time.js';
 import { ExitCode } from '../errors.js';

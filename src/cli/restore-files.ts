@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { action } from './context.js';
 import { backupDeps } from './backup-deps.js';
-import { restoreFiles, type RestoreFilesResult } from '../backup/files-restore.js';
+import { restoreFiles, type RestoreFilesResult } from '../backup/sources/files/restore.js';
 import { formatBytes } from '../util/format.js';
 import { formatDuration, parseInstant } from '../util/time.js';
 import { systemClock } from '../clock.js';

@@ -6,7 +6,7 @@
  */
 import type { BackupDeps } from '../backup/context.js';
 import { backupDatabase } from '../backup/database.js';
-import { backupFiles } from '../backup/files-backup.js';
+import { backupFiles } from '../backup/sources/files/backup.js';
 import { pruneRepository } from '../backup/prune.js';
 import { runRestoreTest } from '../backup/restore-test.js';
 import { databaseSource } from '../backup/sources/index.js';

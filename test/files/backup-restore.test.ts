@@ -23,8 +23,8 @@ import {
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { backupFiles } from '../../src/backup/files-backup.js';
-import { checkFilesPoint, restoreFiles } from '../../src/backup/files-restore.js';
+import { backupFiles } from '../../src/backup/sources/files/backup.js';
+import { checkFilesPoint, restoreFiles } from '../../src/backup/sources/files/restore.js';
 import { loadFilesPoint } from '../../src/backup/sources/files/point-reader.js';
 import { verifyFilesPoints } from '../../src/backup/sources/files/verify.js';
 import { SafetynetError } from '../../src/errors.js';

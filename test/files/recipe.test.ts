@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backupFiles } from '../../src/backup/files-backup.js';
+import { backupFiles } from '../../src/backup/sources/files/backup.js';
 import { tempDir } from '../helpers/tmp.js';
 import { bytes, createFilesEnv, put, type FilesEnv } from './env.js';
 

@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backupFiles } from '../../src/backup/files-backup.js';
-import { restoreFiles } from '../../src/backup/files-restore.js';
+import { backupFiles } from '../../src/backup/sources/files/backup.js';
+import { restoreFiles } from '../../src/backup/sources/files/restore.js';
 import { verifyFilesPoints } from '../../src/backup/sources/files/verify.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3.js';
 import { bytes, createFilesEnv, put, type FilesEnv } from './env.js';

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { describe, expect, it, afterEach } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { backupFiles } from '../../src/backup/files-backup.js';
+import { backupFiles } from '../../src/backup/sources/files/backup.js';
 import { scheduledJobs } from '../../src/server/jobs.js';
 import { createFilesEnv, put, bytes, type FilesEnv } from '../files/env.js';
 

@@ -1,11 +1,12 @@
 /**
- * The database source for a config: the one place that maps `database.type` to an implementation.
- * Everything else works through the DatabaseSource contract (./types.ts).
+ * The sources: the one place that maps `database.type` to a database implementation, and the
+ * file-set source. Everything else works through the BackupSource contract (./types.ts).
  */
 import type { DatabaseConfig } from '../../config/types.js';
 import type { DatabaseSource } from './types.js';
 import { sqliteSource } from './sqlite/index.js';
 import { postgresSource } from './postgres/index.js';
+export { fileSetSource, type FileSetSource } from './files/source.js';
 
 const SOURCES: Record<DatabaseConfig['type'], DatabaseSource> = {
   sqlite: sqliteSource,

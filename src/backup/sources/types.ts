@@ -1,8 +1,11 @@
 /**
- * The BackupSource contract: what every database source (SQLite, PostgreSQL) offers the generic
- * backup layer (database.ts, restore-test.ts, drill.ts, verify.ts, prune.ts, status.ts). The
- * generic code works only through this interface; what differs between sources is said by
- * `capabilities`, never by checking which source it is.
+ * The BackupSource contract: what every source — the database ones (SQLite, PostgreSQL) and the
+ * file sets — offers the generic backup layer (database.ts, restore-test.ts, drill.ts, verify.ts,
+ * prune.ts, status.ts). `BackupSource` is the common part (what a point holds, how it is written,
+ * restored, checked in a restore test and recovered in a drill); `DatabaseSource` adds the
+ * continuous log and health, `FileSetSource` (./files/source.ts) wraps `backup files` /
+ * `restore files`. The generic code works only through these interfaces; what differs between
+ * sources is said by `capabilities`, never by checking which source it is.
  *
  * A database restore point is one catalog entry with `source: 'db'` (kind full or incremental).
  * Sources with a continuous log (PostgreSQL's WAL) also keep log objects outside the catalog; they
@@ -17,8 +20,8 @@ export interface SourceCapabilities {
   incrementalPoints: boolean;
   /** Restores to any moment covered by a continuous log, not only to a point's own time. */
   pointInTime: boolean;
-  /** What a restore writes: one database file, or a server's data directory. */
-  restoreTarget: 'file' | 'directory';
+  /** What a restore writes: one database file, a server's data directory, or a tree of files. */
+  restoreTarget: 'file' | 'directory' | 'tree';
   /** A restored directory can be started as a server (`restore db --start`). */
   startable: boolean;
   /** Keeps a continuous log outside the catalog (WAL), supervised by `serve`. */
@@ -112,10 +115,22 @@ export interface RestoreTestCheck {
   detail: string;
 }
 
+/** What a restore test may narrow; sources that always check everything ignore it. */
+export interface RestoreTestScope {
+  /** Files checked: a sample of this many, or 'all' (file sets; default 'all'). */
+  sample?: number | 'all';
+  /** Stops the check midway (serve's SIGTERM). */
+  signal?: AbortSignal;
+}
+
 /** What a drill recovery reports. */
 export interface DrillRecovery {
   detail: string;
   bytes: number;
+  /** Points recovered, when the source recovers more than the one given (file sets: newest of each set). */
+  points?: string[];
+  /** Files recovered (sources that restore a tree). */
+  files?: number;
   /** Achieved RPO measured by the source (heartbeat), when it can; else the generic point age is used. */
   rpoMs?: number;
   rpoBasis?: string;
@@ -156,16 +171,42 @@ export interface SourceHealth {
   stream?: StreamStatus;
 }
 
-/** A database backup source. */
-export interface DatabaseSource {
+/**
+ * What every backup source offers: its points, how they are written and restored, and how a
+ * restore test and a drill check them. `BO`/`BR`/`RO`/`RR`: the source's backup and restore
+ * options and results.
+ */
+export interface BackupSource<BO, BR, RO, RR> {
+  /** 'sqlite', 'postgres', 'files'. */
   readonly type: string;
+  /** The `source` field of this source's catalog entries ('db', 'files'). */
+  readonly pointSource: string;
   readonly capabilities: SourceCapabilities;
-  backup(deps: BackupDeps, opts: DbBackupOptions): Promise<DbBackupResult>;
-  restore(deps: BackupDeps, opts: DbRestoreOptions): Promise<DbRestoreResult>;
+  /** Writes a new point; it becomes visible (in the catalog) only once complete. */
+  backup(deps: BackupDeps, opts: BO): Promise<BR>;
+  restore(deps: BackupDeps, opts: RO): Promise<RR>;
   /** Restores `point` into `scratch` and checks it the way a person would; never throws for a failed check. */
-  restoreTest(deps: BackupDeps, point: CatalogEntry, scratch: string): Promise<RestoreTestCheck[]>;
+  restoreTest(
+    deps: BackupDeps,
+    point: CatalogEntry,
+    scratch: string,
+    scope?: RestoreTestScope,
+  ): Promise<RestoreTestCheck[]>;
   /** Recovers `point` (and any log after it) into `scratch` as a drill; throws when recovery fails. */
   drillRecover(deps: BackupDeps, point: CatalogEntry, scratch: string): Promise<DrillRecovery>;
+}
+
+/** Any source, for code that only needs the common part. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyBackupSource = BackupSource<any, any, any, any>;
+
+/** A database backup source. */
+export interface DatabaseSource extends BackupSource<
+  DbBackupOptions,
+  DbBackupResult,
+  DbRestoreOptions,
+  DbRestoreResult
+> {
   /** Continuous-log sources: problems in the log chain from each point onward. */
   verifyLog?(deps: BackupDeps, points: CatalogEntry[], readData: boolean): Promise<LogProblem[]>;
   /** Continuous-log sources: which log objects the kept points and the point-in-time window need. */

@@ -1,6 +1,6 @@
 /**
- * File-set backups: the pieces behind `backup files` / `restore files` (src/backup/files-backup.ts,
- * src/backup/files-restore.ts) that other parts of safetynet use.
+ * File-set backups: the pieces behind `backup files` / `restore files` (./backup.ts, ./restore.ts)
+ * that other parts of safetynet use.
  */
 export { verifyFilesPoints, type FilesVerifyProblem, type FilesVerifyResult } from './verify.js';
 export { loadFilesPoint, readFilesManifest, type LoadedPoint, type LoadedSet } from './point-reader.js';

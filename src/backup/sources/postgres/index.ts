@@ -29,6 +29,7 @@ function scratchRoot(): string {
 
 export const postgresSource: DatabaseSource = {
   type: 'postgres',
+  pointSource: 'db',
   capabilities: {
     incrementalPoints: false,
     pointInTime: true,

@@ -12,6 +12,7 @@ import { describeError, restoreCheckName } from '../common.js';
 
 export const sqliteSource: DatabaseSource = {
   type: 'sqlite',
+  pointSource: 'db',
   capabilities: {
     incrementalPoints: true,
     pointInTime: false,

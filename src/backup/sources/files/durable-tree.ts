@@ -7,8 +7,8 @@
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { SafetynetError } from '../errors.js';
-import { fsyncDir } from '../util/fs.js';
+import { SafetynetError } from '../../../errors.js';
+import { fsyncDir } from '../../../util/fs.js';
 
 /** Flushes `files` (and the folders holding them) under `root` to disk; throws E_RESTORE_SYNC on failure. */
 export async function makeTreeDurable(root: string, files: string[]): Promise<void> {

@@ -33,18 +33,18 @@ import {
   writeSync,
 } from 'node:fs';
 import * as path from 'node:path';
-import { SafetynetError, StorageError, UsageError, isErrno } from '../errors.js';
-import type { BackupDeps } from './context.js';
+import { SafetynetError, StorageError, UsageError, isErrno } from '../../../errors.js';
+import type { BackupDeps } from '../../context.js';
 import { makeTreeDurable } from './durable-tree.js';
-import { stoppedError } from '../util/abort.js';
-import type { CatalogEntry } from './repo/types.js';
-import { compileGlob, type Glob } from './sources/files/glob.js';
-import type { EntryRecord, FileRecord } from './sources/files/manifest.js';
-import { filesPoints, newestPerSet, setsOf } from './sources/files/points.js';
-import { loadFilesPoint, type LoadedPoint } from './sources/files/point-reader.js';
-import { CREATE_FLAGS, FolderGuard, targetPath } from './sources/files/target.js';
-import { RestorePool } from './sources/files/restore-pool.js';
-import type { BlobTask } from './sources/files/restore-protocol.js';
+import { stoppedError } from '../../../util/abort.js';
+import type { CatalogEntry } from '../../repo/types.js';
+import { compileGlob, type Glob } from './glob.js';
+import type { EntryRecord, FileRecord } from './manifest.js';
+import { filesPoints, newestPerSet, setsOf } from './points.js';
+import { loadFilesPoint, type LoadedPoint } from './point-reader.js';
+import { CREATE_FLAGS, FolderGuard, targetPath } from './target.js';
+import { RestorePool } from './restore-pool.js';
+import type { BlobTask } from './restore-protocol.js';
 
 export interface RestoreFilesOptions {
   /** Folder to restore into (created if missing); files land in <to>/<set>/<path>. */

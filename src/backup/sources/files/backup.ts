@@ -12,15 +12,15 @@
  * repository's PointWriter); the local cache last. An interrupted run leaves no visible point,
  * and a cache that is behind the repository is harmless (it is checked against the catalog).
  */
-import { throwIfStopped } from '../util/abort.js';
+import { throwIfStopped } from '../../../util/abort.js';
 import { existsSync, type BigIntStats } from 'node:fs';
-import { SafetynetError, UsageError } from '../errors.js';
-import type { FileSetConfig } from '../config/types.js';
-import type { BackupDeps } from './context.js';
-import { newPointId } from './repo/layout.js';
-import { createdBy } from './repo/repository.js';
-import type { CatalogEntry, ObjectRef } from './repo/types.js';
-import { loadOrCreateBlobKey, sha256, type BlobKey } from './sources/files/blob-key.js';
+import { SafetynetError, UsageError } from '../../../errors.js';
+import type { FileSetConfig } from '../../../config/types.js';
+import type { BackupDeps } from '../../context.js';
+import { newPointId } from '../../repo/layout.js';
+import { createdBy } from '../../repo/repository.js';
+import type { CatalogEntry, ObjectRef } from '../../repo/types.js';
+import { loadOrCreateBlobKey, sha256, type BlobKey } from './blob-key.js';
 import {
   emptyCache,
   loadCache,
@@ -29,8 +29,8 @@ import {
   type BlobLocation,
   type CachedFile,
   type FilesCache,
-} from './sources/files/cache.js';
-import { CHUNK_AVG_BYTES, CHUNK_MAX_BYTES, CHUNK_MIN_BYTES } from './sources/files/chunker.js';
+} from './cache.js';
+import { CHUNK_AVG_BYTES, CHUNK_MAX_BYTES, CHUNK_MIN_BYTES } from './chunker.js';
 import {
   FILES_MANIFEST_FORMAT,
   type EntryRecord,
@@ -42,12 +42,12 @@ import {
   SEGMENT_MAX_ENTRIES,
   folderOf,
   type SkippedEntry,
-} from './sources/files/manifest.js';
-import { Packer, PointObjects } from './sources/files/packer.js';
-import { loadFilesPoint } from './sources/files/point-reader.js';
-import { FILES_SOURCE, filesPoints, livePacks, newestPerSet } from './sources/files/points.js';
-import { readFileAsBlobs, yieldToEventLoop, type BlobSink, type ReadHooks } from './sources/files/reader.js';
-import { walkFileSet, type WalkEntry } from './sources/files/walk.js';
+} from './manifest.js';
+import { Packer, PointObjects } from './packer.js';
+import { loadFilesPoint } from './point-reader.js';
+import { FILES_SOURCE, filesPoints, livePacks, newestPerSet } from './points.js';
+import { readFileAsBlobs, yieldToEventLoop, type BlobSink, type ReadHooks } from './reader.js';
+import { walkFileSet, type WalkEntry } from './walk.js';
 
 export interface BackupFilesOptions {
   /** Back up only these sets (names from backup.files); default every configured set. */
