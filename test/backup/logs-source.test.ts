@@ -52,6 +52,14 @@ describe('log store backups', () => {
       expect(list.code, list.stderr).toBe(0);
       expect(list.stdout).toContain('"logs"');
 
+      const st = await runCli(['status', '--json', '--config', env.configFile]);
+      const status = JSON.parse(st.stdout) as {
+        last: { full: { id: string } | null };
+        logs: { backup: string; newestPoint: { id: string } | null };
+      };
+      expect(status.logs.backup).toContain('source "logs"');
+      expect(status.logs.newestPoint).not.toBeNull();
+      expect(status.last.full?.id).not.toBe(status.logs.newestPoint?.id);
       const to = path.join(env.dir, 'restored', 'logs.sqlite');
       const rs = await runCli([
         'restore',
