@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { BackupDeps } from './context.js';
-import { databaseSource } from './sources/index.js';
+import { databaseSource, logStoreSource } from './sources/index.js';
 import { describeError as describe } from './sources/common.js';
 import type { RestoreTestCheck } from './sources/types.js';
 import type { CatalogEntry } from './repo/types.js';
@@ -71,6 +71,16 @@ export async function runRestoreTest(
       check('database point exists', false, 'the repository holds no database restore point');
     } else {
       checks.push(...(await databaseSource(deps.config).restoreTest(deps, point, scratch)));
+    }
+    // The SQLite log store's own newest point (source "logs"), checked the same way, when there is one.
+    const logsSource = logStoreSource(deps.config);
+    const logsPoint = [...points].reverse().find((p) => p.source === 'logs');
+    if (logsSource && logsPoint) {
+      throwIfStopped(opts.signal, 'restore test', 'nothing was recorded');
+      const logsScratch = path.join(scratch, 'logs');
+      await fsp.mkdir(logsScratch, { recursive: true });
+      for (const c of await logsSource.restoreTest(deps, logsPoint, logsScratch))
+        checks.push({ ...c, name: `log store: ${c.name}` });
     }
     throwIfStopped(opts.signal, 'restore test', 'nothing was recorded');
     if (filesPoint) {

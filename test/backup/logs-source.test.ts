@@ -12,6 +12,8 @@ import { runCli } from '../helpers/cli.js';
 import { startChild } from '../log/child.js';
 import { backupDatabase, backupLogStore, restoreLogStore } from '../../src/backup/database.js';
 import { pruneRepository } from '../../src/backup/prune.js';
+import { backupAll } from '../../src/backup/backup-all.js';
+import { runRestoreTest } from '../../src/backup/restore-test.js';
 
 const newEnv = useTestEnvs();
 
@@ -143,5 +145,16 @@ describe('log store backups', () => {
     expect(left).toContain(logs!.entry.id);
     expect(left).toContain(db2.entry.id);
     expect(left).not.toContain(db1.entry.id);
+  }, 60_000);
+
+  it('the restore test also restores and checks the newest log-store point', async () => {
+    const env = await newEnv({ rows: 50 });
+    for (let i = 0; i < 100; i++) await env.deps.log.info(`entry ${i}`);
+    await backupAll(env.deps);
+    const r = await runRestoreTest(env.deps);
+    const names = r.checks.filter((c) => c.name.startsWith('log store: ')).map((c) => `${c.name} ${c.ok}`);
+    expect(names).toContain('log store: PRAGMA integrity_check true');
+    expect(names).toContain('log store: row counts match the manifest true');
+    expect(r.ok, JSON.stringify(r.checks)).toBe(true);
   }, 60_000);
 });
