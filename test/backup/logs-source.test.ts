@@ -14,6 +14,7 @@ import { backupDatabase, backupLogStore, restoreLogStore } from '../../src/backu
 import { pruneRepository } from '../../src/backup/prune.js';
 import { backupAll } from '../../src/backup/backup-all.js';
 import { runRestoreTest } from '../../src/backup/restore-test.js';
+import { scheduledJobs } from '../../src/server/jobs.js';
 
 const newEnv = useTestEnvs();
 
@@ -156,5 +157,22 @@ describe('log store backups', () => {
     expect(names).toContain('log store: PRAGMA integrity_check true');
     expect(names).toContain('log store: row counts match the manifest true');
     expect(r.ok, JSON.stringify(r.checks)).toBe(true);
+  }, 60_000);
+
+  it('the scheduled full and incremental jobs back the log store up too', async () => {
+    const env = await newEnv({ rows: 200 });
+    const jobs = scheduledJobs(env.deps, env.deps.logger);
+    const run = (name: string) => jobs.find((j) => j.name === name)!.run(new AbortController().signal);
+    const full = await run('full');
+    expect(full.summary).toContain('log store full point');
+    for (let i = 0; i < 50; i++) await env.deps.log.info(`after full ${i}`);
+    const inc = await run('incremental');
+    expect(inc.summary).toContain('log store incremental point');
+    const points = await env.deps.repo.listPoints();
+    expect(points.filter((p) => p.source === 'logs').map((p) => p.kind)).toEqual(['full', 'incremental']);
+    expect(points.filter((p) => p.source === 'db').map((p) => p.kind)).toEqual(['full', 'incremental']);
+    const to = path.join(env.dir, 'from-jobs', 'logs.sqlite');
+    const r = await restoreLogStore(env.deps, { to, check: 'full' });
+    expect(r.chain).toHaveLength(2);
   }, 60_000);
 });
