@@ -13,7 +13,7 @@ export interface SqliteTarget {
   source: 'db' | 'logs';
   /** Folder under backup.stateDir that holds its page index. */
   stateFolder: string;
-  /** What the file is, for messages ("the shop database", "the log store"). */
+  /** What the file is, for messages ("the database", "the log store"). */
   label: string;
   /**
    * This process writes the file too (the logger's writer thread writes the log store): snapshot it
@@ -28,7 +28,7 @@ export function shopTarget(config: Pick<Config, 'database'>): SqliteTarget {
     file: config.database.path,
     source: 'db',
     stateFolder: 'sqlite',
-    label: 'the shop database',
+    label: 'the database',
     sqliteOnly: false,
   };
 }
