@@ -162,7 +162,8 @@ describe('log store backups', () => {
   it('the scheduled full and incremental jobs back the log store up too', async () => {
     const env = await newEnv({ rows: 200 });
     const jobs = scheduledJobs(env.deps, env.deps.logger);
-    const run = (name: string) => jobs.find((j) => j.name === name)!.run(new AbortController().signal);
+    const run = async (name: string) =>
+      (await jobs.find((j) => j.name === name)!.run(new AbortController().signal, { reason: 'schedule' }))!;
     const full = await run('full');
     expect(full.summary).toContain('log store full point');
     for (let i = 0; i < 50; i++) await env.deps.log.info(`after full ${i}`);
