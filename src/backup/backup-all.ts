@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { BackupDeps } from './context.js';
-import { backupDatabase } from './database.js';
+import { backupDatabase, backupLogStore } from './database.js';
 import { backupFiles, type BackupFilesResult } from './sources/files/backup.js';
 import { lockForBackup } from './sources/common.js';
 import type { DbBackupResult } from './sources/types.js';
@@ -14,6 +14,8 @@ export interface BackupAllResult {
   set: string;
   time: string;
   database: DbBackupResult;
+  /** The SQLite log store's point (same set and time); undefined for a PostgreSQL log store. */
+  logs: DbBackupResult | undefined;
   files: BackupFilesResult;
 }
 
@@ -35,8 +37,15 @@ export async function backupAll(
       locked: true,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
+    const logs = await backupLogStore(deps, {
+      mode: 'auto',
+      set,
+      time,
+      locked: true,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     const files = await backupFiles(deps, { set, time, locked: true });
-    return { set, time: new Date(time).toISOString(), database, files };
+    return { set, time: new Date(time).toISOString(), database, logs, files };
   } finally {
     await lock.release().catch(() => {});
   }

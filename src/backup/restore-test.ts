@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { BackupDeps } from './context.js';
-import { databaseSource, fileSetSource } from './sources/index.js';
+import { databaseSource, fileSetSource, logStoreSource } from './sources/index.js';
 import type { AnyBackupSource, RestoreTestCheck } from './sources/types.js';
 import type { CatalogEntry } from './repo/types.js';
 import type { HistoryRecord } from './repo/repository.js';
@@ -67,20 +67,26 @@ export async function runRestoreTest(
     const db = databaseSource(deps.config);
     point = newest(db);
     filesPoint = newest(fileSetSource);
+    const logsSource = logStoreSource(deps.config); // the SQLite log store's own points ("logs")
     const scope = {
       sample: opts.allFiles ? 'all' : (opts.sample ?? 20),
       ...(opts.signal ? { signal: opts.signal } : {}),
     } as const;
     // Every source's newest point, through the same contract. The database point is required (a
     // repository without one fails the test); file sets are optional.
-    const tested: [AnyBackupSource, CatalogEntry | undefined, boolean][] = [
-      [db, point, true],
-      [fileSetSource, filesPoint, false],
-    ];
-    for (const [source, p, required] of tested) {
+    // The log store's checks are named "log store: …" and restore into a folder of their own.
+    type Tested = [AnyBackupSource, CatalogEntry | undefined, boolean, string];
+    const tested: Tested[] = [[db, point, true, '']];
+    if (logsSource) tested.push([logsSource, newest(logsSource), false, 'log store']);
+    tested.push([fileSetSource, filesPoint, false, '']);
+    for (const [source, p, required, label] of tested) {
       throwIfStopped(opts.signal, 'restore test', 'nothing was recorded');
-      if (p) checks.push(...(await source.restoreTest(deps, p, scratch, scope)));
-      else if (required)
+      if (p) {
+        const dir = label ? path.join(scratch, 'logs') : scratch;
+        await fsp.mkdir(dir, { recursive: true });
+        for (const c of await source.restoreTest(deps, p, dir, scope))
+          checks.push(label ? { ...c, name: `${label}: ${c.name}` } : c);
+      } else if (required)
         check('database point exists', false, 'the repository holds no database restore point');
     }
   } finally {

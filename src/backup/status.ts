@@ -54,7 +54,13 @@ export interface StatusReport {
   /** Newest first, for the admin panel. */
   recentPoints: PointSummary[];
   /** The log store and the entries waiting in the local spool (the store was unreachable). */
-  logs: { store: string; spoolBytes: number };
+  logs: {
+    store: string;
+    spoolBytes: number;
+    /** How the log store is backed up: its own "logs" points (SQLite) or the cluster holding it (PostgreSQL). */
+    backup: string;
+    newestPoint: PointSummary | null;
+  };
 }
 
 /** Where `serve` keeps its scheduler state (status reads it; never needed to restore). */
@@ -107,7 +113,10 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
           ...(p.incomplete ? { incomplete: true } : {}),
         }
       : null;
-  const newest = (kind: string) => [...points].reverse().find((p) => p.kind === kind);
+  // full/incremental are the shop database's ("db"); the log store's own points are reported under logs.
+  const newest = (kind: string) =>
+    [...points].reverse().find((p) => p.kind === kind && (kind === 'files' || p.source === 'db'));
+  const newestLogs = [...points].reverse().find((p) => p.source === 'logs');
   const newestDb = [...points].reverse().find((p) => p.source === 'db');
   const health = await databaseSource(config)
     .health(deps, points)
@@ -273,7 +282,12 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
       .reverse()
       .slice(0, 200)
       .map((p) => summary(p)!),
-    logs: { store: describeStore(config.logs.store), spoolBytes },
+    logs: {
+      store: describeStore(config.logs.store),
+      spoolBytes,
+      backup: logStoreCoverage(config, newestLogs),
+      newestPoint: summary(newestLogs),
+    },
   };
 }
 
@@ -298,4 +312,14 @@ function longestGapMs(crons: string[], timezone: string, from: number): number {
   let gap = 60_000;
   for (let i = 1; i < slots.length; i++) gap = Math.max(gap, slots[i]! - slots[i - 1]!);
   return gap;
+}
+
+/** One line on how the log store is backed up (docs/disaster-recovery.md, "The log store"). */
+function logStoreCoverage(config: BackupDeps['config'], newest: CatalogEntry | undefined): string {
+  if (config.logs.store.type === 'postgres') {
+    return "a PostgreSQL database: covered by that cluster's backups (the shop cluster's base backups and WAL when it lives there; otherwise back that cluster up as the database source of its own config)";
+  }
+  return newest
+    ? `own points (source "logs"), newest ${newest.id} at ${newest.time}`
+    : 'own points (source "logs"): none yet (`safetynet backup all` or `backup logs`)';
 }

@@ -267,7 +267,8 @@ async function manifestPlainHashes(
       });
       return;
     }
-    if (e.source === 'db' && Array.isArray(m.parts)) for (const p of m.parts) out.set(p.key, p.plainSha256);
+    if ((e.source === 'db' || e.source === 'logs') && Array.isArray(m.parts))
+      for (const p of m.parts) out.set(p.key, p.plainSha256);
   });
   return out;
 }

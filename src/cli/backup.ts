@@ -4,17 +4,19 @@
 import { Command, Option } from 'commander';
 import { action } from './context.js';
 import { backupDeps } from './backup-deps.js';
-import { backupDatabase } from '../backup/database.js';
+import { backupDatabase, backupLogStore } from '../backup/database.js';
 import { backupAll } from '../backup/backup-all.js';
 import { registerBackupFiles, filesResultJson, describeFilesResult } from './backup-files.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
 import type { DbBackupResult } from '../backup/sources/types.js';
 import { formatBytes } from '../util/format.js';
 import { formatDuration } from '../util/time.js';
 
 /** Registers `backup` and its subcommands. */
 export function register(program: Command): Command {
-  const backup = program.command('backup').description('take a restore point now (database, files, or both)');
+  const backup = program
+    .command('backup')
+    .description('take a restore point now (database, log store, files, or all)');
 
   backup
     .command('db')
@@ -37,6 +39,35 @@ export function register(program: Command): Command {
       }),
     );
   backup
+    .command('logs')
+    .description(
+      'back up the SQLite log store as its own restore points (source "logs"): full if none exists today, else incremental',
+    )
+    .addOption(new Option('--full', 'force a full backup').conflicts('incremental'))
+    .addOption(
+      new Option('--incremental', 'only the pages changed since the previous point').conflicts('full'),
+    )
+    .option('--json', 'print the result as JSON')
+    .action(
+      action(async (ctx, opts: { full?: boolean; incremental?: boolean }) => {
+        const deps = await backupDeps(ctx);
+        const r = await backupLogStore(deps, {
+          mode: opts.full ? 'full' : opts.incremental ? 'incremental' : 'auto',
+        });
+        if (!r) {
+          throw new UsageError(
+            'E_USAGE',
+            'the log store is PostgreSQL: safetynet takes no log-store points',
+            {
+              hint: 'back up the PostgreSQL cluster that holds it (when it is the shop cluster, `backup db` and the WAL stream cover it); see docs/disaster-recovery.md',
+            },
+          );
+        }
+        if (ctx.json) ctx.printJson(dbResultJson(r));
+        else ctx.print(describeDbResult(r));
+      }),
+    );
+  backup
     .command('all')
     .description('back up the database and every file set in one run, as one restore point set')
     .option('--json', 'print the result as JSON')
@@ -50,10 +81,12 @@ export function register(program: Command): Command {
             set: r.set,
             time: r.time,
             database: dbResultJson(r.database),
+            logs: r.logs ? dbResultJson(r.logs) : null,
             files: filesResultJson(r.files),
           });
         } else {
           ctx.print(describeDbResult(r.database));
+          if (r.logs) ctx.print(describeDbResult(r.logs));
           for (const line of describeFilesResult(r.files)) ctx.print(line);
           ctx.print(`restore point set ${r.set} at ${r.time}`);
         }

@@ -5,7 +5,7 @@
 import { Command } from 'commander';
 import { action } from './context.js';
 import { backupDeps } from './backup-deps.js';
-import { restoreDatabase } from '../backup/database.js';
+import { restoreDatabase, restoreLogStore } from '../backup/database.js';
 import { parseInstant, formatDuration } from '../util/time.js';
 import { formatBytes } from '../util/format.js';
 import { systemClock } from '../clock.js';
@@ -34,7 +34,7 @@ function parsePort(v: string): number {
 export function register(program: Command): Command {
   const restore = program
     .command('restore')
-    .description('restore the database or files from a restore point');
+    .description('restore the database, the log store or files from a restore point');
 
   restore
     .command('db')
@@ -121,6 +121,50 @@ export function register(program: Command): Command {
             }[(r.facts.check as Check | undefined) ?? 'full'];
             ctx.print(
               `restored point ${r.point.id} (${r.point.time}, chain of ${r.chain.length}) to ${r.to}: ${formatBytes(r.sizeBytes)}, ${checked}, in ${formatDuration(r.durationMs)}`,
+            );
+          }
+        },
+      ),
+    );
+  restore
+    .command('logs')
+    .description(
+      'rebuild the SQLite log store of the newest "logs" point at or before --at (default: the newest), check it, then move it into place',
+    )
+    .requiredOption('--to <path>', 'file to create (an existing file is refused without --force)')
+    .option('--at <time>', 'point in time: ISO 8601 (2026-11-26T14:00:00Z) or an age such as 2h, 1d')
+    .option('--point <id>', 'restore this exact point id (from `safetynet backups list`)')
+    .option('--force', 'replace an existing file at --to (stop safetynet and the shop first)')
+    .option('--check <level>', 'structural check after the SHA-256: full, quick (default), none', parseCheck)
+    .option('--json', 'print the result as JSON')
+    .action(
+      action(
+        async (ctx, opts: { to: string; at?: string; point?: string; force?: boolean; check?: Check }) => {
+          ctx.printConfigWarnings();
+          const at = opts.at !== undefined ? parseInstant(opts.at, '--at', systemClock.now()) : undefined;
+          const deps = await backupDeps(ctx);
+          const r = await restoreLogStore(deps, {
+            to: opts.to,
+            ...(at !== undefined ? { at } : {}),
+            ...(opts.point ? { pointId: opts.point } : {}),
+            force: Boolean(opts.force),
+            ...(opts.check ? { check: opts.check } : {}),
+          });
+          if (ctx.json) {
+            ctx.printJson({
+              point: r.point.id,
+              time: r.point.time,
+              chain: r.chain,
+              to: r.to,
+              size: r.sizeBytes,
+              sha256: r.sha256,
+              tables: r.tables,
+              durationMs: r.durationMs,
+              ...r.facts,
+            });
+          } else {
+            ctx.print(
+              `restored log store point ${r.point.id} (${r.point.time}, chain of ${r.chain.length}) to ${r.to}: ${formatBytes(r.sizeBytes)}, check ${String(r.facts.check ?? 'quick')} ok, in ${formatDuration(r.durationMs)}; check it with \`safetynet logs verify\` against a config whose logs.store.path is this file`,
             );
           }
         },

@@ -196,6 +196,7 @@ export function describeStatus(r: StatusReport): string {
   lines.push(
     `${'log store'.padEnd(18)} ${r.logs.store}${r.logs.spoolBytes > 0 ? `; ${r.logs.spoolBytes} bytes waiting in the spool` : '; spool empty'}`,
   );
+  lines.push(`${'log store backup'.padEnd(18)} ${r.logs.backup}`);
   if (r.stream) {
     const st = r.stream;
     lines.push(

@@ -5,7 +5,7 @@
  * events add start/end entries (see serve.ts).
  */
 import type { BackupDeps } from '../backup/context.js';
-import { backupDatabase } from '../backup/database.js';
+import { backupDatabase, backupLogStore } from '../backup/database.js';
 import { backupFiles } from '../backup/sources/files/backup.js';
 import { pruneRepository } from '../backup/prune.js';
 import { runRestoreTest } from '../backup/restore-test.js';
@@ -23,7 +23,10 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
     {
       name: 'full',
       cron: s.full,
-      run: async (signal) => dbOutcome(await backupDatabase(deps, { mode: 'full', signal })),
+      run: async (signal) =>
+        withLogStore(deps, 'full', signal, async () =>
+          dbOutcome(await backupDatabase(deps, { mode: 'full', signal })),
+        ),
     },
     {
       name: 'incremental',
@@ -31,9 +34,11 @@ export function scheduledJobs(deps: BackupDeps, logger: Logger): JobSpec[] {
       // 'auto': an incremental, unless no full exists for today yet (then this run is the full).
       // A source without incremental points keeps a continuous log instead: nothing to do here.
       run: async (signal) =>
-        databaseSource(deps.config).capabilities.incrementalPoints
-          ? dbOutcome(await backupDatabase(deps, { mode: 'auto', signal }))
-          : { summary: 'the WAL stream is continuous; no incremental point is needed', details: {} },
+        withLogStore(deps, 'auto', signal, async () =>
+          databaseSource(deps.config).capabilities.incrementalPoints
+            ? dbOutcome(await backupDatabase(deps, { mode: 'auto', signal }))
+            : { summary: 'the WAL stream is continuous; no incremental point is needed', details: {} },
+        ),
     },
     {
       name: 'files',
@@ -122,6 +127,37 @@ function readVerifyJob(deps: BackupDeps): JobSpec {
         details: { id: r.id, slice: r.slice, objects: r.objects, problems: r.problems.length },
       };
     },
+  };
+}
+
+/**
+ * Runs the database half of a job, then backs up the SQLite log store (its own "logs" points) the
+ * same way, even when the database half failed: the first failure is rethrown after both ran.
+ */
+async function withLogStore(
+  deps: BackupDeps,
+  mode: 'full' | 'auto',
+  signal: AbortSignal,
+  database: () => Promise<JobOutcome>,
+): Promise<JobOutcome> {
+  let failure: unknown;
+  let outcome: JobOutcome | undefined;
+  try {
+    outcome = await database();
+  } catch (err) {
+    failure = err;
+  }
+  if (signal.aborted && failure) throw failure;
+  const logs = await backupLogStore(deps, { mode, signal }).catch((err: unknown) => {
+    failure ??= err;
+    return undefined;
+  });
+  if (failure) throw failure;
+  if (!logs) return outcome!;
+  return {
+    ...outcome!,
+    summary: `${outcome!.summary}; log store ${logs.kind} point ${logs.entry.id}: ${formatBytes(logs.entry.storedBytes)} stored`,
+    details: { ...outcome!.details, logsPoint: logs.entry.id, logsKind: logs.kind },
   };
 }
 

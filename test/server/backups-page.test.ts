@@ -123,10 +123,11 @@ describe('Backups page over a real repository and scheduler', () => {
     expect(done).not.toContain('http-equiv="refresh"');
     expect(done).not.toContain('class="flash"');
     const after = await newestFirstIds(e);
-    expect(after).toHaveLength(before.length + 2);
+    // incremental: a database point and a log-store point (source "logs"); files: a files point.
+    expect(after).toHaveLength(before.length + 3);
     const added = after.filter((id) => !before.includes(id));
     // The new points are at the top of the list.
-    expect(pointIds(done).slice(0, 2).sort()).toEqual(added.sort());
+    expect(pointIds(done).slice(0, 3).sort()).toEqual(added.sort());
     for (const job of ['incremental', 'files']) {
       const item = new RegExp(`<li data-job="${job}" data-state="done">[\\s\\S]*?</li>`).exec(done)![0];
       expect(item).toContain('<span class="badge good">success</span>');

@@ -61,7 +61,8 @@ export interface PartRecord {
 export interface SqliteManifest {
   format: number;
   id: string;
-  source: 'db';
+  /** 'db': the shop database; 'logs': the SQLite log store. */
+  source: 'db' | 'logs';
   kind: 'full' | 'incremental';
   time: string;
   parent: string | null;

@@ -28,6 +28,7 @@ import {
 } from './page-index.js';
 import { formatBytes } from '../../../util/format.js';
 import { calendarDay } from '../../../util/calendar.js';
+import { shopTarget, type SqliteTarget } from './target.js';
 import type { DbBackupMode, DbBackupOptions, DbBackupResult } from '../types.js';
 
 /** Plaintext bytes per part (rounded down to whole pages). */
@@ -48,9 +49,13 @@ export interface SqliteBackupResult extends DbBackupResult {
  * Backs up the configured SQLite database into the repository. Takes the repository's exclusive
  * lock; an interrupted run leaves no visible point (the catalog entry is written last).
  */
-export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Promise<SqliteBackupResult> {
+export async function backupSqlite(
+  deps: BackupDeps,
+  opts: DbBackupOptions,
+  target: SqliteTarget = shopTarget(deps.config),
+): Promise<SqliteBackupResult> {
   const { repo, config, clock } = deps;
-  const dbPath = config.database.path;
+  const dbPath = target.file;
   repo.recipients(); // fail early and clearly when no recipients are configured
   await repo.prepareForWrite();
   const lock = opts.locked ? undefined : await lockForBackup(deps, `backup db ${opts.mode}`);
@@ -58,8 +63,8 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
   let snapshot: SqliteSnapshot | undefined;
   try {
     await repo.ensureInitialized();
-    const points = (await repo.listPoints()).filter((p) => p.source === 'db');
-    const indexFile = pageIndexPath(config.backup.stateDir, repo.storage.url, dbPath);
+    const points = (await repo.listPoints()).filter((p) => p.source === target.source);
+    const indexFile = pageIndexPath(config.backup.stateDir, repo.storage.url, dbPath, target.stateFolder);
     const previous = await loadPageIndex(indexFile);
     const decision = decideKind(
       opts.mode,
@@ -75,6 +80,7 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
     snapshot = await openSnapshot(dbPath, {
       stagingDir: path.join(config.backup.stateDir, 'staging'),
       ...(opts.snapshotMethod ? { method: opts.snapshotMethod } : {}),
+      ...(target.sqliteOnly ? { sqliteOnly: true } : {}),
     });
     const snapTime = opts.time ?? clock.now();
     const snapOpenedAt = performance.now();
@@ -88,7 +94,7 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
     const id = newPointId(snapTime);
     writer = repo.beginPoint({
       id,
-      source: 'db',
+      source: target.source,
       kind,
       time: snapTime,
       parent: kind === 'incremental' ? decision.parent!.id : null,
@@ -164,7 +170,7 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
     const manifest: SqliteManifest = {
       format: MANIFEST_FORMAT,
       id,
-      source: 'db',
+      source: target.source,
       kind,
       time: new Date(snapTime).toISOString(),
       parent: kind === 'incremental' ? decision.parent!.id : null,
@@ -221,8 +227,8 @@ export async function backupSqlite(deps: BackupDeps, opts: DbBackupOptions): Pro
       },
       line:
         kind === 'full'
-          ? `full backup ${entry.id}: ${formatBytes(totalBytes)} database`
-          : `incremental backup ${entry.id}: ${changedPages.toLocaleString('en-US')} of ${pageCount.toLocaleString('en-US')} pages changed since ${entry.parent}`,
+          ? `full backup ${entry.id}: ${formatBytes(totalBytes)} ${target.source === 'db' ? 'database' : 'log store'}`
+          : `incremental ${target.source === 'db' ? '' : 'log store '}backup ${entry.id}: ${changedPages.toLocaleString('en-US')} of ${pageCount.toLocaleString('en-US')} pages changed since ${entry.parent}`,
     };
     return result;
   } catch (err) {

@@ -9,82 +9,108 @@ import { backupSqlite } from './backup.js';
 import { restoreSqlite } from './restore.js';
 import { formatBytes } from '../../../util/format.js';
 import { describeError, restoreCheckName } from '../common.js';
+import type { BackupDeps } from '../../context.js';
+import { logStoreTarget, shopTarget, type SqliteTarget } from './target.js';
 
-export const sqliteSource: DatabaseSource = {
-  type: 'sqlite',
-  pointSource: 'db',
-  capabilities: {
-    incrementalPoints: true,
-    pointInTime: false,
-    restoreTarget: 'file',
-    startable: false,
-    continuousLog: false,
-    restoreCheckLevels: true,
-  },
-  backup: backupSqlite,
-  restore: restoreSqlite,
+/** The SQLite source of the shop database (`database.path`, catalog source "db"). */
+export const sqliteSource: DatabaseSource = sqliteFileSource(shopTarget, 'db');
 
-  async restoreTest(deps, point, scratch) {
-    const checks: RestoreTestCheck[] = [];
-    const check = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail });
-    try {
-      const r = await restoreSqlite(deps, {
-        to: path.join(scratch, 'shop.sqlite'),
-        pointId: point.id,
-        foreignKeyCheck: true,
-        check: 'full',
-        locked: true,
-      });
-      check(
-        'objects decrypt and match the manifest',
-        true,
-        `${r.chain.length} point(s), ${r.sizeBytes} bytes`,
-      );
-      check('SHA-256 matches the manifest', true, r.sha256 ?? '');
-      check('PRAGMA integrity_check', true, 'ok');
-      check(
-        'PRAGMA foreign_key_check',
-        r.foreignKeyViolations === 0,
-        r.foreignKeyViolations === 0 ? 'no violations' : `${r.foreignKeyViolations} violations`,
-      );
-      checks.push(rowCountCheck(r.tables, r.expectedTables));
-    } catch (err) {
-      check(restoreCheckName(err), false, describeError(err));
-    }
-    return checks;
-  },
+/** The SQLite source of the log store (`logs.store.path`, catalog source "logs"). */
+export const logStoreSqliteSource: DatabaseSource = sqliteFileSource(logStoreTarget, 'logs');
 
-  async health(deps) {
-    const { config, repo } = deps;
-    const warnings: string[] = [];
-    if (repo.storage.localPath && (await sameFilesystem(repo.storage.localPath, config.database.path))) {
-      warnings.push(
-        `the repository ${repo.storage.localPath} is on the same file system as the database: a disk failure loses both (use an S3 bucket or another disk)`,
-      );
-    }
-    if ((await journalMode(config.database.path)) === 'rollback') {
-      warnings.push(
-        `the shop database ${config.database.path} is not in WAL mode: every backup blocks the shop's writes while it reads the file (run PRAGMA journal_mode = WAL once)`,
-      );
-    }
-    return { warnings };
-  },
+/** A SQLite source for the file `targetOf` picks from the config (shop database or log store). */
+export function sqliteFileSource(
+  targetOf: (config: BackupDeps['config']) => SqliteTarget,
+  pointSource: string,
+): DatabaseSource {
+  return {
+    type: 'sqlite',
+    pointSource,
+    capabilities: {
+      incrementalPoints: true,
+      pointInTime: false,
+      restoreTarget: 'file',
+      startable: false,
+      continuousLog: false,
+      restoreCheckLevels: true,
+    },
+    backup: (deps, opts) => backupSqlite(deps, opts, targetOf(deps.config)),
+    restore: (deps, opts) => restoreSqlite(deps, opts, targetOf(deps.config).source),
 
-  async drillRecover(deps, point, scratch) {
-    const r = await restoreSqlite(deps, {
-      to: path.join(scratch, 'database', path.basename(deps.config.database.path)),
-      pointId: point.id,
-      foreignKeyCheck: true,
-      check: 'full',
-    });
-    if (r.foreignKeyViolations)
-      throw new Error(`foreign_key_check found ${r.foreignKeyViolations} violations`);
-    return {
-      bytes: r.sizeBytes,
-      detail: `point ${point.id} (${point.time}, chain of ${r.chain.length}): ${formatBytes(r.sizeBytes)}, SHA-256, integrity_check and foreign_key_check ok`,
-    };
-  },
-};
+    async restoreTest(deps, point, scratch) {
+      const checks: RestoreTestCheck[] = [];
+      const check = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail });
+      try {
+        const target = targetOf(deps.config);
+        const r = await restoreSqlite(
+          deps,
+          {
+            to: path.join(scratch, path.basename(target.file)),
+            pointId: point.id,
+            foreignKeyCheck: true,
+            check: 'full',
+            locked: true,
+          },
+          target.source,
+        );
+        check(
+          'objects decrypt and match the manifest',
+          true,
+          `${r.chain.length} point(s), ${r.sizeBytes} bytes`,
+        );
+        check('SHA-256 matches the manifest', true, r.sha256 ?? '');
+        check('PRAGMA integrity_check', true, 'ok');
+        check(
+          'PRAGMA foreign_key_check',
+          r.foreignKeyViolations === 0,
+          r.foreignKeyViolations === 0 ? 'no violations' : `${r.foreignKeyViolations} violations`,
+        );
+        checks.push(rowCountCheck(r.tables, r.expectedTables));
+      } catch (err) {
+        check(restoreCheckName(err), false, describeError(err));
+      }
+      return checks;
+    },
+
+    async health(deps) {
+      const { config, repo } = deps;
+      const target = targetOf(config);
+      const warnings: string[] = [];
+      if (repo.storage.localPath && (await sameFilesystem(repo.storage.localPath, target.file))) {
+        warnings.push(
+          `the repository ${repo.storage.localPath} is on the same file system as ${target.label}: a disk failure loses both (use an S3 bucket or another disk)`,
+        );
+      }
+      // journalMode() opens a raw descriptor: never on a file this process writes (target.sqliteOnly).
+      if (!target.sqliteOnly && (await journalMode(target.file)) === 'rollback') {
+        warnings.push(
+          `the shop database ${config.database.path} is not in WAL mode: every backup blocks the shop's writes while it reads the file (run PRAGMA journal_mode = WAL once)`,
+        );
+      }
+      return { warnings };
+    },
+
+    async drillRecover(deps, point, scratch) {
+      const target = targetOf(deps.config);
+      const r = await restoreSqlite(
+        deps,
+        {
+          to: path.join(scratch, target.source === 'db' ? 'database' : 'logs', path.basename(target.file)),
+          pointId: point.id,
+          foreignKeyCheck: true,
+          check: 'full',
+        },
+        target.source,
+      );
+      if (r.foreignKeyViolations)
+        throw new Error(`foreign_key_check found ${r.foreignKeyViolations} violations`);
+      return {
+        bytes: r.sizeBytes,
+        detail: `point ${point.id} (${point.time}, chain of ${r.chain.length}): ${formatBytes(r.sizeBytes)}, SHA-256, integrity_check and foreign_key_check ok`,
+      };
+    },
+  };
+}
 
 /** The restore test's row-count check: every table as the manifest recorded it. */
 export function rowCountCheck(

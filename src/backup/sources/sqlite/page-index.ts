@@ -29,9 +29,14 @@ export interface PageIndex {
 }
 
 /** Where the index for this database and repository lives. */
-export function pageIndexPath(stateDir: string, repository: string, database: string): string {
+export function pageIndexPath(
+  stateDir: string,
+  repository: string,
+  database: string,
+  folder = 'sqlite',
+): string {
   const id = createHash('sha256').update(repository).update('\0').update(database).digest('hex').slice(0, 16);
-  return path.join(stateDir, 'sqlite', `${id}.pages`);
+  return path.join(stateDir, folder, `${id}.pages`);
 }
 
 /** Loads the index, or undefined when it is missing or unreadable. */

@@ -16,6 +16,7 @@ import { fsyncDir } from '../../../util/fs.js';
 import { checkDatabaseInWorkers, type CheckLevel, type DatabaseCheck } from './check.js';
 import type { DbRestoreOptions, DbRestoreResult } from '../types.js';
 import type { PartRecord } from '../../repo/types.js';
+import type { SqliteTarget } from './target.js';
 
 export type { DbRestoreOptions, DbRestoreResult } from '../types.js';
 
@@ -23,18 +24,20 @@ export type { DbRestoreOptions, DbRestoreResult } from '../types.js';
 export function choosePoint(
   points: CatalogEntry[],
   opts: { at?: number; pointId?: string; now: number },
+  source: string = 'db',
 ): CatalogEntry {
-  const db = points.filter((p) => p.source === 'db');
+  const db = points.filter((p) => p.source === source);
+  const what = source === 'logs' ? 'log store' : 'database';
   if (db.length === 0) {
-    throw new SafetynetError('E_NO_POINTS', 'the repository holds no database restore point', {
-      hint: 'run `safetynet backup db` first; `safetynet backups list` shows what the repository holds',
+    throw new SafetynetError('E_NO_POINTS', `the repository holds no ${what} restore point`, {
+      hint: `run \`safetynet backup ${source}\` first; \`safetynet backups list\` shows what the repository holds`,
       exitCode: 1,
     });
   }
   if (opts.pointId) {
     const p = db.find((x) => x.id === opts.pointId);
     if (!p)
-      throw new UsageError('E_NO_SUCH_POINT', `no database point with id ${opts.pointId}`, {
+      throw new UsageError('E_NO_SUCH_POINT', `no ${what} point with id ${opts.pointId}`, {
         hint: 'pick an id from `safetynet backups list`',
       });
     return p;
@@ -50,7 +53,7 @@ export function choosePoint(
   if (!chosen) {
     throw new UsageError(
       'E_AT_BEFORE_FIRST',
-      `--at ${new Date(opts.at).toISOString()} is before the earliest database point`,
+      `--at ${new Date(opts.at).toISOString()} is before the earliest ${what} point`,
       {
         hint: `the earliest point is ${db[0]!.id} at ${db[0]!.time}; give that time or later`,
         details: { earliest: db[0]!.time },
@@ -89,7 +92,11 @@ export function chainOf(points: CatalogEntry[], point: CatalogEntry): CatalogEnt
  * linear story (choose, write, prove, fsync + check, swap) whose temporary file and lock are
  * cleaned up by a single try/finally; the steps themselves live in the functions below.
  */
-export async function restoreSqlite(deps: BackupDeps, opts: DbRestoreOptions): Promise<DbRestoreResult> {
+export async function restoreSqlite(
+  deps: BackupDeps,
+  opts: DbRestoreOptions,
+  source: SqliteTarget['source'] = 'db',
+): Promise<DbRestoreResult> {
   const { repo, clock } = deps;
   const started = performance.now();
   const level: CheckLevel = opts.check ?? 'quick';
@@ -103,11 +110,15 @@ export async function restoreSqlite(deps: BackupDeps, opts: DbRestoreOptions): P
     Promise.all(['', '-wal', '-shm', '-journal'].map((s) => fsp.rm(tmp + s, { force: true })));
   try {
     const points = await repo.listPoints();
-    const point = choosePoint(points, {
-      ...(opts.at !== undefined ? { at: opts.at } : {}),
-      ...(opts.pointId ? { pointId: opts.pointId } : {}),
-      now: clock.now(),
-    });
+    const point = choosePoint(
+      points,
+      {
+        ...(opts.at !== undefined ? { at: opts.at } : {}),
+        ...(opts.pointId ? { pointId: opts.pointId } : {}),
+        now: clock.now(),
+      },
+      source,
+    );
     const chain = chainOf(points, point);
     await checkTarget(target, Boolean(opts.force));
     const manifests: SqliteManifest[] = [];

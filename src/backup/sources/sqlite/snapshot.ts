@@ -42,6 +42,11 @@ export interface SnapshotOptions {
   lockedReadTimeoutMs?: number;
   /** Force a method (tests, benchmarks). */
   method?: SnapshotMethod;
+  /**
+   * Touch the file only through SQLite connections (no raw descriptor, so "backup-api"): for a file
+   * this process also writes through SQLite (the log store), whose POSIX locks a raw close() would drop.
+   */
+  sqliteOnly?: boolean;
   /** Busy timeout for taking locks (ms). */
   busyTimeoutMs?: number;
 }
@@ -61,6 +66,7 @@ export interface SqliteSnapshot {
 
 /** Opens a consistent snapshot of the SQLite database at `dbPath`. */
 export async function openSnapshot(dbPath: string, opts: SnapshotOptions): Promise<SqliteSnapshot> {
+  if (opts.sqliteOnly) return backupApiSnapshot(dbPath, opts);
   await assertSqliteFile(dbPath);
   if (opts.method !== 'backup-api') {
     const deadline = Date.now() + (opts.lockedReadTimeoutMs ?? 10_000);
