@@ -647,7 +647,7 @@ function diskFullBackup(kind: 'db' | 'files'): Scenario {
 
 /** Every regular file under `dir`, relative path → content. */
 function tree(dir: string, base = dir, out = new Map<string, Buffer>()): Map<string, Buffer> {
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
@@ -811,7 +811,7 @@ const diskFullLog: Scenario = {
     const mod = await logModule();
     const fs = mountTmpfs(8 * 1024 * 1024);
     const problems: string[] = [];
-    let dataLost = 0;
+    let dataLost: number;
     let manualSteps = 0;
     const durable: string[] = [];
     let unsaved = 0;
