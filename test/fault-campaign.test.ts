@@ -1,7 +1,7 @@
 /**
  * The short fault campaign (the full one: `npm run fault-campaign`, figures in docs/RELIABILITY.md):
  * one SIGKILL trial of a logging process, a files backup and serve mid-job, and one S3 backup
- * through the proxy failing 20% of requests; one trial each of the fast disk scenarios (restore db
+ * through the proxy failing 20% of requests; one trial each of the fast disk scenarios (restore files
  * onto a nearly full tmpfs, the log store on a full tmpfs, the store file deleted or replaced while
  * logging). Every trial must pass with no data lost and no manual step.
  */
@@ -13,7 +13,7 @@ const NAMES = [
   'files-backup',
   'serve',
   's3-backup',
-  'disk-full-db-restore',
+  'disk-full-files-restore',
   'disk-full-log',
   'log-store-replaced',
 ];
