@@ -14,7 +14,16 @@
  * deleted while logging, …): each is a name, a description and a `trial` function.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +31,7 @@ import Database from 'better-sqlite3';
 import { generateIdentity } from '../src/backup/crypto/index.js';
 import { createRng, type Rng } from '../src/util/rng.js';
 import { startFaultProxy, startS3Server, type FaultAction, type S3TestServer } from '../test/helpers/s3.js';
+import { mountTmpfs, type Tmpfs } from '../test/log/tmpfs.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = path.join(ROOT, 'dist/cli/main.js');
@@ -122,6 +132,8 @@ interface Env {
   processEnv: NodeJS.ProcessEnv;
   /** Counter for unique messages and file contents. */
   seq: number;
+  /** Run once the scenario is done, before its folder is removed (unmounts a tmpfs). */
+  cleanup?: () => void;
 }
 
 function makeEnv(
@@ -550,6 +562,403 @@ const s3Prune = s3Scenario('s3-prune', 'prune through a proxy failing 20% of S3 
   cli(env, ['prune']),
 );
 
+// ---------------------------------------------------------------------------------------------
+// Disk full, the log store's file replaced
+
+/** Fills `fs` and then frees `free` bytes again, so a run finds a nearly full disk. */
+function fillLeaving(fs: Tmpfs, free: number): void {
+  fs.fill();
+  const filler = path.join(fs.dir, 'filler');
+  truncateSync(filler, Math.max(0, statSync(filler).size - free));
+}
+
+/** A one-line failure that names the lack of space. */
+function saysNoSpace(r: Run): boolean {
+  return clearError(r) && /E_NO_SPACE|no space|disk .*full|is full|ENOSPC/i.test(r.stderr);
+}
+
+function firstLine(r: Run): string {
+  return r.stderr.trim().split('\n')[0] ?? '';
+}
+
+/**
+ * `backup db` / `backup files` with the repository on a real, nearly full tmpfs: the run completes
+ * or fails clearly naming the space, no partial point is visible, and once the space is freed the
+ * next run succeeds by itself and verify --read-data passes.
+ */
+function diskFullBackup(kind: 'db' | 'files'): Scenario {
+  return {
+    name: `disk-full-${kind}-backup`,
+    description: `\`backup ${kind}\` with the repository on a nearly full tmpfs, then space freed`,
+    async setup() {
+      const fs = mountTmpfs(48 * 1024 * 1024);
+      const env = makeEnv(`full-${kind}`, {
+        rows: 20_000,
+        repository: { repository: path.join(fs.dir, 'repo') },
+      });
+      env.repoDir = path.join(fs.dir, 'repo');
+      env.cleanup = () => fs.unmount();
+      (env as Env & { fs: Tmpfs }).fs = fs;
+      const first = await cli(env, ['backup', kind, ...(kind === 'db' ? ['--full'] : [])]);
+      if (first.code !== 0) throw new Error(`the first backup failed: ${first.stderr}`);
+      return env;
+    },
+    async trial(env, rng) {
+      const fs = (env as Env & { fs: Tmpfs }).fs;
+      touchShop(env);
+      const before = await points(env);
+      fillLeaving(fs, rng.int(0, 96 * 1024));
+      const r = await cli(env, ['backup', kind]);
+      const problems: string[] = [];
+      if (r.code !== 0 && !saysNoSpace(r))
+        problems.push(`unclear failure (exit ${r.code}): ${r.stderr.slice(0, 300)}`);
+      const during = await points(env);
+      if (r.code !== 0 && during.size !== before.size)
+        problems.push(`the failed run left ${during.size - before.size} visible point(s)`);
+      fs.unfill();
+      const quick = await cli(env, ['verify', '--json']);
+      if (quick.code !== 0) problems.push(`a partial point is visible: ${quick.stdout.slice(0, 300)}`);
+      let manualSteps = 0;
+      const next = await cli(env, ['backup', kind]);
+      if (next.code !== 0) {
+        manualSteps++;
+        problems.push(`the next run after freeing space failed: ${firstLine(next)}`);
+        await cli(env, ['unlock', '--all']);
+      }
+      let dataLost = lost(before, await points(env));
+      const v = await verifyBoth(env);
+      if (v) {
+        problems.push(v);
+        dataLost++;
+      }
+      return {
+        ok: problems.length === 0 && dataLost === 0,
+        dataLost,
+        manualSteps,
+        note: problems.length
+          ? problems.join('; ')
+          : r.code === 0
+            ? 'completed in the space left'
+            : `failed clearly: ${firstLine(r)}`,
+      };
+    },
+  };
+}
+
+/** Every regular file under `dir`, relative path → content. */
+function tree(dir: string, base = dir, out = new Map<string, Buffer>()): Map<string, Buffer> {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const n of names) {
+    const p = path.join(dir, n);
+    if (statSync(p).isDirectory()) tree(p, base, out);
+    else out.set(path.relative(base, p), readFileSync(p));
+  }
+  return out;
+}
+
+const ORIGINAL = Buffer.from('the original file, which a failed restore must leave as it is\n');
+
+/**
+ * `restore db` / `restore files --force` into a real, nearly full tmpfs holding an original file:
+ * the run fails clearly naming the space, nothing half-written is left at the target (every file
+ * there is the original or a complete restored one), and after freeing space the same command works.
+ */
+function diskFullRestore(kind: 'db' | 'files'): Scenario {
+  return {
+    name: `disk-full-${kind}-restore`,
+    description: `\`restore ${kind} --force\` onto a nearly full tmpfs holding an original file`,
+    async setup() {
+      const env = makeEnv(`full-restore-${kind}`, { rows: 20_000 });
+      const b = await cli(env, ['backup', kind, ...(kind === 'db' ? ['--full'] : [])]);
+      if (b.code !== 0) throw new Error(`the backup failed: ${b.stderr}`);
+      const fs = mountTmpfs(32 * 1024 * 1024);
+      env.cleanup = () => fs.unmount();
+      (env as Env & { fs: Tmpfs }).fs = fs;
+      return env;
+    },
+    async trial(env, rng) {
+      const fs = (env as Env & { fs: Tmpfs }).fs;
+      for (const n of readdirSync(fs.dir)) rmSync(path.join(fs.dir, n), { recursive: true, force: true });
+      const target = kind === 'db' ? path.join(fs.dir, 'shop.sqlite') : path.join(fs.dir, 'files');
+      const originalRel = kind === 'db' ? 'shop.sqlite' : 'files/images/p0.bin';
+      mkdirSync(path.dirname(path.join(fs.dir, originalRel)), { recursive: true });
+      writeFileSync(path.join(fs.dir, originalRel), ORIGINAL);
+      // What a complete restore writes: the shop's database size, or the images folder.
+      const source = kind === 'db' ? undefined : tree(path.join(env.dir, 'shop/images'));
+      const needed =
+        kind === 'db'
+          ? statSync(path.join(env.dir, 'data/shop.sqlite')).size
+          : [...source!.values()].reduce((a, b) => a + b.length, 0);
+      // Half the trials start without room; the other half start with room, and another writer
+      // takes the rest of the disk at a random moment while the restore writes.
+      const race = rng.chance(0.5);
+      const args = ['restore', kind, '--to', target, '--force'];
+      let r: Run;
+      if (!race) {
+        fillLeaving(fs, rng.int(0, Math.floor(needed * 0.8)));
+        r = await cli(env, args);
+      } else {
+        // restore db refuses up front unless the disk holds the database plus a 16 MiB margin.
+        fillLeaving(fs, needed + (kind === 'db' ? 17 : 0.25) * 1024 * 1024);
+        const run = start([CLI, '--config', env.configFile, ...args], env.processEnv, env.dir);
+        // Once the restore has started writing (a new name appears at the target), plus a random delay.
+        const names = (): number => readdirSync(fs.dir, { recursive: true }).length;
+        const n0 = names();
+        const t0 = Date.now();
+        while (run.child.exitCode === null && names() === n0 && Date.now() - t0 < 60_000) await sleep(2);
+        await sleep(rng.int(0, 30));
+        rmSync(path.join(fs.dir, 'filler'));
+        fs.fill();
+        r = await run.done;
+      }
+      const problems: string[] = [];
+      let dataLost = 0;
+      if (r.code === 0 && !race) problems.push('the restore reported success on a disk without room for it');
+      else if (r.code !== 0 && !saysNoSpace(r))
+        problems.push(`unclear failure (exit ${r.code}): ${r.stderr.slice(0, 300)}`);
+      const left = tree(fs.dir);
+      left.delete('filler');
+      for (const [rel, content] of left) {
+        if (rel === originalRel && content.equals(ORIGINAL) && r.code !== 0) continue;
+        if (kind === 'db' && rel === originalRel && r.code === 0 && content.equals(shopDbBytes(env)))
+          continue;
+        const want = kind === 'files' ? source!.get(path.relative('files/images', rel)) : undefined;
+        if (want && rel.startsWith('files/images/') && content.equals(want)) continue; // complete
+        problems.push(
+          rel === originalRel ? `the original ${rel} was changed` : `a half file was left: ${rel}`,
+        );
+        if (rel === originalRel) dataLost++;
+      }
+      if (!left.has(originalRel)) {
+        problems.push(`the original ${originalRel} is gone`);
+        dataLost++;
+      }
+      fs.unfill();
+      let manualSteps = 0;
+      const again = await cli(env, args);
+      if (again.code !== 0) {
+        manualSteps++;
+        problems.push(`the same restore after freeing space failed: ${firstLine(again)}`);
+      }
+      return {
+        ok: problems.length === 0 && dataLost === 0,
+        dataLost,
+        manualSteps,
+        note: problems.length
+          ? problems.join('; ')
+          : r.code === 0
+            ? 'completed before the disk filled'
+            : `failed clearly${race ? ' (disk filled while writing)' : ''}: ${firstLine(r)}`,
+      };
+    },
+  };
+}
+
+/**
+ * The database a complete `restore db` gives: the shop's file as the backup read it (the shop is
+ * not written between the backup and the trials, and a restore rebuilds the same pages). Compared
+ * by content, so a restore that reported success with a half file would be found.
+ */
+function shopDbBytes(env: Env): Buffer {
+  return readFileSync(path.join(env.dir, 'data/shop.sqlite'));
+}
+
+type LogModule = typeof import('../src/log/index.js');
+const logModule = (): Promise<LogModule> =>
+  import(path.join(ROOT, 'dist/log/index.js')) as Promise<LogModule>;
+
+/** Order messages, critical system messages and chain state of the store file `file`. */
+async function storeContent(
+  mod: LogModule,
+  file: string,
+): Promise<{ messages: string[]; critical: string[]; ok: boolean }> {
+  const s = mod.SqliteLogStore.open(file);
+  try {
+    const all: Awaited<ReturnType<typeof s.search>>['entries'] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await s.search({}, { limit: 1000, ...(cursor ? { cursor } : {}) });
+      all.push(...page.entries);
+      cursor = page.nextCursor;
+    } while (cursor);
+    return {
+      messages: all.filter((e) => e.category === 'order').map((e) => e.message),
+      critical: all.filter((e) => e.category === 'system' && e.level === 'critical').map((e) => e.message),
+      ok: (await s.verifyChain()).ok,
+    };
+  } finally {
+    await s.close();
+  }
+}
+
+/**
+ * The logger with its store and spool on a real tmpfs that fills up (test/log/disk-full.test.ts
+ * is the unit test): every call settles, and once space is freed the same process stores again
+ * without a restart. Data lost: entries acknowledged as durable that are not in the store.
+ */
+const diskFullLog: Scenario = {
+  name: 'disk-full-log',
+  description: 'a process logging onto a tmpfs that fills up, then space freed (no restart)',
+  async setup() {
+    return makeEnv('full-log', { rows: 10 });
+  },
+  async trial(_env, rng, i) {
+    const mod = await logModule();
+    const fs = mountTmpfs(8 * 1024 * 1024);
+    const problems: string[] = [];
+    let dataLost: number;
+    let manualSteps = 0;
+    const durable: string[] = [];
+    let unsaved = 0;
+    try {
+      const log = await mod.createLogger({
+        storePath: path.join(fs.dir, 'logs.sqlite'),
+        spoolDir: path.join(fs.dir, 'spool'),
+        writer: rng.chance(0.5) ? 'thread' : 'inline',
+        retryMs: 50,
+        writeTimeoutMs: 400,
+        closeTimeoutMs: 3000,
+        maxQueueEntries: 500,
+        notify: () => {},
+        lastResort: () => {},
+      });
+      const pendingSettles: Promise<void>[] = [];
+      const note = async (msg: string, awaited: boolean): Promise<void> => {
+        // Random text: a repeated letter compresses to nothing and would never fill the disk.
+        const blob = randomBytes(rng.int(0, 1e6), rng.int(100, 3000)).toString('base64');
+        const p = log.order.info(msg, { details: { blob } });
+        const settle = p.then((s) => (mod.isDurable(s) ? durable.push(msg) : unsaved++));
+        if (awaited) await settle;
+        else pendingSettles.push(settle.then(() => undefined));
+      };
+      const nBefore = rng.int(5, 50);
+      const nFull = rng.int(50, 1500);
+      for (let k = 0; k < nBefore; k++) await note(`t${i}-before-${k}`, true);
+      fillLeaving(fs, rng.int(0, 256 * 1024));
+      const pending: Promise<void>[] = [];
+      for (let k = 0; k < nFull; k++) {
+        const awaited = rng.chance(0.1);
+        const p = note(`t${i}-full-${k}`, awaited);
+        if (awaited) await p;
+        else pending.push(p);
+      }
+      await Promise.all(pending);
+      await Promise.all(pendingSettles);
+      fs.unfill();
+      const flushed = await log.flush({ timeoutMs: 20_000 });
+      if (!flushed.durable) {
+        manualSteps++;
+        problems.push('after freeing space the logger did not store again without a restart');
+      }
+      for (let k = 0; k < 10; k++) await note(`t${i}-after-${k}`, true);
+      const closed = await log.close();
+      // close() is not `durable` when entries were dropped on the full disk (the callers were told);
+      // with room on disk again it must keep everything still queued.
+      if (closed.unsaved > 0)
+        problems.push(`close() could not keep ${closed.unsaved} entries with room on disk`);
+      const got = await storeContent(mod, path.join(fs.dir, 'logs.sqlite'));
+      const stored = new Set(got.messages);
+      const missing = durable.filter((m) => !stored.has(m));
+      dataLost = missing.length;
+      if (missing.length) problems.push(`${missing.length} of ${durable.length} durable entries missing`);
+      if (!got.ok) problems.push('the chain does not verify');
+    } finally {
+      fs.unmount();
+    }
+    return {
+      ok: problems.length === 0 && dataLost === 0,
+      dataLost,
+      manualSteps,
+      note: problems.length
+        ? problems.join('; ')
+        : `${durable.length} durable, ${unsaved} reported unsaved to the caller`,
+    };
+  },
+};
+
+/**
+ * The store file deleted (with or without its WAL) or replaced by another store while a process
+ * logs (test/log/store-replaced.test.ts is the unit test): every acknowledged entry is in the
+ * store at the path or, for a replacement, in the displaced copy kept beside it; the chains
+ * verify; a critical system entry says what happened.
+ */
+const storeReplaced: Scenario = {
+  name: 'log-store-replaced',
+  description: 'the log store file deleted or replaced while a process logs',
+  async setup() {
+    return makeEnv('store-replaced', { rows: 10 });
+  },
+  async trial(env, rng, i) {
+    const mod = await logModule();
+    const dir = mkdtempSync(path.join(env.dir, `t${i}-`));
+    const file = path.join(dir, 'logs.sqlite');
+    const how = rng.pick(['delete with WAL', 'delete alone', 'replace'] as const);
+    const log = await mod.createLogger({
+      storePath: file,
+      spoolDir: path.join(dir, 'spool'),
+      writer: rng.chance(0.5) ? 'thread' : 'inline',
+      notify: () => {},
+    });
+    const acked: string[] = [];
+    const write = async (msg: string): Promise<void> => {
+      if (mod.isDurable(await log.order.info(msg))) acked.push(msg);
+    };
+    const nBefore = rng.int(1, 40);
+    const nAfter = rng.int(1, 40);
+    for (let k = 0; k < nBefore; k++) await write(`before-${k}`);
+    if (how === 'replace') {
+      const other = mod.SqliteLogStore.open(path.join(dir, 'other.sqlite'));
+      await other.append([
+        {
+          ts: Date.now(),
+          level: 'info',
+          category: 'order',
+          message: 'other',
+          details: '{}',
+          orderId: null,
+          errorStack: null,
+        },
+      ]);
+      await other.close();
+      writeFileSync(`${file}.new`, readFileSync(path.join(dir, 'other.sqlite')));
+      const { renameSync } = await import('node:fs');
+      renameSync(`${file}.new`, file);
+    } else {
+      for (const f of how === 'delete with WAL' ? [file, `${file}-wal`, `${file}-shm`] : [file])
+        rmSync(f, { force: true });
+    }
+    for (let k = 0; k < nAfter; k++) await write(`after-${k}`);
+    const closed = await log.close();
+    const problems: string[] = [];
+    if (!closed.durable) problems.push(`close() could not keep ${closed.unsaved} entries`);
+    const now = await storeContent(mod, file);
+    const stored = new Set(now.messages);
+    let chainsOk = now.ok;
+    for (const n of readdirSync(dir).filter((f) => /^logs\.sqlite\.displaced-.*\.sqlite$/.test(f))) {
+      const old = await storeContent(mod, path.join(dir, n));
+      for (const m of old.messages) stored.add(m);
+      chainsOk &&= old.ok;
+    }
+    const missing = acked.filter((m) => !stored.has(m));
+    if (missing.length) problems.push(`${missing.length} of ${acked.length} acknowledged entries missing`);
+    if (!chainsOk) problems.push('a chain does not verify');
+    if (!now.critical.some((m) => /was (deleted|replaced) while/.test(m)))
+      problems.push('no critical system entry about the store file');
+    rmSync(dir, { recursive: true, force: true });
+    return {
+      ok: problems.length === 0,
+      dataLost: missing.length,
+      manualSteps: 0,
+      note: problems.length ? problems.join('; ') : `${how}: ${acked.length} entries kept`,
+    };
+  },
+};
+
 /** Every scenario, in run order. Other areas add theirs here (disk full, store file deleted …). */
 export const SCENARIOS: Scenario[] = [
   logging,
@@ -560,6 +969,12 @@ export const SCENARIOS: Scenario[] = [
   s3Backup,
   s3Restore,
   s3Prune,
+  diskFullBackup('db'),
+  diskFullBackup('files'),
+  diskFullRestore('db'),
+  diskFullRestore('files'),
+  diskFullLog,
+  storeReplaced,
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -580,7 +995,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<ScenarioResult
   let server: S3TestServer | undefined;
   let proxy: Awaited<ReturnType<typeof startFaultProxy>> | undefined;
   const results: ScenarioResult[] = [];
-  const cleanup: string[] = [];
+  const cleanup: Env[] = [];
   try {
     if (chosen.some((s) => s.s3)) {
       server = await startS3Server({ bucket: 'fault-campaign' });
@@ -591,7 +1006,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<ScenarioResult
     for (const s of chosen) {
       const t0 = performance.now();
       const env = await s.setup(ctx);
-      cleanup.push(env.dir);
+      cleanup.push(env);
       const n = s.s3 ? opts.s3Trials : opts.trials;
       const r: ScenarioResult = {
         name: s.name,
@@ -623,12 +1038,20 @@ export async function runCampaign(opts: CampaignOptions): Promise<ScenarioResult
       }
       r.seconds = Math.round((performance.now() - t0) / 100) / 10;
       results.push(r);
+      env.cleanup?.();
       rmSync(env.dir, { recursive: true, force: true }); // each scenario's folder goes when it is done
     }
   } finally {
     await proxy?.close();
     await server?.close();
-    for (const d of cleanup) rmSync(d, { recursive: true, force: true });
+    for (const e of cleanup) {
+      try {
+        e.cleanup?.();
+      } catch {
+        // already unmounted when the scenario ended
+      }
+      rmSync(e.dir, { recursive: true, force: true });
+    }
   }
   return results;
 }
@@ -665,7 +1088,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     seed,
     ...(only ? { only } : {}),
     onTrial: (s, i, o) =>
-      process.stderr.write(`${s} #${i}: ${o.ok ? 'ok' : 'FAILED'}${o.note && !o.ok ? ` — ${o.note}` : ''}\n`),
+      process.stderr.write(`${s} #${i}: ${o.ok ? 'ok' : 'FAILED'}${o.note ? ` — ${o.note}` : ''}\n`),
   });
   const total = Math.round((performance.now() - t0) / 1000);
   process.stdout.write(markdownTable(results) + `\n\nseed ${seed}, total ${total} s\n`);
