@@ -13,6 +13,7 @@ const NAMES = [
   'files-backup',
   'serve',
   's3-backup',
+  'disk-full-db-restore',
   'disk-full-files-restore',
   'disk-full-log',
   'log-store-replaced',

@@ -21,6 +21,8 @@ export interface DatabaseCheck {
   integrity: string;
   foreignKeyViolations?: number;
   tables: Record<string, number>;
+  /** The file could not be read back (SQLITE_IOERR, SQLITE_FULL): the disk's fault, not the backup's. */
+  ioError?: boolean;
 }
 
 /** What the manifest says the restored file must look like (for `quick`). */
@@ -67,8 +69,15 @@ export function checkDatabase(req: CheckRequest): DatabaseCheck {
     if (req.foreignKeyCheck) out.foreignKeyViolations = (db.pragma('foreign_key_check') as unknown[]).length;
     return out;
   } catch (err) {
-    // SQLITE_CORRUPT and friends: the file is not a sound database.
-    return { integrity: `SQLite refused the file: ${(err as Error).message}`, tables: {} };
+    // SQLITE_CORRUPT and friends: the file is not a sound database. An I/O or full-disk error says
+    // nothing about the backup (a full target disk makes SQLite fail its temp files and reads).
+    const code = String((err as { code?: unknown }).code ?? '');
+    const ioError = code.startsWith('SQLITE_IOERR') || code === 'SQLITE_FULL' || code === 'SQLITE_CANTOPEN';
+    return {
+      integrity: `SQLite refused the file: ${(err as Error).message}`,
+      tables: {},
+      ...(ioError ? { ioError: true } : {}),
+    };
   } finally {
     db.close();
   }

@@ -195,6 +195,7 @@ export async function restoreSqlite(
       await fh.close();
     }
     const checkAndSyncMs = performance.now() - t1;
+    if (checks?.ioError) throw checkIoFailure(dir, checks.integrity);
     if (checks && checks.integrity !== 'ok') throw integrityFailure(level, checks.integrity);
     if (opts.force) {
       // A leftover WAL of the old database would be replayed into the restored one.
@@ -242,6 +243,17 @@ export async function restoreSqlite(
     await removeTmp().catch(() => {});
     await lock?.release().catch(() => {});
   }
+}
+
+/** The check could not read the restored file back: the target disk (full or failing), not the backup. */
+function checkIoFailure(dir: string, message: string): SafetynetError {
+  return new SafetynetError(
+    'E_NO_SPACE',
+    `the restored database could not be read back for its check (${message}): the disk holding ${dir} is full or failing; nothing was left behind`,
+    {
+      hint: 'free some space (or restore to another disk with --to) and run the same command again; the backup is not at fault',
+    },
+  );
 }
 
 function integrityFailure(level: CheckLevel, problems: string): IntegrityError {
@@ -617,7 +629,7 @@ async function ensureSpace(dir: string, bytes: number): Promise<void> {
   if (free < bytes + 16 * 1024 * 1024) {
     throw new SafetynetError(
       'E_NO_SPACE',
-      `not enough free space in ${dir}: the database needs ${fmtBytes(bytes)}, ${fmtBytes(free)} are free`,
+      `not enough free space in ${dir}: the database needs ${fmtBytes(bytes)} plus a 16 MiB margin for SQLite's own files, ${fmtBytes(free)} are free`,
       {
         hint: 'free some space or restore to another disk with --to',
         details: { needed: bytes, free },
