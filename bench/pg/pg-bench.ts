@@ -214,6 +214,19 @@ async function main(): Promise<void> {
     ]);
     await waitWritable(peerPort);
     const peerRestore = now() - s;
+    // The peer's half of a restore test: the same heap + index check on its restored server.
+    const a = now();
+    asPg(`${BIN}/pg_amcheck`, [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(peerPort),
+      '--install-missing',
+      '--heapallindexed',
+      '-d',
+      'shop',
+    ]);
+    const peerAmcheck = now() - a;
     asPg(`${BIN}/pg_ctl`, ['-D', peerDir, '-m', 'immediate', 'stop']);
     const ourPort = await freePort();
     const r = runSafetynetJson(cfgFile, [
@@ -237,6 +250,18 @@ async function main(): Promise<void> {
     });
     rmSync(peerDir, { recursive: true, force: true });
     rmSync(ourDir, { recursive: true, force: true });
+
+    // 3. the restore test (restore into a scratch server + pg_verifybackup + pg_amcheck + row counts)
+    //    against the peer's restore + recovery + the same pg_amcheck (pgBackRest has no restore test).
+    const rt = runSafetynetJson(cfgFile, ['restore-test']);
+    if (rt.json.ok !== true) throw new Error(`restore test failed: ${JSON.stringify(rt.json.failed)}`);
+    rows.push({
+      metric: 'restore test (restore + recovery + amcheck [+ verifybackup, counts])',
+      unit: 'ms',
+      ours: rt.ms,
+      peer: peerRestore + peerAmcheck,
+      peerName: `${PEER} restore + pg_amcheck`,
+    });
 
     // 3 + 4. RPO under steady writes, requests per hour
     const config = resolveConfig(raw, { file: cfgFile, baseDir: work, env: {} });
