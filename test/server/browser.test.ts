@@ -99,7 +99,7 @@ describe('safetynet serve in Chromium: the Backups page', () => {
       /Healthy|Needs attention/,
     );
 
-    // Back up now: two new points (database and files) appear at the top of the list.
+    // Back up now: three new points (database, log store and files) appear at the top of the list.
     const rows = '#restore-points tr[data-point]';
     const before = await page
       .locator(rows)
@@ -107,12 +107,12 @@ describe('safetynet serve in Chromium: the Backups page', () => {
     expect(before.length).toBeGreaterThanOrEqual(3);
     await Promise.all([page.waitForURL(/\/backups$/), page.click('#backup-now')]);
     expect(await page.locator('.flash').textContent()).toContain('Backup requested');
-    await waitForCount(page, rows, before.length + 2);
+    await waitForCount(page, rows, before.length + 3);
     await waitForCount(page, '#requests li[data-state="done"]', 2);
     const after = await page
       .locator(rows)
       .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-point')));
-    expect(after.slice(2)).toEqual(before);
+    expect(after.slice(3)).toEqual(before);
     expect(await page.locator('#restore-points tr[data-point] .kind').first().textContent()).toMatch(
       /files|incremental/,
     );
