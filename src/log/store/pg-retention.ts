@@ -15,10 +15,10 @@
 import type pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StorageError } from '../../errors.js';
-import { isoUtc } from '../../util/time.js';
 import { LOCK_CLASS, LOCK_PRUNE, PG_SCHEMA } from './pg-schema.js';
 import type { PostgresLogStore } from './pg-store.js';
 import type { PruneOptions, PruneReport } from './types.js';
+import { startPruneReport } from './prune-report.js';
 
 const S = PG_SCHEMA;
 const DEFAULT_BATCH = 5000;
@@ -34,22 +34,9 @@ interface Removed {
 export async function pruneStore(s: PostgresLogStore, options: PruneOptions): Promise<PruneReport> {
   const batchSize = options.batchSize ?? DEFAULT_BATCH;
   const pauseMs = options.pauseMs ?? DEFAULT_PAUSE_MS;
-  const report: PruneReport = {
-    dryRun: Boolean(options.dryRun),
-    categories: {},
-    total: 0,
-    batches: 0,
-    longestBatchMs: 0,
-  };
   const categories = await s.categories();
-  const cutoffOf = (c: string) => options.cutoffs[c] ?? options.defaultCutoff;
-  for (const c of categories) report.categories[c] = { cutoff: isoUtc(cutoffOf(c)), deleted: 0 };
+  const { report, cutoffOf, count } = startPruneReport(categories, options);
   if (categories.length === 0) return report;
-  const count = (c: string, n: number) => {
-    const entry = (report.categories[c] ??= { cutoff: isoUtc(cutoffOf(c)), deleted: 0 });
-    entry.deleted += n;
-    report.total += n;
-  };
   if (options.dryRun) {
     await s.use('count in', async (c) => {
       for (const cat of categories) {

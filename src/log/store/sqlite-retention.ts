@@ -3,11 +3,11 @@
  * deleted chain runs recorded so verification still passes, and text-index upkeep afterwards.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isoUtc } from '../../util/time.js';
 import { DEFAULT_PRUNE_PAUSE_MS, storeError } from './sqlite-common.js';
 import type { SqliteLogStore } from './sqlite-store.js';
 import { compactTextIndex, mergeTextIndex } from './sqlite-text-index.js';
 import type { PruneOptions, PruneReport } from './types.js';
+import { startPruneReport } from './prune-report.js';
 
 const DEFAULT_PRUNE_BATCH = 1000;
 
@@ -21,21 +21,9 @@ interface PrunedRow {
 export async function prune(s: SqliteLogStore, options: PruneOptions): Promise<PruneReport> {
   const batchSize = options.batchSize ?? DEFAULT_PRUNE_BATCH;
   const pauseMs = options.pauseMs ?? DEFAULT_PRUNE_PAUSE_MS;
-  const report: PruneReport = {
-    dryRun: Boolean(options.dryRun),
-    categories: {},
-    total: 0,
-    batches: 0,
-    longestBatchMs: 0,
-  };
   const categories = await s.categories();
-  const cutoffOf = (c: string) => options.cutoffs[c] ?? options.defaultCutoff;
-  for (const c of categories) report.categories[c] = { cutoff: isoUtc(cutoffOf(c)), deleted: 0 };
+  const { report, cutoffOf, count } = startPruneReport(categories, options);
   if (categories.length === 0) return report;
-  const count = (c: string, n: number) => {
-    report.categories[c]!.deleted += n;
-    report.total += n;
-  };
   if (options.dryRun) {
     for (const c of categories) {
       count(
