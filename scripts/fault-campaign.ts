@@ -959,6 +959,173 @@ const storeReplaced: Scenario = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------
+// The wall clock stepped under a running serve (libfaketime: the real program, its real timers and
+// its children see a clock that moves on a write to a file, as after `date -s` or an NTP step)
+
+const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
+/** Seconds between the scenario's incremental backups (a 6-field cron). */
+const STEP_INCREMENTAL_S = 2;
+
+/** The environment that makes a child see the clock written in `offsetFile` (e.g. "-1h"). */
+function fakeClockEnv(offsetFile: string): NodeJS.ProcessEnv {
+  return {
+    LD_PRELOAD: FAKETIME_LIB,
+    FAKETIME_TIMESTAMP_FILE: offsetFile,
+    FAKETIME_NO_CACHE: '1',
+    // Only the wall clock steps; elapsed time (CLOCK_MONOTONIC) goes on, as on a real machine.
+    FAKETIME_DONT_FAKE_MONOTONIC: '1',
+  };
+}
+
+/** A shop writing one order every 40 ms; prints each committed id. */
+const SHOP_WRITER = `
+const Database = require(process.argv[1]);
+const db = new Database(process.argv[2]);
+db.pragma('busy_timeout = 5000');
+const ins = db.prepare("INSERT INTO orders (email, status, total, note) VALUES ('w@example.com', 'new', 1, 'clock-step')");
+setInterval(() => { const r = ins.run(); process.stdout.write(r.lastInsertRowid + '\\n'); }, 40);
+`;
+
+/** The `backup` log entries, in id order (ids follow real time, whatever the clock said). */
+async function backupEntries(env: Env): Promise<{ id: number; message: string }[]> {
+  const r = await cli(env, ['logs', 'search', '--category', 'backup', '--limit', '1000', '--json']);
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{') && l.includes('"message"'))
+    .map((l) => JSON.parse(l) as { id: string; message: string })
+    .map((e) => ({ id: Number(e.id), message: e.message }))
+    .sort((a, b) => a.id - b.id);
+}
+
+/** Incremental runs started after this trial's clock-step entry (entries after `sinceId` only). */
+async function runsAfterStep(env: Env, sinceId: number): Promise<{ stepSeen: boolean; incremental: number }> {
+  const entries = (await backupEntries(env)).filter((e) => e.id > sinceId);
+  const step = entries.findIndex((e) => /the system clock moved/.test(e.message));
+  if (step < 0) return { stepSeen: false, incremental: 0 };
+  const after = entries.slice(step + 1);
+  return {
+    stepSeen: true,
+    incremental: after.filter((e) => e.message.startsWith('job incremental started')).length,
+  };
+}
+
+/**
+ * serve runs incremental backups every 2 s while a shop writes; at a random moment the wall clock
+ * is stepped an hour back (even trials) or forward (odd trials). serve must notice, keep the
+ * backups at their pace without a burst, stop cleanly on SIGTERM, and a restore afterwards must hold
+ * every order committed before the last backup (before the fix, points stamped after a step back
+ * sorted before older ones, and restore brought back the old data).
+ */
+const clockStep: Scenario = {
+  name: 'clock-step',
+  description: 'the wall clock stepped an hour back (or forward) under a running serve',
+  async setup() {
+    statSync(FAKETIME_LIB); // libfaketime (Debian package faketime) is required, never skipped
+    const env = makeEnv('clock-step', { rows: 2_000 });
+    const raw = JSON.parse(readFileSync(env.configFile, 'utf8'));
+    raw.admin = { port: 0 };
+    raw.backup.schedule = {
+      full: '0 3 * * *',
+      incremental: `*/${STEP_INCREMENTAL_S} * * * * *`,
+      files: '*/5 * * * * *',
+      retention: '0 5 * * *',
+      logRetention: '15 5 * * *',
+      restoreTest: '0 4 1 * *',
+      readVerify: '30 4 * * *',
+    };
+    writeFileSync(env.configFile, JSON.stringify(raw));
+    await cli(env, ['backup', 'all']); // the daily jobs are not all caught up in every trial
+    return env;
+  },
+  async trial(env, rng, i) {
+    const back = i % 2 === 0;
+    const offsetFile = path.join(env.dir, `clock-${i}`);
+    writeFileSync(offsetFile, '+0\n');
+    const fake = { ...env.processEnv, ...fakeClockEnv(offsetFile) };
+    const problems: string[] = [];
+    let manualSteps = 0;
+    const sinceId = (await backupEntries(env)).at(-1)?.id ?? 0;
+    const writer = start([
+      '-e',
+      SHOP_WRITER,
+      path.join(ROOT, 'node_modules/better-sqlite3'),
+      path.join(env.dir, 'data/shop.sqlite'),
+    ]);
+    const serve = start(
+      [CLI, '--config', env.configFile, 'serve', '--no-panel', '--catch-up-delay', '0s'],
+      fake,
+      env.dir,
+    );
+    const t0 = Date.now();
+    while (
+      serve.child.exitCode === null &&
+      !serve.stderr().includes('scheduler running') &&
+      Date.now() - t0 < 60_000
+    )
+      await sleep(20);
+    await sleep(rng.int(1000, 5000));
+    writeFileSync(offsetFile, back ? '-1h\n' : '+1h\n');
+    const stepAt = Date.now();
+    await sleep(4 * STEP_INCREMENTAL_S * 1000 + 1000);
+    const afterMs = Date.now() - stepAt;
+    if (serve.child.exitCode !== null) {
+      problems.push(
+        `serve stopped after the clock step: ${serve.stderr().trim().split('\n').slice(-2).join(' ')}`,
+      );
+      manualSteps++;
+    } else {
+      serve.child.kill('SIGTERM');
+      const r = await serve.done;
+      if (r.code !== 0)
+        problems.push(`serve did not stop cleanly on SIGTERM: exit ${r.code} ${r.signal ?? ''}`);
+    }
+    writer.child.kill('SIGTERM');
+    await writer.done;
+    const committed = writer.stdout().trim().split('\n').filter(Boolean).map(Number);
+    const runs = await runsAfterStep({ ...env, processEnv: fake }, sinceId);
+    if (!runs.stepSeen) problems.push('serve did not log the clock step');
+    // Real seconds after the step: one incremental every 2 s, none skipped for the hour, no burst.
+    const expected = Math.floor(afterMs / 1000 / STEP_INCREMENTAL_S);
+    if (runs.incremental < 2)
+      problems.push(`only ${runs.incremental} incremental runs in ${afterMs} ms after the step`);
+    if (runs.incremental > expected + 2)
+      problems.push(`${runs.incremental} incremental runs in ${afterMs} ms after the step: a burst`);
+    // The machine's clock stays where it was stepped: the next backup and the restore run with it.
+    const backup = await cli(env, ['backup', 'db'], fake);
+    if (backup.code !== 0) problems.push(`backup db after the step failed: ${firstLine(backup)}`);
+    const to = path.join(env.dir, `restored-${i}.sqlite`);
+    const restore = await cli(env, ['restore', 'db', '--to', to], fake);
+    let dataLost = 0;
+    if (restore.code !== 0) problems.push(`restore db failed: ${firstLine(restore)}`);
+    else {
+      const db = new Database(to, { readonly: true });
+      const max = (db.prepare('SELECT max(id) AS m FROM orders').get() as { m: number }).m;
+      db.close();
+      const last = committed.at(-1) ?? 0;
+      if (max < last) {
+        dataLost = last - max;
+        problems.push(
+          `the restore misses the ${dataLost} newest orders (has id ${max}, ${last} were committed)`,
+        );
+      }
+      rmSync(to, { force: true });
+    }
+    const v = await verifyBoth(env);
+    if (v) problems.push(v);
+    const lv = await cli(env, ['logs', 'verify'], fake);
+    if (lv.code !== 0) problems.push(`logs verify failed: ${firstLine(lv)}`);
+    return {
+      ok: problems.length === 0 && dataLost === 0,
+      dataLost,
+      manualSteps,
+      note: problems.length
+        ? problems.join('; ')
+        : `${back ? 'back' : 'forward'}: ${runs.incremental} incrementals in ${afterMs} ms after the step, restore holds all ${committed.length} orders`,
+    };
+  },
+};
+
 /** Every scenario, in run order. Other areas add theirs here (disk full, store file deleted …). */
 export const SCENARIOS: Scenario[] = [
   logging,
@@ -975,6 +1142,7 @@ export const SCENARIOS: Scenario[] = [
   diskFullRestore('files'),
   diskFullLog,
   storeReplaced,
+  clockStep,
 ];
 
 // ---------------------------------------------------------------------------------------------

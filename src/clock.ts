@@ -20,7 +20,16 @@ export interface TimerClock extends Clock {
    * true). Returns a function that cancels the timer; cancelling twice or after firing is harmless.
    */
   setTimer(atMs: number, fn: () => void): () => void;
+  /**
+   * Calls `listener` when the wall clock is stepped: moved against elapsed real time (NTP stepping
+   * it, an operator setting it, a resume from suspend), with the step in ms (negative = back).
+   * Returns a function that removes the listener. Optional: a clock that cannot tell omits it.
+   */
+  onStep?(listener: (deltaMs: number) => void): () => void;
 }
+
+/** A wall-clock step smaller than this is drift or timer lateness, not a step (ms). */
+export const CLOCK_STEP_THRESHOLD_MS = 2_000;
 
 export interface SystemTimerClockOptions {
   /**
@@ -33,6 +42,8 @@ export interface SystemTimerClockOptions {
   unref?: boolean;
   /** The wall clock to read; tests may pass one that jumps. Default Date.now. */
   now?: () => number;
+  /** Elapsed real time, never stepped (ms); steps are found against it. Default performance.now. */
+  monotonic?: () => number;
 }
 
 // setTimeout treats any delay above 2^31-1 ms as 1 ms, so a long sleep must be cut into pieces.
@@ -48,6 +59,10 @@ export class SystemTimerClock implements TimerClock {
   private readonly maxSleepMs: number;
   private readonly unref: boolean;
   private readonly wall: () => number;
+  private readonly monotonic: () => number;
+  private readonly stepListeners = new Set<(deltaMs: number) => void>();
+  /** The last (wall, monotonic) pair a timer saw: a step shows as the two moving apart. */
+  private lastSeen: { wall: number; mono: number } | undefined;
 
   constructor(options: SystemTimerClockOptions = {}) {
     const max = options.maxSleepMs ?? 60_000;
@@ -57,6 +72,29 @@ export class SystemTimerClock implements TimerClock {
     );
     this.unref = options.unref ?? false;
     this.wall = options.now ?? Date.now;
+    this.monotonic = options.monotonic ?? (() => performance.now());
+  }
+
+  /**
+   * Steps are noticed when a timer wakes (at least every `maxSleepMs` while any timer is armed,
+   * which in serve is always), so within a minute by default.
+   */
+  onStep(listener: (deltaMs: number) => void): () => void {
+    this.stepListeners.add(listener);
+    this.lastSeen ??= { wall: this.wall(), mono: this.monotonic() };
+    return () => this.stepListeners.delete(listener);
+  }
+
+  /** Compares wall and monotonic time with the last look; reports a step to the listeners. */
+  private observe(): void {
+    if (this.stepListeners.size === 0) return;
+    const seen = { wall: this.wall(), mono: this.monotonic() };
+    const last = this.lastSeen;
+    this.lastSeen = seen;
+    if (!last) return;
+    const step = seen.wall - last.wall - (seen.mono - last.mono);
+    if (Math.abs(step) < CLOCK_STEP_THRESHOLD_MS) return;
+    for (const listener of [...this.stepListeners]) listener(step);
   }
 
   now(): number {
@@ -67,6 +105,8 @@ export class SystemTimerClock implements TimerClock {
     let handle: NodeJS.Timeout | undefined;
     let done = false;
     const arm = (): void => {
+      if (done) return;
+      this.observe(); // a listener may cancel this very timer (the scheduler re-plans)
       if (done) return;
       const remaining = atMs - this.wall();
       if (remaining <= 0) {
@@ -106,6 +146,7 @@ interface ManualTimer {
 export class ManualClock implements TimerClock {
   private timers: ManualTimer[] = [];
   private seq = 0;
+  private readonly stepListeners = new Set<(deltaMs: number) => void>();
 
   constructor(private current: number = Date.UTC(2026, 0, 1)) {}
   now(): number {
@@ -115,6 +156,21 @@ export class ManualClock implements TimerClock {
   set(to: number | Date): void {
     this.runUntil(typeof to === 'number' ? to : to.getTime());
   }
+  /**
+   * Steps the wall clock by `deltaMs` (negative = back) as NTP or an operator would: no time
+   * elapses, the step listeners hear of it, then timers already due (after a step forward) fire.
+   */
+  async step(deltaMs: number): Promise<void> {
+    this.current += deltaMs;
+    for (const listener of [...this.stepListeners]) listener(deltaMs);
+    await this.runUntilAsync(this.current);
+  }
+
+  onStep(listener: (deltaMs: number) => void): () => void {
+    this.stepListeners.add(listener);
+    return () => this.stepListeners.delete(listener);
+  }
+
   /** Move forward by `ms`, firing the timers due on the way. */
   advance(ms: number): void {
     this.runUntil(this.current + ms);

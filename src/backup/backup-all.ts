@@ -8,6 +8,7 @@ import type { BackupDeps } from './context.js';
 import { backupDatabase, backupLogStore } from './database.js';
 import { backupFiles, type BackupFilesResult } from './sources/files/backup.js';
 import { lockForBackup } from './sources/common.js';
+import { pointTimeAfter } from './repo/point-time.js';
 import type { DbBackupResult } from './sources/types.js';
 
 export interface BackupAllResult {
@@ -28,7 +29,8 @@ export async function backupAll(
   const lock = await lockForBackup(deps, 'backup all');
   try {
     await deps.repo.ensureInitialized();
-    const time = deps.clock.now();
+    // One time for the set, after every point already there (see repo/point-time.ts).
+    const time = pointTimeAfter(await deps.repo.listPoints(), deps.clock.now());
     const set = `set-${new Date(time).toISOString().replace(/[-:.]/g, '')}-${randomBytes(3).toString('hex')}`;
     const database = await backupDatabase(deps, {
       mode: 'auto',

@@ -2,7 +2,8 @@
  * The disaster-recovery drill: recover everything into a scratch folder as if the machine were
  * lost — using only the repository and the identity (a fresh, empty state folder: no local caches)
  * — and measure what the objectives promise:
- *   achieved RTO = wall time of the whole recovery (catalog, database, every file set, checks);
+ *   achieved RTO = wall time of the whole recovery (catalog, database, the SQLite log store, every
+ *   file set, checks);
  *   achieved RPO = age of the newest recoverable database point at the moment the drill starts, or,
  *   for a source with a continuous log that measures it (PostgreSQL's heartbeat row), the live
  *   server's newest heartbeat minus the recovered server's.
@@ -17,7 +18,7 @@ import { SafetynetError } from '../errors.js';
 import type { BackupDeps } from './context.js';
 import { createStorage } from './storage/index.js';
 import { Repository, type HistoryRecord } from './repo/repository.js';
-import { databaseSource, fileSetSource } from './sources/index.js';
+import { databaseSource, fileSetSource, logStoreSource } from './sources/index.js';
 import type { AnyBackupSource } from './sources/types.js';
 import { formatDuration } from '../util/time.js';
 
@@ -46,6 +47,8 @@ export interface DrillReport extends HistoryRecord {
   rtoPass: boolean;
   rpoPass: boolean;
   database: { point: string; time: string; bytes: number } | null;
+  /** The SQLite log store's newest point, recovered and checked (null: none, or a PostgreSQL store). */
+  logs: { point: string; time: string; bytes: number } | null;
   files: { points: string[]; files: number; bytes: number } | null;
 }
 
@@ -76,6 +79,7 @@ export async function runDrill(deps: BackupDeps, opts: DrillOptions = {}): Promi
   });
   const drillDeps: BackupDeps = { ...deps, repo };
   let database: DrillReport['database'] = null;
+  let logs: DrillReport['logs'] = null;
   let files: DrillReport['files'] = null;
   let rpoMs: number | null = null;
   let filesAgeMs: number | null = null;
@@ -116,6 +120,16 @@ export async function runDrill(deps: BackupDeps, opts: DrillOptions = {}): Promi
         }
         return r.detail;
       });
+      // The log store (its own points when it is a SQLite file): the audit trail comes back too.
+      const logSource = logStoreSource(config);
+      const newestLogs = logSource ? newest(logSource) : undefined;
+      if (logSource && newestLogs) {
+        await step('restore the log store (newest point) and check it', async () => {
+          const r = await logSource.drillRecover(drillDeps, newestLogs, scratch);
+          logs = { point: newestLogs.id, time: newestLogs.time, bytes: r.bytes };
+          return r.detail;
+        });
+      }
       // File sets are optional: the step runs when the repository holds any files point.
       const newestFiles = newest(fileSetSource);
       if (newestFiles) {
@@ -153,6 +167,7 @@ export async function runDrill(deps: BackupDeps, opts: DrillOptions = {}): Promi
     rtoPass,
     rpoPass,
     database,
+    logs,
     files,
   };
   await deps.repo.writeHistory(report).catch(() => {});

@@ -18,6 +18,10 @@ import { Spool } from '../log/spool.js';
 import { describeStore } from '../log/writer-core.js';
 import { databaseSource } from './sources/index.js';
 import type { StreamStatus } from './sources/types.js';
+import { clockBehindMs } from './repo/point-time.js';
+
+/** A clock this far behind the newest point is a warning (smaller gaps are ordinary skew between hosts). */
+const CLOCK_BEHIND_WARN_MS = 60_000;
 
 export interface PointSummary {
   id: string;
@@ -136,6 +140,12 @@ export async function buildStatus(deps: BackupDeps): Promise<StatusReport> {
   const rpoOk = exposureMs !== null && exposureMs <= rpoObjective;
   if (reachable && exposureMs === null && points.length > 0)
     warnings.push('the repository holds no database backup');
+  const behind = clockBehindMs(points, now);
+  if (behind > CLOCK_BEHIND_WARN_MS) {
+    warnings.push(
+      `this machine's clock (${new Date(now).toISOString()}) is ${formatDuration(behind)} behind the newest restore point: was it set back? New points are stamped after the newest one so they stay in order, and the ages shown here read short; check the time source (NTP)`,
+    );
+  }
   if (exposureMs !== null && !rpoOk) {
     warnings.push(
       `the newest database point is ${formatDuration(exposureMs)} old, more than the RPO objective of ${formatDuration(rpoObjective)}`,

@@ -76,6 +76,18 @@ export type SchedulerEvent =
       consecutiveFailures: number;
     } & Omit<JobRunRecord, 'error'>)
   | {
+      /**
+       * The wall clock was stepped (NTP, an operator, a resume from suspend) by `deltaMs` (negative =
+       * back). Interval jobs keep their pace in the new time; a job is never run again sooner than
+       * half its interval after its last run (a daily job does not run twice when the clock goes back).
+       */
+      type: 'clock-step';
+      at: string;
+      deltaMs: number;
+      /** Each planned job's next run after the step (ISO; null when it has none). */
+      next: { job: string; at: string | null }[];
+    }
+  | {
       /** The scheduler itself hit a problem (state not saved, lock not released); it goes on. */
       type: 'scheduler-error';
       message: string;
@@ -133,6 +145,10 @@ interface Current {
   slot: number;
   reason: RunReason;
   startedAt: number;
+  /** Where the next slot is counted from: startedAt, moved with any clock step during the run. */
+  planFrom: number;
+  /** The wall clock was stepped back while this run ran. */
+  steppedBack: boolean;
   controller: AbortController;
   done: Promise<void>;
 }
@@ -161,6 +177,7 @@ export class Scheduler {
   private lockHeld = false;
   private lockLost = false;
   private stoppedWaiters: Array<(r: { lockLost: boolean }) => void> = [];
+  private stopWatchingSteps: (() => void) | undefined;
 
   /** Validates every job (unique names, valid cron) and throws a ConfigError naming the job. */
   constructor(options: SchedulerOptions) {
@@ -232,6 +249,7 @@ export class Scheduler {
     if (interrupted) await this.persist();
     if (this.phase !== 'starting') return; // stop() was called meanwhile; it finishes the shutdown
     this.phase = 'running';
+    this.stopWatchingSteps = this.clock.onStep?.((deltaMs) => this.onClockStep(deltaMs));
     this.emit({ type: 'scheduler-start', at: iso(now), catchUp });
     this.pump();
   }
@@ -258,6 +276,8 @@ export class Scheduler {
 
   private async doStop(abortRunning: boolean): Promise<void> {
     await this.startPromise?.catch(() => undefined);
+    this.stopWatchingSteps?.();
+    this.stopWatchingSteps = undefined;
     this.cancelTimer?.();
     this.cancelTimer = undefined;
     const running = this.current;
@@ -408,6 +428,63 @@ export class Scheduler {
     return last === undefined || newest > last ? newest : null;
   }
 
+  /**
+   * The wall clock moved by `deltaMs` against real time. Scheduled runs are planned again from the
+   * new time: after a step back, waiting for the old slot would leave an hourly backup out for the
+   * length of the step (an RPO breach), so interval jobs go on at their pace in the new time; a
+   * slot closer than half the job's interval to its last run (moved by the step) is skipped, so a
+   * daily job does not run twice. Catch-up and manual runs keep their place in real time. After a
+   * step forward the slots that passed are due now and run once each, as after a pause.
+   */
+  private onClockStep(deltaMs: number): void {
+    if (this.phase !== 'running') return;
+    const now = this.clock.now();
+    if (this.current) {
+      this.current.planFrom += deltaMs;
+      if (deltaMs < 0) this.current.steppedBack = true;
+    }
+    for (const entry of this.entries) {
+      const p = entry.pending;
+      if (!p) continue;
+      if (p.reason !== 'schedule') {
+        entry.pending = { ...p, dueAt: p.dueAt + deltaMs, slot: p.slot + deltaMs };
+        continue;
+      }
+      if (deltaMs > 0) continue;
+      const last = lastAttemptMs(this.state.jobs[entry.spec.name]);
+      const next = this.nextSlotAfterStep(
+        entry.schedule,
+        now,
+        last === undefined ? undefined : last + deltaMs,
+      );
+      entry.pending = next === null ? null : { dueAt: next, slot: next, reason: 'schedule' };
+    }
+    this.emit({
+      type: 'clock-step',
+      at: iso(now),
+      deltaMs,
+      next: this.entries.map((e) => ({
+        job: e.spec.name,
+        at: e.pending ? iso(e.pending.dueAt) : null,
+      })),
+    });
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    this.pump();
+  }
+
+  /** The first slot after `now` at least half an interval after `lastRun` (in the new time). */
+  private nextSlotAfterStep(schedule: CronSchedule, now: number, lastRun: number | undefined): number | null {
+    let slot = schedule.next(now);
+    for (let i = 0; slot !== null && lastRun !== undefined && i < MAX_COALESCED_COUNT; i++) {
+      const following = schedule.next(slot);
+      const interval = following === null ? Infinity : following - slot;
+      if (slot - lastRun >= interval / 2) break;
+      slot = following;
+    }
+    return slot;
+  }
+
   /** Starts the most urgent due run, or sleeps until the next one is due. */
   private pump(): void {
     if (this.phase !== 'running' || this.current) return;
@@ -443,6 +520,8 @@ export class Scheduler {
       slot: pending.slot,
       reason: pending.reason,
       startedAt: now,
+      planFrom: now,
+      steppedBack: false,
       controller,
       done: Promise.resolve(),
     };
@@ -459,7 +538,9 @@ export class Scheduler {
       .finally(() => {
         // The next slot counts from this run's start: slots that passed while it ran or waited
         // are served by this run (no stacking). A trigger() during the run is kept if earlier.
-        const next = entry.schedule.next(current.startedAt);
+        const next = current.steppedBack
+          ? this.nextSlotAfterStep(entry.schedule, this.clock.now(), current.planFrom)
+          : entry.schedule.next(current.planFrom);
         const regular: Pending | null =
           next === null ? null : { dueAt: next, slot: next, reason: 'schedule' };
         if (!entry.pending || (regular && regular.dueAt < entry.pending.dueAt)) entry.pending = regular;

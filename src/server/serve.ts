@@ -162,6 +162,14 @@ async function logEvent(logger: Logger, e: SchedulerEvent): Promise<void> {
       else await log.error(line, { details });
       break;
     }
+    case 'clock-step': {
+      const moved = `${e.deltaMs < 0 ? 'back' : 'forward'} by ${formatDuration(Math.abs(e.deltaMs))}`;
+      await log.warn(
+        `the system clock moved ${moved} (NTP step, manual change or resume from suspend); the schedule follows the new time, and restore points stay in order`,
+        { details: { ...e } },
+      );
+      break;
+    }
     case 'scheduler-error':
       await logger.error(e.error, { category: 'backup', message: `scheduler: ${e.message}` });
       break;

@@ -14,6 +14,7 @@ import { backupDatabase, backupLogStore, restoreLogStore } from '../../src/backu
 import { pruneRepository } from '../../src/backup/prune.js';
 import { backupAll } from '../../src/backup/backup-all.js';
 import { runRestoreTest } from '../../src/backup/restore-test.js';
+import { runDrill } from '../../src/backup/drill.js';
 import { scheduledJobs } from '../../src/server/jobs.js';
 
 const newEnv = useTestEnvs();
@@ -157,6 +158,17 @@ describe('log store backups', () => {
     expect(names).toContain('log store: PRAGMA integrity_check true');
     expect(names).toContain('log store: row counts match the manifest true');
     expect(r.ok, JSON.stringify(r.checks)).toBe(true);
+  }, 60_000);
+
+  it('the drill recovers the log store too, from the repository and the identity alone', async () => {
+    const env = await newEnv({ rows: 50 });
+    for (let i = 0; i < 100; i++) await env.deps.log.info(`entry ${i}`);
+    const all = await backupAll(env.deps);
+    const r = await runDrill(env.deps);
+    const step = r.steps.find((s) => s.name.startsWith('restore the log store'));
+    expect(step?.ok, JSON.stringify(r.steps)).toBe(true);
+    expect(r.logs?.point).toBe(all.logs!.entry.id);
+    expect(r.ok).toBe(true);
   }, 60_000);
 
   it('the scheduled full and incremental jobs back the log store up too', async () => {

@@ -18,6 +18,7 @@ import { SafetynetError, UsageError } from '../../../errors.js';
 import type { FileSetConfig } from '../../../config/types.js';
 import type { BackupDeps } from '../../context.js';
 import { newPointId } from '../../repo/layout.js';
+import { pointTimeAfter } from '../../repo/point-time.js';
 import { createdBy } from '../../repo/repository.js';
 import type { CatalogEntry, ObjectRef } from '../../repo/types.js';
 import { loadOrCreateBlobKey, sha256, type BlobKey } from './blob-key.js';
@@ -257,7 +258,12 @@ async function runBackup(deps: BackupDeps, opts: BackupFilesOptions): Promise<Ba
     }
     pruneCache(cache, new Set(live.keys()));
 
-    const time = opts.time ?? started;
+    const time =
+      opts.time ??
+      pointTimeAfter(
+        points.filter((p) => p.source === FILES_SOURCE),
+        started,
+      );
     const pointId = newPointId(time);
     const writer = repo.beginPoint({
       id: pointId,

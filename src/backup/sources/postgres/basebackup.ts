@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { BackupDeps } from '../../context.js';
 import { dataPartKey, newPointId } from '../../repo/layout.js';
+import { pointTimeAfter } from '../../repo/point-time.js';
 import { createdBy, type PointWriter } from '../../repo/repository.js';
 import { MANIFEST_FORMAT, type PartRecord } from '../../repo/types.js';
 import type { DbBackupOptions, DbBackupResult } from '../types.js';
@@ -39,12 +40,18 @@ export async function backupPostgres(deps: BackupDeps, opts: DbBackupOptions): P
     // The slot exists before the backup starts, so every WAL byte from its start on is kept for us.
     await ensureSlot(deps);
     const label = `safetynet ${new Date(started).toISOString()}`;
-    const id = newPointId(opts.time ?? started);
+    const time =
+      opts.time ??
+      pointTimeAfter(
+        (await repo.listPoints()).filter((p) => p.source === 'db'),
+        started,
+      );
+    const id = newPointId(time);
     writer = repo.beginPoint({
       id,
       source: 'db',
       kind: 'full',
-      time: opts.time ?? started,
+      time,
       parent: null,
       set: opts.set ?? null,
     });

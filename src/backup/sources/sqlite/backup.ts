@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { SafetynetError } from '../../../errors.js';
 import type { BackupDeps } from '../../context.js';
 import { dataPartKey, newPointId } from '../../repo/layout.js';
+import { pointTimeAfter } from '../../repo/point-time.js';
 import { createdBy, type PointWriter } from '../../repo/repository.js';
 import { lockForBackup, throwIfAborted } from '../common.js';
 import {
@@ -82,7 +83,7 @@ export async function backupSqlite(
       ...(opts.snapshotMethod ? { method: opts.snapshotMethod } : {}),
       ...(target.sqliteOnly ? { sqliteOnly: true } : {}),
     });
-    const snapTime = opts.time ?? clock.now();
+    const snapTime = opts.time ?? pointTimeAfter(points, clock.now());
     const snapOpenedAt = performance.now();
     const { pageSize, pageCount } = snapshot;
     let kind = decision.kind;
