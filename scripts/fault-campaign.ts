@@ -19,6 +19,7 @@ import {
   mkdtempSync,
   readFileSync,
   readdirSync,
+  renameSync,
   rmSync,
   statSync,
   truncateSync,
@@ -926,7 +927,6 @@ const storeReplaced: Scenario = {
       ]);
       await other.close();
       writeFileSync(`${file}.new`, readFileSync(path.join(dir, 'other.sqlite')));
-      const { renameSync } = await import('node:fs');
       renameSync(`${file}.new`, file);
     } else {
       for (const f of how === 'delete with WAL' ? [file, `${file}-wal`, `${file}-shm`] : [file])
@@ -999,15 +999,27 @@ async function backupEntries(env: Env): Promise<{ id: number; message: string }[
 }
 
 /** Incremental runs started after this trial's clock-step entry (entries after `sinceId` only). */
-async function runsAfterStep(env: Env, sinceId: number): Promise<{ stepSeen: boolean; incremental: number }> {
+async function runsAfterStep(
+  env: Env,
+  sinceId: number,
+): Promise<{ stepSeen: boolean; incremental: number; trail: string }> {
   const entries = (await backupEntries(env)).filter((e) => e.id > sinceId);
+  // What serve logged, for the note when a trial fails.
+  const trail = entries.map((e) => `#${e.id} ${e.message.slice(0, 90)}`).join(' | ');
   const step = entries.findIndex((e) => /the system clock moved/.test(e.message));
-  if (step < 0) return { stepSeen: false, incremental: 0 };
+  if (step < 0) return { stepSeen: false, incremental: 0, trail };
   const after = entries.slice(step + 1);
   return {
     stepSeen: true,
     incremental: after.filter((e) => e.message.startsWith('job incremental started')).length,
+    trail,
   };
+}
+
+/** Writes the clock offset libfaketime reads, atomically (it re-reads the file at every clock call). */
+function setFakeOffset(file: string, offset: string): void {
+  writeFileSync(`${file}.tmp`, `${offset}\n`);
+  renameSync(`${file}.tmp`, file);
 }
 
 /**
@@ -1041,7 +1053,7 @@ const clockStep: Scenario = {
   async trial(env, rng, i) {
     const back = i % 2 === 0;
     const offsetFile = path.join(env.dir, `clock-${i}`);
-    writeFileSync(offsetFile, '+0\n');
+    setFakeOffset(offsetFile, '+0');
     const fake = { ...env.processEnv, ...fakeClockEnv(offsetFile) };
     const problems: string[] = [];
     let manualSteps = 0;
@@ -1065,7 +1077,7 @@ const clockStep: Scenario = {
     )
       await sleep(20);
     await sleep(rng.int(1000, 5000));
-    writeFileSync(offsetFile, back ? '-1h\n' : '+1h\n');
+    setFakeOffset(offsetFile, back ? '-1h' : '+1h');
     const stepAt = Date.now();
     await sleep(4 * STEP_INCREMENTAL_S * 1000 + 1000);
     const afterMs = Date.now() - stepAt;
@@ -1087,6 +1099,7 @@ const clockStep: Scenario = {
     if (!runs.stepSeen) problems.push('serve did not log the clock step');
     // Real seconds after the step: one incremental every 2 s, none skipped for the hour, no burst.
     const expected = Math.floor(afterMs / 1000 / STEP_INCREMENTAL_S);
+    if (runs.incremental < 2 || runs.incremental > expected + 2) problems.push(`serve's log: ${runs.trail}`);
     if (runs.incremental < 2)
       problems.push(`only ${runs.incremental} incremental runs in ${afterMs} ms after the step`);
     if (runs.incremental > expected + 2)

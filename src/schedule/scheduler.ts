@@ -138,6 +138,11 @@ interface Entry {
   spec: JobSpec;
   schedule: CronSchedule;
   pending: Pending | null;
+  /**
+   * When this process last started the job, on the wall clock as it reads now (moved with every
+   * clock step). The state file's times may come from before a step, in another process.
+   */
+  lastStartedAt?: number;
 }
 
 interface Current {
@@ -444,6 +449,7 @@ export class Scheduler {
       if (deltaMs < 0) this.current.steppedBack = true;
     }
     for (const entry of this.entries) {
+      if (entry.lastStartedAt !== undefined) entry.lastStartedAt += deltaMs;
       const p = entry.pending;
       if (!p) continue;
       if (p.reason !== 'schedule') {
@@ -451,12 +457,7 @@ export class Scheduler {
         continue;
       }
       if (deltaMs > 0) continue;
-      const last = lastAttemptMs(this.state.jobs[entry.spec.name]);
-      const next = this.nextSlotAfterStep(
-        entry.schedule,
-        now,
-        last === undefined ? undefined : last + deltaMs,
-      );
+      const next = this.nextSlotAfterStep(entry.schedule, now, this.lastStartAfterStep(entry, now, deltaMs));
       entry.pending = next === null ? null : { dueAt: next, slot: next, reason: 'schedule' };
     }
     this.emit({
@@ -471,6 +472,17 @@ export class Scheduler {
     this.cancelTimer?.();
     this.cancelTimer = undefined;
     this.pump();
+  }
+
+  /**
+   * When the job last started, on the clock as it reads after a step: this process's own record, else
+   * the state file's (recorded before the step). A time after `now` comes from another timeline (an
+   * earlier step, another process): it counts as "just now".
+   */
+  private lastStartAfterStep(entry: Entry, now: number, deltaMs: number): number | undefined {
+    const stored = lastAttemptMs(this.state.jobs[entry.spec.name]);
+    const last = entry.lastStartedAt ?? (stored === undefined ? undefined : stored + deltaMs);
+    return last === undefined ? undefined : Math.min(last, now);
   }
 
   /** The first slot after `now` at least half an interval after `lastRun` (in the new time). */
@@ -514,6 +526,7 @@ export class Scheduler {
   private startRun(entry: Entry, now: number): void {
     const pending = entry.pending!;
     entry.pending = null;
+    entry.lastStartedAt = now;
     const controller = new AbortController();
     const current: Current = {
       entry,

@@ -94,6 +94,24 @@ describe('Scheduler: the wall clock stepped', () => {
     await h.scheduler.stop({ abortRunning: true });
   });
 
+  it('back an hour when the state file holds a run from another timeline: the job still keeps its pace', async () => {
+    // An earlier process saw the clock an hour ahead and recorded a failed run at 16:00.
+    const state = stateWithLastSuccess({ incremental: '2026-05-03T14:00:00.000Z' });
+    const future = { ...state.jobs.incremental!.lastSuccess!, startedAt: '2026-05-03T16:00:00.000Z' };
+    state.jobs.incremental!.lastFailure = { ...future, outcome: 'failed' };
+    const h = new Harness({
+      start: t('2026-05-03T14:30:00Z'),
+      timezone: 'UTC',
+      state,
+      jobs: [{ name: 'incremental', cron: '0 * * * *', durationMs: MINUTE }],
+    });
+    await h.scheduler.start();
+    await h.clock.step(-HOUR); // 13:30
+    await h.clock.advanceAsync(30 * MINUTE + 1);
+    expect(h.startsOf('incremental')).toEqual(['2026-05-03T14:00:00.000Z']);
+    await h.scheduler.stop({ abortRunning: true });
+  });
+
   it('forward an hour: the slots that passed run once each, not once per missed slot', async () => {
     const h = new Harness({
       start: t('2026-05-03T14:01:00Z'),
