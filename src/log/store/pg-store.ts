@@ -11,6 +11,8 @@
  * an append fail within that time, and the writer spools.
  */
 import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import * as os from 'node:os';
 import { StorageError, SafetynetError } from '../../errors.js';
 import {
   LEVELS,
@@ -21,12 +23,12 @@ import {
   type SearchOptions,
   type SearchPage,
 } from '../types.js';
-import { GENESIS_HASH, linkHash } from '../chain.js';
+import { GENESIS_HASH, linkHash, writerHash } from '../chain.js';
 import { assertValidRows } from '../entry-check.js';
 import { countByLevel, search } from './pg-search.js';
 import { pruneStore } from './pg-retention.js';
 import { verifyStore } from './pg-verify.js';
-import { DAY_MS, LOCK_APPEND, LOCK_CLASS, PG_SCHEMA, dayOf, ensurePartitions, migrate } from './pg-schema.js';
+import { DAY_MS, LOCK_CLASS, LOCK_WRITERS, PG_SCHEMA, dayOf, ensurePartitions, migrate } from './pg-schema.js';
 import { indexedText, webhookBody } from './pg-text.js';
 import {
   SpoolMarkConflict,
@@ -82,9 +84,27 @@ interface BatchRow {
   x: string;
 }
 
-const INSERT_BATCH = `INSERT INTO ${PG_SCHEMA}.logs (id, ts, level, category, message, details, order_id, error_stack, seq, hash, tsv)
-  SELECT i, t, l, c, m, d, o, e, s, decode(h, 'hex'), to_tsvector('simple', x)
-  FROM json_to_recordset($1::json) AS r (i bigint, t bigint, l smallint, c text, m text, d text, o text, e text, s bigint, h text, x text)`;
+/** The batch's entries and the writer's new chain heads, in one statement. */
+const INSERT_BATCH = `WITH ins AS (
+  INSERT INTO ${PG_SCHEMA}.logs (writer, id, ts, level, category, message, details, order_id, error_stack, seq, hash, tsv)
+  SELECT $2, i, t, l, c, m, d, o, e, s, decode(h, 'hex'), to_tsvector('simple', x)
+  FROM json_to_recordset($1::json) AS r (i bigint, t bigint, l smallint, c text, m text, d text, o text, e text, s bigint, h text, x text))
+INSERT INTO ${PG_SCHEMA}.chain_heads (writer, category, seq, hash)
+  SELECT $2, * FROM unnest($3::text[], $4::bigint[], $5::bytea[])
+ON CONFLICT (writer, category) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`;
+
+/** How long a writer stays its process's after its last append (then an idle writer may be taken over). */
+const LEASE = '10 minutes';
+
+/** A writer this store object holds: its number, its lease token, and its chains' heads. */
+interface WriterState {
+  id: number;
+  token: string;
+  heads: Map<string, { seq: number; hash: string }>;
+}
+
+/** The writer's lease was taken over (this process was idle past the lease): append with another. */
+class LeaseLost extends Error {}
 
 export const PG_COLUMNS = 'id, ts, level, category, message, details, order_id, error_stack';
 
@@ -98,7 +118,12 @@ const types = {
 
 export class PostgresLogStore implements LogStore {
   readonly kind = 'postgres';
-  readonly capabilities: StoreCapabilities = { fullText: true, multiProcess: true, multiHost: true };
+  readonly capabilities: StoreCapabilities = {
+    fullText: true,
+    multiProcess: true,
+    multiHost: true,
+    writerChains: true,
+  };
   readonly pool: pg.Pool;
   /** Where the store is, for messages (the connection string without its password). */
   readonly where: string;
@@ -106,6 +131,10 @@ export class PostgresLogStore implements LogStore {
   private ready: Promise<void> | undefined;
   private readonly days = new Set<number>();
   private closed = false;
+  /** The writer whose chains this store object extends (taken on its first append). */
+  private writer: WriterState | null = null;
+  /** The append in progress: appends of one store object run one after the other. */
+  private appending: Promise<unknown> = Promise.resolve();
 
   constructor(options: PgStoreOptions = {}) {
     const timeout = options.timeoutMs ?? 5000;
@@ -164,7 +193,7 @@ export class PostgresLogStore implements LogStore {
         client.release(broken);
       }
     } catch (err) {
-      if (err instanceof SafetynetError || err instanceof SpoolMarkConflict) throw err;
+      if (err instanceof SafetynetError || err instanceof SpoolMarkConflict || err instanceof LeaseLost) throw err;
       throw pgError(this.where, verb, err);
     }
   }
@@ -189,18 +218,37 @@ export class PostgresLogStore implements LogStore {
   async append(rows: AppendRow[], options: AppendOptions = {}): Promise<AppendResult> {
     if (rows.length === 0 && !options.spoolMark) return { firstId: 0, count: 0 };
     assertValidRows(rows);
+    const safe = rows.map(pgSafe);
+    // The indexed text does not depend on the chain: made before anything waits.
+    const texts = safe.map((r) => indexedText(r.message, webhookBody(r.category, r.details)));
+    // One append at a time per store object: its writer's chains continue from the previous batch.
+    const run = this.appending.then(() => this.appendNow(safe, options, texts));
+    this.appending = run.catch(() => {});
+    return run;
+  }
+
+  private async appendNow(rows: AppendRow[], options: AppendOptions, texts: string[]): Promise<AppendResult> {
     await this.partitionsFor(rows);
-    // The indexed text does not depend on the chain: made before taking the append lock.
-    const texts = rows.map((r) => indexedText(r.message, webhookBody(r.category, r.details)));
-    try {
-      return await this.tx('append to', (c) => this.appendIn(c, rows, options, texts));
-    } catch (err) {
-      // "no partition for row": retention dropped a day this process thought existed (an old
-      // timestamp, e.g. an import). Forget what we knew and try once more.
-      if ((err as { cause?: { code?: unknown } }).cause?.code !== '23514') throw err;
-      this.days.clear();
-      await this.partitionsFor(rows);
-      return this.tx('append to', (c) => this.appendIn(c, rows, options, texts));
+    const firstId = rows.length ? await this.reserveIds(rows.length) : 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { result, writer } = await this.tx('append to', (c) =>
+          this.appendIn(c, rows, options, texts, firstId),
+        );
+        if (writer) this.writer = writer;
+        return result;
+      } catch (err) {
+        // Whatever failed (even a COMMIT whose answer was lost), the next append takes a writer
+        // afresh, with its heads as committed: never continue a chain from a guess.
+        this.writer = null;
+        if (attempt > 0) throw err;
+        if (err instanceof LeaseLost) continue;
+        // "no partition for row": retention dropped a partition this process thought existed (an
+        // old timestamp, e.g. an import). Forget what we knew and try once more.
+        if ((err as { cause?: { code?: unknown } }).cause?.code !== '23514') throw err;
+        this.days.clear();
+        await this.partitionsFor(rows);
+      }
     }
   }
 
@@ -212,54 +260,64 @@ export class PostgresLogStore implements LogStore {
     for (const d of missing) this.days.add(d);
   }
 
+  /**
+   * Reserves `n` consecutive entry ids in a transaction of its own, so appends never wait for each
+   * other's commits. It may commit asynchronously: the entries' own commit record comes later in
+   * the WAL, so whenever they are durable, so is the reservation (a lost reservation of entries
+   * that were never stored leaves only a gap in the ids).
+   */
+  private async reserveIds(n: number): Promise<number> {
+    const r = await this.use('append to', (c) =>
+      c.query(
+        `BEGIN; SET LOCAL synchronous_commit = off;
+         UPDATE ${S}.id_counter SET next_id = next_id + ${n} RETURNING next_id - ${n} AS first; COMMIT`,
+      ),
+    );
+    const results = r as unknown as pg.QueryResult<{ first: number }>[];
+    return results[2]!.rows[0]!.first;
+  }
+
   /** The append transaction's body (the transaction is open on `c`). */
   private async appendIn(
     c: pg.PoolClient,
     rows: AppendRow[],
     options: AppendOptions,
     texts: string[],
-  ): Promise<AppendResult> {
-    await c.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, LOCK_APPEND]);
+    firstId: number,
+  ): Promise<{ result: AppendResult; writer?: WriterState }> {
     const mark = options.spoolMark;
     if (mark) {
       const r = await c.query<{ offset_bytes: number }>(
-        `SELECT offset_bytes FROM ${S}.spool_offsets WHERE file = $1`,
+        `SELECT offset_bytes FROM ${S}.spool_offsets WHERE file = $1 FOR UPDATE`,
         [mark.file],
       );
       const at = r.rows[0]?.offset_bytes ?? 0;
       if (at !== mark.from) throw new SpoolMarkConflict(`spool ${mark.file} is at ${at}, not ${mark.from}`);
       await c.query(
         `INSERT INTO ${S}.spool_offsets (file, offset_bytes) VALUES ($1, $2)
-         ON CONFLICT (file) DO UPDATE SET offset_bytes = excluded.offset_bytes`,
-        [mark.file, mark.to],
-      );
+         ON CONFLICT (file) DO UPDATE SET offset_bytes = excluded.offset_bytes
+         WHERE ${S}.spool_offsets.offset_bytes = $3`,
+        [mark.file, mark.to, mark.from],
+      ).then((u) => {
+        if (u.rowCount !== 1) throw new SpoolMarkConflict(`spool ${mark.file} moved past ${mark.from}`);
+      });
     }
-    if (rows.length === 0) return { firstId: 0, count: 0 };
-    const cats = [...new Set(rows.map((r) => r.category))];
-    const heads = new Map<string, { seq: number; hash: string }>();
-    const h = await c.query<{ category: string; seq: number; hash: Buffer }>(
-      `SELECT category, seq, hash FROM ${S}.chain_heads WHERE category = ANY($1::text[])`,
-      [cats],
-    );
-    for (const r of h.rows) heads.set(r.category, { seq: r.seq, hash: r.hash.toString('hex') });
-    // n consecutive ids: nobody else takes ids while we hold the append lock.
-    const ids = await c.query<{ first: number }>(
-      `SELECT setval('${S}.entry_id', nextval('${S}.entry_id') + $1 - 1) - $1 + 1 AS first`,
-      [rows.length],
-    );
-    const firstId = ids.rows[0]!.first;
-    const webhookFirst = await this.webhookFirsts(c, rows, firstId);
-    // One JSON parameter for the whole batch: JSON.stringify is native and json_to_recordset
-    // parses it once, far cheaper than eleven text-array literals built and parsed element by element.
+    if (rows.length === 0) return { result: { firstId: 0, count: 0 } };
+    const w = await this.claimWriter(c);
+    const heads = new Map([...w.heads].map(([k, v]) => [k, { ...v }]));
+    const webhookFirst = await webhookFirsts(c, rows, firstId);
+    // Hashes are computed here, in the client: the chain is this writer's alone, so nothing in
+    // the database has to be read or locked for it.
     const batch: BatchRow[] = new Array<BatchRow>(rows.length);
     let id = firstId;
     for (let i = 0; i < rows.length; i++) {
-      const row = pgSafe(rows[i]!);
+      const row = rows[i]!;
       let head = heads.get(row.category);
       if (!head) heads.set(row.category, (head = { seq: 0, hash: GENESIS_HASH }));
       const details = webhookFirst.get(id) ?? row.details;
       const seq = head.seq + 1;
       const hash = linkHash(head.hash, {
+        writer: w.id,
         id,
         seq,
         ts: row.ts,
@@ -287,59 +345,66 @@ export class PostgresLogStore implements LogStore {
       };
       id++;
     }
-    await c.query(INSERT_BATCH, [JSON.stringify(batch)]);
-    await c.query(
-      `INSERT INTO ${S}.chain_heads (category, seq, hash) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])
-       ON CONFLICT (category) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`,
-      [cats, cats.map((k) => heads.get(k)!.seq), cats.map((k) => Buffer.from(heads.get(k)!.hash, 'hex'))],
-    );
-    return { firstId, count: rows.length };
+    const cats = [...new Set(rows.map((r) => r.category))];
+    await c.query(INSERT_BATCH, [
+      JSON.stringify(batch),
+      w.id,
+      cats,
+      cats.map((k) => heads.get(k)!.seq),
+      cats.map((k) => Buffer.from(heads.get(k)!.hash, 'hex')),
+    ]);
+    return { result: { firstId, count: rows.length }, writer: { id: w.id, token: w.token, heads } };
   }
 
   /**
-   * Records the batch's webhook event ids; returns the details (marked `duplicate`, with the first
-   * entry's id) of the rows whose event id was seen before, by their new id.
+   * This store object's writer, checked inside the append transaction: its lease renewed when it
+   * still holds it (LeaseLost otherwise); else an idle writer taken over (one whose lease ran out:
+   * its process stopped logging or died), with its heads as committed; else a new writer
+   * registered, linked to the previous registration, under a lock only registrations take.
    */
-  private async webhookFirsts(
-    c: pg.PoolClient,
-    rows: AppendRow[],
-    firstId: number,
-  ): Promise<Map<number, string>> {
-    const out = new Map<number, string>();
-    const hooks = rows.flatMap((r, i) => (r.webhook ? [{ ...r.webhook, id: firstId + i, row: r }] : []));
-    if (hooks.length === 0) return out;
-    const known = await c.query<{ provider: string; event_id: string; first_id: number }>(
-      `SELECT w.provider, w.event_id, w.first_id FROM ${S}.webhook_events w
-       JOIN unnest($1::text[], $2::text[]) AS k (provider, event_id) USING (provider, event_id)`,
-      [hooks.map((x) => x.provider), hooks.map((x) => x.eventId)],
-    );
-    const first = new Map<string, number>();
-    for (const k of known.rows) first.set(`${k.provider}\u0000${k.event_id}`, k.first_id);
-    const fresh: typeof hooks = [];
-    for (const x of hooks) {
-      const key = `${x.provider}\u0000${x.eventId}`;
-      const f = first.get(key);
-      if (f === undefined) {
-        first.set(key, x.id);
-        fresh.push(x);
-        continue;
-      }
-      try {
-        const d = JSON.parse(x.row.details) as Record<string, unknown>;
-        d.duplicate = true;
-        d.duplicateOf = String(f);
-        out.set(x.id, JSON.stringify(d));
-      } catch {
-        // unparseable details stay as they are
-      }
-    }
-    if (fresh.length) {
-      await c.query(
-        `INSERT INTO ${S}.webhook_events (provider, event_id, first_id) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])`,
-        [fresh.map((x) => x.provider), fresh.map((x) => x.eventId), fresh.map((x) => x.id)],
+  private async claimWriter(c: pg.PoolClient): Promise<WriterState> {
+    if (this.writer) {
+      const r = await c.query(
+        `UPDATE ${S}.writers SET lease_until = now() + $3::interval WHERE id = $1 AND token = $2`,
+        [this.writer.id, this.writer.token, LEASE],
       );
+      if (r.rowCount !== 1) throw new LeaseLost();
+      return this.writer;
     }
-    return out;
+    const token = randomBytes(16).toString('hex');
+    const host = os.hostname();
+    const idle = await c.query<{ id: number }>(
+      `UPDATE ${S}.writers SET token = $1, lease_until = now() + $2::interval, host = $3, pid = $4
+       WHERE id = (SELECT id FROM ${S}.writers WHERE lease_until < now() ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+       RETURNING id`,
+      [token, LEASE, host, process.pid],
+    );
+    if (idle.rows[0]) {
+      const wid = idle.rows[0].id;
+      const h = await c.query<{ category: string; seq: number; hash: Buffer }>(
+        `SELECT category, seq, hash FROM ${S}.chain_heads WHERE writer = $1`,
+        [wid],
+      );
+      return {
+        id: wid,
+        token,
+        heads: new Map(h.rows.map((x) => [x.category, { seq: x.seq, hash: x.hash.toString('hex') }])),
+      };
+    }
+    await c.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, LOCK_WRITERS]);
+    const last = await c.query<{ id: number; hash: Buffer }>(
+      `SELECT id, hash FROM ${S}.writers ORDER BY id DESC LIMIT 1`,
+    );
+    const wid = (last.rows[0]?.id ?? 0) + 1;
+    const prev = last.rows[0]?.hash.toString('hex') ?? GENESIS_HASH;
+    const registeredAt = Date.now();
+    const hash = writerHash(prev, { id: wid, registeredAt });
+    await c.query(
+      `INSERT INTO ${S}.writers (id, registered_at, prev_hash, hash, token, lease_until, host, pid)
+       VALUES ($1, $2, $3, $4, $5, now() + $6::interval, $7, $8)`,
+      [wid, registeredAt, Buffer.from(prev, 'hex'), Buffer.from(hash, 'hex'), token, LEASE, host, process.pid],
+    );
+    return { id: wid, token, heads: new Map() };
   }
 
   /** Nothing to catch up: the text index is written with the entries. Creates this and next week's partitions ahead of time. */
@@ -377,7 +442,9 @@ export class PostgresLogStore implements LogStore {
 
   async categories(): Promise<string[]> {
     const r = await this.use('read', (c) =>
-      c.query<{ category: string }>(`SELECT category FROM ${S}.chain_heads ORDER BY category COLLATE "C"`),
+      c.query<{ category: string }>(
+        `SELECT category FROM ${S}.chain_heads GROUP BY category ORDER BY category COLLATE "C"`,
+      ),
     );
     return r.rows.map((x) => x.category);
   }
@@ -409,12 +476,13 @@ export class PostgresLogStore implements LogStore {
 
   async readRaw(afterId: number, limit: number): Promise<RawEntry[]> {
     const r = await this.use('read', (c) =>
-      c.query<PgRow & { seq: number; hash: Buffer }>(
-        `SELECT ${PG_COLUMNS}, seq, hash FROM ${S}.logs WHERE id > $1 ORDER BY id LIMIT $2`,
+      c.query<PgRow & { writer: number; seq: number; hash: Buffer }>(
+        `SELECT writer, ${PG_COLUMNS}, seq, hash FROM ${S}.logs WHERE id > $1 ORDER BY id LIMIT $2`,
         [afterId, limit],
       ),
     );
     return r.rows.map((x) => ({
+      ...(x.writer ? { writer: x.writer } : {}),
       id: x.id,
       ts: x.ts,
       level: LEVELS[x.level] ?? 'critical',
@@ -435,7 +503,6 @@ export class PostgresLogStore implements LogStore {
   async writeRaw(rows: RawEntry[], state?: ChainState): Promise<void> {
     await this.partitionsFor(rows);
     await this.tx('copy into', async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, LOCK_APPEND]);
       const ids = rows.map((r) => r.id);
       const clash = await c.query(`SELECT id FROM ${S}.logs WHERE id = ANY($1::bigint[]) LIMIT 1`, [ids]);
       if (clash.rowCount) {
@@ -448,12 +515,13 @@ export class PostgresLogStore implements LogStore {
         );
       }
       await c.query(
-        `INSERT INTO ${S}.logs (id, ts, level, category, message, details, order_id, error_stack, seq, hash, tsv)
-         SELECT id, ts, level, category, message, details, order_id, error_stack, seq, hash, to_tsvector('simple', txt)
-         FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::text[], $5::text[], $6::text[], $7::text[],
-                     $8::text[], $9::bigint[], $10::bytea[], $11::text[])
-           AS t (id, ts, level, category, message, details, order_id, error_stack, seq, hash, txt)`,
+        `INSERT INTO ${S}.logs (writer, id, ts, level, category, message, details, order_id, error_stack, seq, hash, tsv)
+         SELECT writer, id, ts, level, category, message, details, order_id, error_stack, seq, hash, to_tsvector('simple', txt)
+         FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::smallint[], $5::text[], $6::text[], $7::text[], $8::text[],
+                     $9::text[], $10::bigint[], $11::bytea[], $12::text[])
+           AS t (writer, id, ts, level, category, message, details, order_id, error_stack, seq, hash, txt)`,
         [
+          rows.map((r) => r.writer ?? 0),
           ids,
           rows.map((r) => r.ts),
           rows.map((r) => LEVEL_RANK[r.level]),
@@ -468,10 +536,9 @@ export class PostgresLogStore implements LogStore {
         ],
       );
       if (ids.length) {
-        await c.query(
-          `SELECT setval('${S}.entry_id', greatest($1::bigint, (SELECT last_value FROM ${S}.entry_id)))`,
-          [Math.max(...ids)],
-        );
+        await c.query(`UPDATE ${S}.id_counter SET next_id = greatest(next_id, $1::bigint + 1)`, [
+          Math.max(...ids),
+        ]);
       }
       if (state) await writeChainState(c, state);
     });
@@ -486,23 +553,33 @@ export class PostgresLogStore implements LogStore {
 
 /** Heads, pruned runs and webhook event ids as stored. */
 export async function readChainState(c: pg.ClientBase): Promise<ChainState> {
-  const heads = await c.query<{ category: string; seq: number; hash: Buffer }>(
-    `SELECT category, seq, hash FROM ${S}.chain_heads ORDER BY category`,
+  const heads = await c.query<{ writer: number; category: string; seq: number; hash: Buffer }>(
+    `SELECT writer, category, seq, hash FROM ${S}.chain_heads ORDER BY writer, category`,
   );
   const pruned = await c.query<{
+    writer: number;
     category: string;
     from_seq: number;
     to_seq: number;
     last_hash: Buffer;
     count: number;
     pruned_at: number;
-  }>(`SELECT category, from_seq, to_seq, last_hash, count, pruned_at FROM ${S}.chain_pruned`);
+  }>(`SELECT writer, category, from_seq, to_seq, last_hash, count, pruned_at FROM ${S}.chain_pruned`);
   const hooks = await c.query<{ provider: string; event_id: string; first_id: number }>(
     `SELECT provider, event_id, first_id FROM ${S}.webhook_events`,
   );
+  const writers = await c.query<{ id: number; registered_at: number; prev_hash: Buffer; hash: Buffer }>(
+    `SELECT id, registered_at, prev_hash, hash FROM ${S}.writers ORDER BY id`,
+  );
   return {
-    heads: heads.rows.map((h) => ({ category: h.category, seq: h.seq, hash: h.hash.toString('hex') })),
+    heads: heads.rows.map((h) => ({
+      ...(h.writer ? { writer: h.writer } : {}),
+      category: h.category,
+      seq: h.seq,
+      hash: h.hash.toString('hex'),
+    })),
     pruned: pruned.rows.map((p) => ({
+      ...(p.writer ? { writer: p.writer } : {}),
       category: p.category,
       fromSeq: p.from_seq,
       toSeq: p.to_seq,
@@ -511,23 +588,35 @@ export async function readChainState(c: pg.ClientBase): Promise<ChainState> {
       prunedAt: p.pruned_at,
     })),
     webhooks: hooks.rows.map((w) => ({ provider: w.provider, eventId: w.event_id, firstId: w.first_id })),
+    writers: writers.rows.map((w) => ({
+      id: w.id,
+      registeredAt: w.registered_at,
+      prevHash: w.prev_hash.toString('hex'),
+      hash: w.hash.toString('hex'),
+    })),
   };
 }
 
 async function writeChainState(c: pg.ClientBase, state: ChainState): Promise<void> {
   await c.query(
-    `DELETE FROM ${S}.chain_heads; DELETE FROM ${S}.chain_pruned; DELETE FROM ${S}.webhook_events;`,
+    `DELETE FROM ${S}.chain_heads; DELETE FROM ${S}.chain_pruned; DELETE FROM ${S}.webhook_events; DELETE FROM ${S}.writers;`,
   );
   const hex = (h: string) => Buffer.from(h, 'hex');
-  await c.query(`INSERT INTO ${S}.chain_heads SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])`, [
-    state.heads.map((h) => h.category),
-    state.heads.map((h) => h.seq),
-    state.heads.map((h) => hex(h.hash)),
-  ]);
   await c.query(
-    `INSERT INTO ${S}.chain_pruned (category, from_seq, to_seq, last_hash, count, pruned_at)
-     SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bytea[], $5::bigint[], $6::bigint[])`,
+    `INSERT INTO ${S}.chain_heads (writer, category, seq, hash)
+     SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bytea[])`,
     [
+      state.heads.map((h) => h.writer ?? 0),
+      state.heads.map((h) => h.category),
+      state.heads.map((h) => h.seq),
+      state.heads.map((h) => hex(h.hash)),
+    ],
+  );
+  await c.query(
+    `INSERT INTO ${S}.chain_pruned (writer, category, from_seq, to_seq, last_hash, count, pruned_at)
+     SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[], $5::bytea[], $6::bigint[], $7::bigint[])`,
+    [
+      state.pruned.map((p) => p.writer ?? 0),
       state.pruned.map((p) => p.category),
       state.pruned.map((p) => p.fromSeq),
       state.pruned.map((p) => p.toSeq),
@@ -544,6 +633,63 @@ async function writeChainState(c: pg.ClientBase, state: ChainState): Promise<voi
       state.webhooks.map((w) => w.firstId),
     ],
   );
+  // Copied writers keep their registry links; their leases have run out, so new appends may
+  // take them over (and continue their chains) or register writers after them.
+  const writers = state.writers ?? [];
+  await c.query(
+    `INSERT INTO ${S}.writers (id, registered_at, prev_hash, hash, token, lease_until, host, pid)
+     SELECT id, at, prev, hash, '', '-infinity', '', 0 FROM unnest($1::int[], $2::bigint[], $3::bytea[], $4::bytea[]) AS w (id, at, prev, hash)`,
+    [
+      writers.map((w) => w.id),
+      writers.map((w) => w.registeredAt),
+      writers.map((w) => hex(w.prevHash)),
+      writers.map((w) => hex(w.hash)),
+    ],
+  );
+}
+
+/**
+ * Records the batch's webhook event ids (concurrent writers may record the same one: the insert
+ * waits for the other transaction and then skips the key); returns the details, marked
+ * `duplicate` with the first entry's id, of the rows whose event id was recorded before, by id.
+ */
+async function webhookFirsts(c: pg.PoolClient, rows: AppendRow[], firstId: number): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  const hooks = rows.flatMap((r, i) => (r.webhook ? [{ ...r.webhook, id: firstId + i, row: r }] : []));
+  if (hooks.length === 0) return out;
+  const keyOf = (x: { provider: string; eventId: string }) => `${x.provider}\u0000${x.eventId}`;
+  const firstInBatch = new Map<string, (typeof hooks)[number]>();
+  for (const x of hooks) if (!firstInBatch.has(keyOf(x))) firstInBatch.set(keyOf(x), x);
+  const cand = [...firstInBatch.values()];
+  const fresh = await c.query<{ provider: string; event_id: string }>(
+    `INSERT INTO ${S}.webhook_events (provider, event_id, first_id)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING RETURNING provider, event_id`,
+    [cand.map((x) => x.provider), cand.map((x) => x.eventId), cand.map((x) => x.id)],
+  );
+  const first = new Map<string, number>();
+  for (const k of fresh.rows) first.set(`${k.provider}\u0000${k.event_id}`, firstInBatch.get(`${k.provider}\u0000${k.event_id}`)!.id);
+  const older = cand.filter((x) => !first.has(keyOf(x)));
+  if (older.length) {
+    const known = await c.query<{ provider: string; event_id: string; first_id: number }>(
+      `SELECT w.provider, w.event_id, w.first_id FROM ${S}.webhook_events w
+       JOIN unnest($1::text[], $2::text[]) AS k (provider, event_id) USING (provider, event_id)`,
+      [older.map((x) => x.provider), older.map((x) => x.eventId)],
+    );
+    for (const k of known.rows) first.set(`${k.provider}\u0000${k.event_id}`, k.first_id);
+  }
+  for (const x of hooks) {
+    const f = first.get(keyOf(x));
+    if (f === undefined || f === x.id) continue;
+    try {
+      const d = JSON.parse(x.row.details) as Record<string, unknown>;
+      d.duplicate = true;
+      d.duplicateOf = String(f);
+      out.set(x.id, JSON.stringify(d));
+    } catch {
+      // unparseable details stay as they are
+    }
+  }
+  return out;
 }
 
 /**
