@@ -114,7 +114,10 @@ export function parseAnchor(key: string, body: Buffer): ChainAnchor {
   if (
     w !== undefined &&
     w !== null &&
-    (!Number.isSafeInteger(w.count) || w.count < 1 || typeof w.hash !== 'string' || !/^[0-9a-f]{64}$/.test(w.hash))
+    (!Number.isSafeInteger(w.count) ||
+      w.count < 1 ||
+      typeof w.hash !== 'string' ||
+      !/^[0-9a-f]{64}$/.test(w.hash))
   )
     return bad('the writer registry head is malformed');
   return {
@@ -186,9 +189,16 @@ export async function checkAnchors(
       const key = chainKey(h.writer ?? 0, h.category);
       const cur = want.get(key);
       if (!cur || h.seq > cur.seq)
-        want.set(key, { writer: h.writer ?? 0, category: h.category, seq: h.seq, hash: h.hash, at: a.createdAt });
+        want.set(key, {
+          writer: h.writer ?? 0,
+          category: h.category,
+          seq: h.seq,
+          hash: h.hash,
+          at: a.createdAt,
+        });
     }
-    if (a.writers && (!registry || a.writers.count > registry.count)) registry = { ...a.writers, at: a.createdAt };
+    if (a.writers && (!registry || a.writers.count > registry.count))
+      registry = { ...a.writers, at: a.createdAt };
   }
   // Positions per category as before (writer 0), and per "category (writer N)" for writer chains.
   const report: AnchorCheck = {

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { checkAnchors, takeAnchor } from '../../src/log/anchor.js';
 import { GENESIS_HASH, linkHash } from '../../src/log/chain.js';
+import { tsvectorText } from '../../src/log/store/pg-copy.js';
 import { dayOf, ensurePartitions, migrate } from '../../src/log/store/pg-schema.js';
 import { PostgresLogStore } from '../../src/log/store/pg-store.js';
 import type { AppendRow, LogStore } from '../../src/log/store/types.js';
@@ -281,6 +282,37 @@ describe('PostgreSQL writer chains', () => {
     // The old v1 links are still checked.
     await sql(url, "UPDATE safetynet_log.logs SET message = 'changed' WHERE id = 3");
     expect((await store.verifyChain()).firstBroken).toMatchObject({ id: '3' });
+    await store.close();
+  });
+});
+
+describe('PostgreSQL COPY path', () => {
+  it('builds exactly the tsvector to_tsvector would, for repeats, long and odd words', async () => {
+    const url = await freshDatabase();
+    const texts = [
+      '',
+      'a b a c a',
+      'refund c31337 ref 42 ref',
+      Array.from({ length: 300 }, () => 'again').join(' '),
+      Array.from({ length: 17000 }, (_, i) => `w${i % 50}`).join(' '),
+      'x'.repeat(3000) + ' short',
+      'caf\u00e9 na\u00efve 12e5 0x1f',
+    ];
+    const got = await sql<{ a: string; b: string }>(
+      url,
+      `SELECT to_tsvector('simple', t)::text AS a, c::tsvector::text AS b FROM unnest($1::text[], $2::text[]) AS x (t, c)`,
+      [texts, texts.map(tsvectorText)],
+    );
+    for (let i = 0; i < texts.length; i++) expect(got[i]!.b, texts[i]!.slice(0, 40)).toBe(got[i]!.a);
+  });
+
+  it('stores tabs, newlines, backslashes and \\N-like text exactly', async () => {
+    const store = open(await freshDatabase());
+    const message = 'tab\there\nline\r\nback\\slash \\N \\x41 end\\';
+    const r = await store.append([{ ...entry(1), message, errorStack: 'a\\tb', orderId: '\\N' }]);
+    const e = await store.get(String(r.firstId));
+    expect(e).toMatchObject({ message, error_stack: 'a\\tb', order_id: '\\N' });
+    expect(await store.verifyChain()).toMatchObject({ ok: true });
     await store.close();
   });
 });

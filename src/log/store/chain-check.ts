@@ -198,13 +198,20 @@ function checkRegistry(
   writers: NonNullable<ChainState['writers']>,
   heads: { writer: number; category: string }[],
 ): ChainBreak | undefined {
-  const fail = (reason: string, category = ''): ChainBreak => ({ id: null, category, timestamp: null, reason });
+  const fail = (reason: string, category = ''): ChainBreak => ({
+    id: null,
+    category,
+    timestamp: null,
+    reason,
+  });
   const sorted = [...writers].sort((a, b) => a.id - b.id);
   let prev = GENESIS_HASH;
   for (let i = 0; i < sorted.length; i++) {
     const w = sorted[i]!;
     if (w.id !== i + 1)
-      return fail(`the writer registry is missing writer ${i + 1} (next registered: ${w.id}): a writer was removed`);
+      return fail(
+        `the writer registry is missing writer ${i + 1} (next registered: ${w.id}): a writer was removed`,
+      );
     if (w.prevHash !== prev || writerHash(prev, w) !== w.hash)
       return fail(`writer ${w.id}'s registration does not match its hash: the registry was edited`);
     prev = w.hash;

@@ -21,7 +21,7 @@ import type { PruneOptions, PruneReport } from './types.js';
 import { startPruneReport } from './prune-report.js';
 
 const S = PG_SCHEMA;
-const DEFAULT_BATCH = 5000;
+const DEFAULT_BATCH = 1000;
 const DEFAULT_PAUSE_MS = 25;
 
 interface Removed {
@@ -87,7 +87,9 @@ export async function pruneStore(s: PostgresLogStore, options: PruneOptions): Pr
       }
       for (const pass of passes) {
         for (;;) {
+          const t0 = performance.now();
           const counts = await timed(() => deleteBatch(c, pass.where, pass.params, batchSize, s.now()));
+          const took = performance.now() - t0;
           let n = 0;
           for (const [cat, k] of counts) {
             count(cat, k);
@@ -95,7 +97,10 @@ export async function pruneStore(s: PostgresLogStore, options: PruneOptions): Pr
           }
           if (n === 0) break;
           report.batches++;
-          if (pauseMs > 0) await sleep(pauseMs);
+          // Rest at least as long as the batch took: the deletes then use at most half of one
+          // core and of the disk's WAL bandwidth, which writers' commits share (their waits
+          // come from that contention, not from locks: deletes and inserts do not conflict).
+          if (pauseMs > 0) await sleep(Math.max(pauseMs, took));
           if (n < batchSize) break;
         }
       }

@@ -138,11 +138,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
  * Creates or upgrades the schema (to `target`, default the newest version; tests build older
  * stores with it); refuses a database migrated by a newer safetynet.
  */
-export async function migrate(
-  client: pg.ClientBase,
-  where: string,
-  target = SCHEMA_VERSION,
-): Promise<void> {
+export async function migrate(client: pg.ClientBase, where: string, target = SCHEMA_VERSION): Promise<void> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, LOCK_MIGRATE]);

@@ -1,10 +1,12 @@
 /**
  * The PostgreSQL log store: one store for many app instances on many hosts (see pg-schema.ts for
- * the tables). Appends are one transaction each: a transaction-scoped advisory lock serialises
- * them across every connection, so ids stay consecutive in append order and each category stays
- * one hash chain (the lock is held from reading the chain heads to COMMIT). Rows go in with one
- * INSERT … SELECT FROM unnest(arrays) per batch. The promise resolves after COMMIT returned, which
- * with PostgreSQL's default synchronous_commit means the entries are durable (WAL flushed).
+ * the tables). Each store object appends as a registered *writer* with one hash chain per
+ * (writer, category), computed here in the client: appends from different processes never wait
+ * for each other (no lock is shared between writers; see docs/logging.md, "Tamper evidence with
+ * many writers"). A batch reserves its ids in a short transaction of its own (consecutive within
+ * the batch), then one transaction renews the writer's lease, COPYs the rows (pg-copy.ts) and
+ * records the writer's new chain heads. The promise resolves after COMMIT returned, which with
+ * PostgreSQL's default synchronous_commit means the entries are durable (WAL flushed).
  *
  * Every wait is bounded: connecting (connectionTimeoutMillis), each statement (statement_timeout)
  * and the client waiting for an answer (query_timeout), so a store that is down or cut off makes
@@ -28,7 +30,16 @@ import { assertValidRows } from '../entry-check.js';
 import { countByLevel, search } from './pg-search.js';
 import { pruneStore } from './pg-retention.js';
 import { verifyStore } from './pg-verify.js';
-import { DAY_MS, LOCK_CLASS, LOCK_WRITERS, PG_SCHEMA, dayOf, ensurePartitions, migrate } from './pg-schema.js';
+import {
+  DAY_MS,
+  LOCK_CLASS,
+  LOCK_WRITERS,
+  PG_SCHEMA,
+  dayOf,
+  ensurePartitions,
+  migrate,
+} from './pg-schema.js';
+import { copyRows, type CopyRow } from './pg-copy.js';
 import { indexedText, webhookBody } from './pg-text.js';
 import {
   SpoolMarkConflict,
@@ -69,28 +80,9 @@ export interface PgRow {
   error_stack: string | null;
 }
 
-/** One entry of an append batch as JSON (short keys: the batch crosses as one JSON text). */
-interface BatchRow {
-  i: number;
-  t: number;
-  l: number;
-  c: string;
-  m: string;
-  d: string;
-  o: string | null;
-  e: string | null;
-  s: number;
-  h: string;
-  x: string;
-}
-
-/** The batch's entries and the writer's new chain heads, in one statement. */
-const INSERT_BATCH = `WITH ins AS (
-  INSERT INTO ${PG_SCHEMA}.logs (writer, id, ts, level, category, message, details, order_id, error_stack, seq, hash, tsv)
-  SELECT $2, i, t, l, c, m, d, o, e, s, decode(h, 'hex'), to_tsvector('simple', x)
-  FROM json_to_recordset($1::json) AS r (i bigint, t bigint, l smallint, c text, m text, d text, o text, e text, s bigint, h text, x text))
-INSERT INTO ${PG_SCHEMA}.chain_heads (writer, category, seq, hash)
-  SELECT $2, * FROM unnest($3::text[], $4::bigint[], $5::bytea[])
+/** The writer's new chain heads, after the batch's entries went in with COPY (pg-copy.ts). */
+const UPSERT_HEADS = `INSERT INTO ${PG_SCHEMA}.chain_heads (writer, category, seq, hash)
+  SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::bytea[])
 ON CONFLICT (writer, category) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`;
 
 /** How long a writer stays its process's after its last append (then an idle writer may be taken over). */
@@ -193,7 +185,8 @@ export class PostgresLogStore implements LogStore {
         client.release(broken);
       }
     } catch (err) {
-      if (err instanceof SafetynetError || err instanceof SpoolMarkConflict || err instanceof LeaseLost) throw err;
+      if (err instanceof SafetynetError || err instanceof SpoolMarkConflict || err instanceof LeaseLost)
+        throw err;
       throw pgError(this.where, verb, err);
     }
   }
@@ -293,14 +286,16 @@ export class PostgresLogStore implements LogStore {
       );
       const at = r.rows[0]?.offset_bytes ?? 0;
       if (at !== mark.from) throw new SpoolMarkConflict(`spool ${mark.file} is at ${at}, not ${mark.from}`);
-      await c.query(
-        `INSERT INTO ${S}.spool_offsets (file, offset_bytes) VALUES ($1, $2)
+      await c
+        .query(
+          `INSERT INTO ${S}.spool_offsets (file, offset_bytes) VALUES ($1, $2)
          ON CONFLICT (file) DO UPDATE SET offset_bytes = excluded.offset_bytes
          WHERE ${S}.spool_offsets.offset_bytes = $3`,
-        [mark.file, mark.to, mark.from],
-      ).then((u) => {
-        if (u.rowCount !== 1) throw new SpoolMarkConflict(`spool ${mark.file} moved past ${mark.from}`);
-      });
+          [mark.file, mark.to, mark.from],
+        )
+        .then((u) => {
+          if (u.rowCount !== 1) throw new SpoolMarkConflict(`spool ${mark.file} moved past ${mark.from}`);
+        });
     }
     if (rows.length === 0) return { result: { firstId: 0, count: 0 } };
     const w = await this.claimWriter(c);
@@ -308,7 +303,7 @@ export class PostgresLogStore implements LogStore {
     const webhookFirst = await webhookFirsts(c, rows, firstId);
     // Hashes are computed here, in the client: the chain is this writer's alone, so nothing in
     // the database has to be read or locked for it.
-    const batch: BatchRow[] = new Array<BatchRow>(rows.length);
+    const batch: CopyRow[] = new Array<CopyRow>(rows.length);
     let id = firstId;
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
@@ -331,23 +326,24 @@ export class PostgresLogStore implements LogStore {
       head.seq = seq;
       head.hash = hash;
       batch[i] = {
-        i: id,
-        t: row.ts,
-        l: LEVEL_RANK[row.level],
-        c: row.category,
-        m: row.message,
-        d: details,
-        o: row.orderId,
-        e: row.errorStack,
-        s: seq,
-        h: hash,
-        x: texts[i]!,
+        writer: w.id,
+        id,
+        ts: row.ts,
+        level: LEVEL_RANK[row.level],
+        category: row.category,
+        message: row.message,
+        details,
+        orderId: row.orderId,
+        errorStack: row.errorStack,
+        seq,
+        hash,
+        text: texts[i]!,
       };
       id++;
     }
     const cats = [...new Set(rows.map((r) => r.category))];
-    await c.query(INSERT_BATCH, [
-      JSON.stringify(batch),
+    await copyRows(c, batch);
+    await c.query(UPSERT_HEADS, [
       w.id,
       cats,
       cats.map((k) => heads.get(k)!.seq),
@@ -402,7 +398,16 @@ export class PostgresLogStore implements LogStore {
     await c.query(
       `INSERT INTO ${S}.writers (id, registered_at, prev_hash, hash, token, lease_until, host, pid)
        VALUES ($1, $2, $3, $4, $5, now() + $6::interval, $7, $8)`,
-      [wid, registeredAt, Buffer.from(prev, 'hex'), Buffer.from(hash, 'hex'), token, LEASE, host, process.pid],
+      [
+        wid,
+        registeredAt,
+        Buffer.from(prev, 'hex'),
+        Buffer.from(hash, 'hex'),
+        token,
+        LEASE,
+        host,
+        process.pid,
+      ],
     );
     return { id: wid, token, heads: new Map() };
   }
@@ -514,26 +519,22 @@ export class PostgresLogStore implements LogStore {
           },
         );
       }
-      await c.query(
-        `INSERT INTO ${S}.logs (writer, id, ts, level, category, message, details, order_id, error_stack, seq, hash, tsv)
-         SELECT writer, id, ts, level, category, message, details, order_id, error_stack, seq, hash, to_tsvector('simple', txt)
-         FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::smallint[], $5::text[], $6::text[], $7::text[], $8::text[],
-                     $9::text[], $10::bigint[], $11::bytea[], $12::text[])
-           AS t (writer, id, ts, level, category, message, details, order_id, error_stack, seq, hash, txt)`,
-        [
-          rows.map((r) => r.writer ?? 0),
-          ids,
-          rows.map((r) => r.ts),
-          rows.map((r) => LEVEL_RANK[r.level]),
-          rows.map((r) => r.category),
-          rows.map((r) => r.message),
-          rows.map((r) => r.details),
-          rows.map((r) => r.orderId),
-          rows.map((r) => r.errorStack),
-          rows.map((r) => r.seq),
-          rows.map((r) => Buffer.from(r.hash, 'hex')),
-          rows.map((r) => indexedText(r.message, webhookBody(r.category, r.details))),
-        ],
+      await copyRows(
+        c,
+        rows.map((r) => ({
+          writer: r.writer ?? 0,
+          id: r.id,
+          ts: r.ts,
+          level: LEVEL_RANK[r.level],
+          category: r.category,
+          message: r.message,
+          details: r.details,
+          orderId: r.orderId,
+          errorStack: r.errorStack,
+          seq: r.seq,
+          hash: r.hash,
+          text: indexedText(r.message, webhookBody(r.category, r.details)),
+        })),
       );
       if (ids.length) {
         await c.query(`UPDATE ${S}.id_counter SET next_id = greatest(next_id, $1::bigint + 1)`, [
@@ -653,7 +654,11 @@ async function writeChainState(c: pg.ClientBase, state: ChainState): Promise<voi
  * waits for the other transaction and then skips the key); returns the details, marked
  * `duplicate` with the first entry's id, of the rows whose event id was recorded before, by id.
  */
-async function webhookFirsts(c: pg.PoolClient, rows: AppendRow[], firstId: number): Promise<Map<number, string>> {
+async function webhookFirsts(
+  c: pg.PoolClient,
+  rows: AppendRow[],
+  firstId: number,
+): Promise<Map<number, string>> {
   const out = new Map<number, string>();
   const hooks = rows.flatMap((r, i) => (r.webhook ? [{ ...r.webhook, id: firstId + i, row: r }] : []));
   if (hooks.length === 0) return out;
@@ -667,7 +672,8 @@ async function webhookFirsts(c: pg.PoolClient, rows: AppendRow[], firstId: numbe
     [cand.map((x) => x.provider), cand.map((x) => x.eventId), cand.map((x) => x.id)],
   );
   const first = new Map<string, number>();
-  for (const k of fresh.rows) first.set(`${k.provider}\u0000${k.event_id}`, firstInBatch.get(`${k.provider}\u0000${k.event_id}`)!.id);
+  for (const k of fresh.rows)
+    first.set(`${k.provider}\u0000${k.event_id}`, firstInBatch.get(`${k.provider}\u0000${k.event_id}`)!.id);
   const older = cand.filter((x) => !first.has(keyOf(x)));
   if (older.length) {
     const known = await c.query<{ provider: string; event_id: string; first_id: number }>(
