@@ -312,6 +312,22 @@ describe('CLI on PostgreSQL', () => {
     expect(again.stderr).toMatch(/is not empty/);
   });
 
+  it('logs copy refuses to move PostgreSQL writer chains into a SQLite store (exit 2, before copying)', async () => {
+    const url = await freshDatabase();
+    const dir = shop({ type: 'postgres', connectionString: url });
+    writeFileSync(
+      path.join(dir, 'lite.json'),
+      JSON.stringify({ logs: { store: { type: 'sqlite', path: 'data/copy.sqlite' } } }),
+    );
+    const w = await runCli(['logs', 'write', '--category', 'order', '--level', 'info', '--message', 'm'], {
+      cwd: dir,
+    });
+    expect(w.code, w.stderr).toBe(0);
+    const r = await runCli(['logs', 'copy', '--to', 'lite.json'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot hold the source's 1 writer chains/);
+  });
+
   it('an entry written while the server is unreachable waits in the spool, and status shows it', async () => {
     const dir = shop({ type: 'postgres', connectionString: 'postgres://postgres@127.0.0.1:1/none' });
     const w = await runCli(

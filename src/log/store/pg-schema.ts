@@ -12,7 +12,9 @@
  *   and verify; GIN (tsv).
  * - `partitions`: the week partitions and their state (attached / detaching / detached), so an
  *   interrupted retention run is finished by the next one.
- * - `chain_heads`, `chain_pruned`, `webhook_events` as in the SQLite store; `spool_offsets`
+ * - `chain_heads`, `chain_pruned` as in the SQLite store but per (writer, category) (schema 2);
+ *   `writers`: the writer registry (a hash chain of registrations, with each writer's lease);
+ *   `id_counter`: the next entry id (reserved per batch); `webhook_events`; `spool_offsets`
  *   (spool replay positions); `migrations` (applied versions).
  *
  * Migrations run in one transaction under a transaction-scoped advisory lock, so two instances
@@ -25,6 +27,7 @@ export const PG_SCHEMA = 'safetynet_log';
 /** Advisory lock keys (pg_advisory_xact_lock(int, int)): class, then the purpose. */
 export const LOCK_CLASS = 0x534e4c47; // "SNLG"
 export const LOCK_MIGRATE = 1;
+/** Schema 1 serialised every append under this key; no longer taken (per-writer chains). */
 export const LOCK_APPEND = 2;
 export const LOCK_PARTITION = 3;
 export const LOCK_PRUNE = 4;
