@@ -146,6 +146,27 @@ describe('PostgreSQL writer chains', () => {
     await b.close();
   });
 
+  it('hands its writer back on close: the next store object continues the same chains', async () => {
+    const url = await freshDatabase();
+    for (let i = 0; i < 3; i++) {
+      const s = open(url);
+      await s.append([entry(i)]);
+      await s.close();
+    }
+    const rows = await sql<{ writer: number; seq: string }>(
+      url,
+      'SELECT writer, seq FROM safetynet_log.logs ORDER BY id',
+    );
+    expect(rows.map((r) => [r.writer, Number(r.seq)])).toEqual([
+      [1, 1],
+      [1, 2],
+      [1, 3],
+    ]);
+    const v = open(url);
+    expect(await v.verifyChain()).toMatchObject({ ok: true, checked: 3, chains: 1 });
+    await v.close();
+  });
+
   it('takes over an idle writer with its heads, and a writer that lost its lease appends with another', async () => {
     const url = await freshDatabase();
     const a = open(url);

@@ -547,6 +547,20 @@ export class PostgresLogStore implements LogStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.appending;
+    // Hand the writer back (its lease ends now), so the next process to start continues its
+    // chains instead of registering another writer. Best effort: an unreachable server keeps it
+    // leased until the lease runs out.
+    const w = this.writer;
+    this.writer = null;
+    if (w && this.ready) {
+      await this.pool
+        .query(
+          `UPDATE ${S}.writers SET lease_until = now() - interval '1 second' WHERE id = $1 AND token = $2`,
+          [w.id, w.token],
+        )
+        .catch(() => {});
+    }
     this.closed = true;
     await this.pool.end();
   }

@@ -109,7 +109,10 @@ export interface StoreCapabilities {
    * never wait for each other; stores without it hold writer 0's per-category chains only.
    */
   writerChains?: boolean;
-  /** Several processes may append to one store and still form one chain per category. */
+  /**
+   * Several processes may append to one store and still form verifiable chains (one per category,
+   * or one per writer and category where `writerChains`).
+   */
   multiProcess: boolean;
   /** Several hosts may write to the store (a server database rather than a local file). */
   multiHost: boolean;
