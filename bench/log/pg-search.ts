@@ -116,7 +116,10 @@ async function searches(store: PostgresLogStore, orderId: string): Promise<void>
       await run();
       times.push(performance.now() - t0);
     }
-    console.log(`  ${name.padEnd(44)} p95 ${p95(times).toFixed(1)} ms`);
+    const sorted = [...times].sort((a, b) => a - b);
+    console.log(
+      `  ${name.padEnd(44)} p95 ${p95(times).toFixed(1)} ms (median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms)`,
+    );
   }
 }
 

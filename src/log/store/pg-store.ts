@@ -140,6 +140,9 @@ export class PostgresLogStore implements LogStore {
       query_timeout: timeout * 6 + 1000,
       idleTimeoutMillis: 30_000,
       application_name: 'safetynet-log',
+      // No JIT: the store's queries are short, and JIT compiled the bigger ones for hundreds of
+      // ms each time (a rare word on 10M entries: 715 ms p95 with it).
+      options: '-c jit=off',
       types,
     });
     // An idle connection that breaks (server restarted) is reported here; without a listener the
