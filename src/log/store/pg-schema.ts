@@ -5,7 +5,7 @@
  *   whole weeks (DETACH … CONCURRENTLY, then DROP) instead of deleting millions of rows. Columns as
  *   in the SQLite store, plus `tsv`: the tsvector of the message (and raw webhook body) for text
  *   search through a GIN index. No unique index on `id` (a partitioned table can only enforce
- *   uniqueness including the partition key): ids are assigned under the append lock, and
+ *   uniqueness including the partition key): ids are reserved from `id_counter`, and
  *   verification reports a duplicated id as a reordered entry.
  * - Indexes, each ending in (ts, id) so "newest first" with a keyset cursor walks them: (ts, id);
  *   (category, ts, id); (level, ts, id) for levels above info; (order_id, ts, id); (id) for get
