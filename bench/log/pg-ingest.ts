@@ -10,7 +10,8 @@
  *   npx tsx bench/log/pg-ingest.ts [--count 1000000] [--procs 4]
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import pg from 'pg';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +33,63 @@ interface ChildResult {
   ms: number;
   loopMs: number;
   calls: number;
+  cpuMs: number;
+}
+
+/**
+ * CPU used by this database's backends while `work` runs: pg_stat_activity is sampled every 100 ms
+ * for the backends' pids and /proc read for each (the server must run on this machine; a backend
+ * that ends loses at most its last 100 ms). Undefined when /proc cannot be read.
+ */
+async function serverCpu<T>(url: string, work: () => Promise<T>): Promise<{ result: T; cpuMs?: number }> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const seen = new Map<number, { first: number; last: number }>();
+  let readable = true;
+  const sample = async () => {
+    const r = await c.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+    );
+    for (const { pid } of r.rows) {
+      const ms = procCpuMs(pid);
+      if (ms === undefined) {
+        readable = false;
+        continue;
+      }
+      const s = seen.get(pid);
+      if (s) s.last = ms;
+      else seen.set(pid, { first: ms, last: ms });
+    }
+  };
+  await sample();
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await new Promise((r) => setTimeout(r, 100));
+      await sample().catch(() => {});
+    }
+  })();
+  try {
+    const result = await work();
+    return {
+      result,
+      ...(readable ? { cpuMs: [...seen.values()].reduce((a, s) => a + s.last - s.first, 0) } : {}),
+    };
+  } finally {
+    running = false;
+    await loop;
+    await c.end();
+  }
+}
+
+function procCpuMs(pid: number): number | undefined {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return ((Number(parts[11]) + Number(parts[12])) * 1000) / 100; // clock ticks of 10 ms
+  } catch {
+    return undefined;
+  }
 }
 
 async function runSide(
@@ -91,7 +149,10 @@ async function main(): Promise<void> {
       { length: PROCS },
       (_, i) => statSync(path.join(dir, `app-${i}.log`)).size,
     ).reduce((a, b) => a + b, 0);
-    const ours = await runSide('ours', () => url, path.join(dir, 'spool'));
+    const load0 = os.loadavg();
+    const { result: ours, cpuMs: serverMs } = await serverCpu(url, () =>
+      runSide('ours', () => url, path.join(dir, 'spool')),
+    );
     const store = new PostgresLogStore({ connectionString: url });
     const counts = await store.countByLevel({});
     const stored = Object.values(counts).reduce((a, b) => a + b, 0);
@@ -103,11 +164,22 @@ async function main(): Promise<void> {
     const perSec = (r: { wallMs: number }) => (COUNT / r.wallMs) * 1000;
     const loopUs = (r: { results: ChildResult[] }) =>
       (r.results.reduce((a, x) => a + x.loopMs, 0) * 1000) / r.results.reduce((a, x) => a + x.calls, 0);
+    const cpuUs = (r: { results: ChildResult[] }) =>
+      (r.results.reduce((a, x) => a + x.cpuMs, 0) * 1000) / COUNT;
     console.log(
-      `  safetynet (PostgreSQL, durable): ${(ours.wallMs / 1000).toFixed(2)} s, ${Math.round(perSec(ours)).toLocaleString('en')} entries/s, event loop ${loopUs(ours).toFixed(2)} µs/call; stored ${stored.toLocaleString('en')}, chains verify ${v.ok} (${(verifyMs / 1000).toFixed(1)} s), text "refund" finds ${found.toLocaleString('en')} at once`,
+      `  safetynet (PostgreSQL, durable): ${(ours.wallMs / 1000).toFixed(2)} s, ${Math.round(perSec(ours)).toLocaleString('en')} entries/s, event loop ${loopUs(ours).toFixed(2)} µs/call; stored ${stored.toLocaleString('en')}${stored === COUNT ? '' : ` (NOT ALL: ${COUNT - stored} missing)`}, chains verify ${v.ok} (${(verifyMs / 1000).toFixed(1)} s), text "refund" finds ${found.toLocaleString('en')} at once`,
     );
     console.log(
-      `  pino (4 files, async 4 KiB):     ${(pinoRun.wallMs / 1000).toFixed(2)} s, ${Math.round(perSec(pinoRun)).toLocaleString('en')} entries/s, event loop ${loopUs(pinoRun).toFixed(2)} µs/call, ${(pinoBytes / 1e6).toFixed(0)} MB`,
+      `    CPU per entry: logging processes ${cpuUs(ours).toFixed(1)} µs (all threads), PostgreSQL backends ${serverMs === undefined ? 'n/a' : ((serverMs * 1000) / COUNT).toFixed(1) + ' µs'}; load before ${load0.map((x) => x.toFixed(1)).join(' ')}, after ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}`,
+    );
+    console.log(
+      `  pino (4 files, async 4 KiB):     ${(pinoRun.wallMs / 1000).toFixed(2)} s, ${Math.round(perSec(pinoRun)).toLocaleString('en')} entries/s, event loop ${loopUs(pinoRun).toFixed(2)} µs/call, ${(pinoBytes / 1e6).toFixed(0)} MB; CPU per entry ${cpuUs(pinoRun).toFixed(1)} µs`,
+    );
+    console.log(
+      `  CPU ratio ours (processes + server) / pino: ${serverMs === undefined ? 'n/a' : ((cpuUs(ours) + (serverMs * 1000) / COUNT) / cpuUs(pinoRun)).toFixed(2)}`,
     );
     console.log(`  throughput ratio ours/pino: ${(perSec(ours) / perSec(pinoRun)).toFixed(2)} (goal >= 1.0)`);
     console.log(

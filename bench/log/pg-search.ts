@@ -7,9 +7,11 @@
  *     before and during the prune, the time to remove the oldest week partitions (DETACH …
  *     CONCURRENTLY + DROP, plus batch deletes of the days before the cutoff in the next week), and
  *     the per-category clean-up inside the partitions that stay.
- * Fresh database on SAFETYNET_BENCH_PG (default the local server), dropped afterwards.
+ * Fresh database on SAFETYNET_BENCH_PG (default the local server), dropped afterwards; or, with
+ * `--db NAME`, a fixture kept between runs: built on the first run (two writers at once), reused
+ * after, searched only (retention would change it: bench/log/pg-prune.ts measures retention).
  *
- *   npx tsx bench/log/pg-search.ts [--count 1000000] [--runs 20]
+ *   npx tsx bench/log/pg-search.ts [--count 1000000] [--runs 20] [--db pglog_search_10m]
  */
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,7 +21,7 @@ import type { AppendRow } from '../../src/log/store/types.js';
 import type { LogFilter } from '../../src/log/types.js';
 import { machineInfo } from '../lib/report.js';
 import { entryStream } from './entries.js';
-import { dropBenchDatabase, freshBenchDatabase } from './pg-db.js';
+import { benchDatabase, dropBenchDatabase, freshBenchDatabase, markBenchDatabaseComplete } from './pg-db.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: number): number => {
@@ -33,12 +35,16 @@ const NOW = Date.UTC(2026, 11, 1);
 
 const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.ceil(xs.length * 0.95) - 1]!;
 
-async function build(store: PostgresLogStore): Promise<string> {
+const KEEP = args.includes('--db') ? args[args.indexOf('--db') + 1] : undefined;
+
+/** Builds the store with two writers at once (each a store object of its own), oldest first. */
+async function build(store: PostgresLogStore, url: string): Promise<void> {
+  const second = new PostgresLogStore({ connectionString: url });
   const next = entryStream(7);
   const span = 400 * DAY;
-  let orderId = '';
   const t0 = performance.now();
-  for (let done = 0; done < COUNT;) {
+  const pending: Promise<unknown>[] = [];
+  for (let done = 0, turn = 0; done < COUNT; turn++) {
     const n = Math.min(8192, COUNT - done);
     const rows: AppendRow[] = new Array<AppendRow>(n);
     for (let i = 0; i < n; i++) {
@@ -53,17 +59,33 @@ async function build(store: PostgresLogStore): Promise<string> {
         orderId: e.orderId ?? null,
         errorStack: e.stack ?? null,
       };
-      if (e.orderId && done + i > COUNT / 2 && !orderId) orderId = e.orderId;
     }
-    await store.append(rows);
+    pending.push((turn % 2 ? second : store).append(rows));
+    if (pending.length >= 2) await pending.shift();
     done += n;
-    if (done % 200_000 < n)
+    if (done % 500_000 < n)
       console.log(`  built ${done.toLocaleString('en')} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   }
+  await Promise.all(pending);
+  await second.close();
   console.log(
     `  build: ${((performance.now() - t0) / 1000).toFixed(1)} s, ${Math.round((COUNT / (performance.now() - t0)) * 1000).toLocaleString('en')} entries/s`,
   );
-  return orderId;
+}
+
+/** An order id from the newer half of the store (as the build's seeded stream produces them). */
+async function someOrderId(url: string): Promise<string> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const r = await c.query<{ order_id: string }>(
+      `SELECT order_id FROM safetynet_log.logs WHERE order_id IS NOT NULL AND ts > $1 ORDER BY ts LIMIT 1`,
+      [NOW - 200 * DAY],
+    );
+    return r.rows[0]!.order_id;
+  } finally {
+    await c.end();
+  }
 }
 
 async function searches(store: PostgresLogStore, orderId: string): Promise<void> {
@@ -94,7 +116,10 @@ async function searches(store: PostgresLogStore, orderId: string): Promise<void>
       await run();
       times.push(performance.now() - t0);
     }
-    console.log(`  ${name.padEnd(44)} p95 ${p95(times).toFixed(1)} ms`);
+    const sorted = [...times].sort((a, b) => a - b);
+    console.log(
+      `  ${name.padEnd(44)} p95 ${p95(times).toFixed(1)} ms (median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms)`,
+    );
   }
 }
 
@@ -158,19 +183,23 @@ async function main(): Promise<void> {
     `PostgreSQL log store at ${COUNT.toLocaleString('en')} entries over 400 days`,
     machineInfo().cpuModel,
   );
-  const url = await freshBenchDatabase();
+  const { url, fresh } = KEEP ? await benchDatabase(KEEP) : { url: await freshBenchDatabase(), fresh: true };
   const store = new PostgresLogStore({ connectionString: url, now: () => NOW });
   try {
-    const orderId = await build(store);
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    await c.query('VACUUM ANALYZE safetynet_log.logs');
-    await c.end();
-    await searches(store, orderId);
-    await retention(store, url);
+    if (fresh) {
+      await build(store, url);
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      await c.query('VACUUM ANALYZE safetynet_log.logs');
+      await c.end();
+      if (KEEP) await markBenchDatabaseComplete(url);
+    }
+    console.log(`  load ${machineInfo().loadavg.join(' ')}`);
+    await searches(store, await someOrderId(url));
+    if (!KEEP) await retention(store, url);
   } finally {
     await store.close();
-    await dropBenchDatabase(url);
+    if (!KEEP) await dropBenchDatabase(url);
   }
 }
 

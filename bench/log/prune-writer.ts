@@ -5,13 +5,22 @@
  * previous report as JSON and starts a new window.
  *
  *   node --import tsx bench/log/prune-writer.ts <store> <spool>
+ *
+ * `<store>` is a SQLite file, or a postgres:// connection string for the PostgreSQL store.
  */
 import { createInterface } from 'node:readline';
 import { createLogger } from '../../src/log/index.js';
 
 const [storePath, spoolDir] = process.argv.slice(2) as [string, string];
 // A long busy timeout: the benchmark measures how long a writer waits, not how soon it spools.
-const log = await createLogger({ storePath, spoolDir, busyTimeoutMs: 120_000 });
+const log = /^postgres(ql)?:\/\//.test(storePath)
+  ? await createLogger({
+      storePath: '',
+      store: { type: 'postgres', path: '', connectionString: storePath },
+      spoolDir,
+      busyTimeoutMs: 120_000,
+    })
+  : await createLogger({ storePath, spoolDir, busyTimeoutMs: 120_000 });
 
 let lat: number[] = [];
 let written = 0;

@@ -498,6 +498,13 @@ async function copyCommand(ctx: CommandContext, opts: { to: string }): Promise<v
     });
   }
   const before = await source.chainState();
+  if (before.writers?.length && !target.capabilities.writerChains) {
+    throw new UsageError(
+      'E_LOG_COPY_UNSUPPORTED',
+      `--to: the log store of ${opts.to} (${to.type}) keeps one chain per category and cannot hold the source's ${before.writers.length} writer chains`,
+      { hint: 'copy a PostgreSQL log store into another PostgreSQL store' },
+    );
+  }
   let after = 0;
   let copied = 0;
   for (;;) {

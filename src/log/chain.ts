@@ -13,13 +13,28 @@
  * 64 zeros. Editing an entry changes its hash; deleting one leaves a gap in seq; moving content to
  * another id changes the hash (the id is covered). Per-category chains let retention delete each
  * category's oldest entries without cutting other categories' chains.
+ *
+ * A store with many concurrent writers (PostgreSQL) keeps one chain per (writer, category) so that
+ * writers never wait for each other; their links (v2) also cover the writer's number:
+ *
+ *   "safetynet-log-v2\n" prev_hex "\n" writer "\n" id "\n" seq "\n" … (the rest as in v1)
+ *
+ * Writer 0 is the v1 format: the single per-category chains of SQLite stores and of PostgreSQL
+ * stores written before per-writer chains (they keep verifying as they were written).
+ *
+ * Writers are registered in a chain of their own (`writerHash`), so that a writer cannot be removed
+ * from the middle of the registry unnoticed.
  */
 import { hash } from 'node:crypto';
 
 export const GENESIS_HASH = '0'.repeat(64);
 const PREFIX = 'safetynet-log-v1\n';
+const PREFIX_V2 = 'safetynet-log-v2\n';
+const WRITER_PREFIX = 'safetynet-log-writer-v1\n';
 
 export interface ChainFields {
+  /** The writer whose chain the entry belongs to; 0 or absent: the v1 per-category chains. */
+  writer?: number;
   id: number;
   seq: number;
   ts: number;
@@ -39,8 +54,7 @@ function field(s: string | null): string {
 export function linkHash(prevHex: string, e: ChainFields): string {
   return hash(
     'sha256',
-    PREFIX +
-      prevHex +
+    (e.writer ? PREFIX_V2 + prevHex + '\n' + e.writer : PREFIX + prevHex) +
       '\n' +
       e.id +
       '\n' +
@@ -58,4 +72,16 @@ export function linkHash(prevHex: string, e: ChainFields): string {
       field(e.errorStack),
     'hex',
   );
+}
+
+/** One registered writer, as the registry chain covers it. */
+export interface WriterLink {
+  id: number;
+  /** When it was registered, ms since the epoch. */
+  registeredAt: number;
+}
+
+/** The hex SHA-256 of a writer's registry link (the first writer links to 64 zeros). */
+export function writerHash(prevHex: string, w: WriterLink): string {
+  return hash('sha256', `${WRITER_PREFIX}${prevHex}\n${w.id}\n${w.registeredAt}\n`, 'hex');
 }

@@ -60,7 +60,7 @@ describe('logger on PostgreSQL', () => {
     expect((await verify(url)).ok).toBe(true);
   });
 
-  it('four writer processes at once: nothing lost or duplicated, one intact chain per category', async () => {
+  it('four writer processes at once: nothing lost or duplicated, one intact chain per writer and category', async () => {
     const url = await freshDatabase();
     const spool = path.join(tempDir(), 'spool');
     const children = [1, 2, 3, 4].map(() => startChild(url, spool, 'writer', ['3000']));
@@ -72,7 +72,17 @@ describe('logger on PostgreSQL', () => {
       const mine = msgs.filter((m) => m.startsWith(`w${c.proc.pid}-`)).map((m) => Number(m.split('-')[1]));
       expect(mine).toEqual(Array.from({ length: 3000 }, (_, i) => i));
     }
-    expect(await verify(url)).toMatchObject({ ok: true, checked: 12_000, chains: 2 });
+    // Each process appends as a writer of its own while it runs (no process waits for another's
+    // commit); one that ended hands its writer back, so a later one may continue its chains.
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    const writers = Number(
+      (await c.query('SELECT count(DISTINCT writer) AS n FROM safetynet_log.logs')).rows[0].n,
+    );
+    await c.end();
+    expect(writers).toBeGreaterThanOrEqual(1);
+    expect(writers).toBeLessThanOrEqual(4);
+    expect(await verify(url)).toMatchObject({ ok: true, checked: 12_000, chains: 2 * writers });
   });
 
   it('server stopped mid-stream: calls settle within the bound, entries spool and replay in order', async () => {
@@ -309,6 +319,22 @@ describe('CLI on PostgreSQL', () => {
     const again = await runCli(['logs', 'copy', '--to', 'pg.json'], { cwd: dir });
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/is not empty/);
+  });
+
+  it('logs copy refuses to move PostgreSQL writer chains into a SQLite store (exit 2, before copying)', async () => {
+    const url = await freshDatabase();
+    const dir = shop({ type: 'postgres', connectionString: url });
+    writeFileSync(
+      path.join(dir, 'lite.json'),
+      JSON.stringify({ logs: { store: { type: 'sqlite', path: 'data/copy.sqlite' } } }),
+    );
+    const w = await runCli(['logs', 'write', '--category', 'order', '--level', 'info', '--message', 'm'], {
+      cwd: dir,
+    });
+    expect(w.code, w.stderr).toBe(0);
+    const r = await runCli(['logs', 'copy', '--to', 'lite.json'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot hold the source's 1 writer chains/);
   });
 
   it('an entry written while the server is unreachable waits in the spool, and status shows it', async () => {

@@ -56,7 +56,7 @@ export function openLogStore(config: LogStoreConfig, options: OpenStoreOptions =
 /** What a store of this configuration can do, without opening it. */
 export function storeCapabilities(config: LogStoreConfig): StoreCapabilities {
   return config.type === 'postgres'
-    ? { fullText: true, multiProcess: true, multiHost: true }
+    ? { fullText: true, multiProcess: true, multiHost: true, writerChains: true }
     : { fullText: true, multiProcess: true, multiHost: false };
 }
 

@@ -21,11 +21,12 @@ import type { PruneOptions, PruneReport } from './types.js';
 import { startPruneReport } from './prune-report.js';
 
 const S = PG_SCHEMA;
-const DEFAULT_BATCH = 5000;
+const DEFAULT_BATCH = 1000;
 const DEFAULT_PAUSE_MS = 25;
 
 interface Removed {
   id: number;
+  writer: number;
   category: string;
   seq: number;
   hash: Buffer;
@@ -86,7 +87,9 @@ export async function pruneStore(s: PostgresLogStore, options: PruneOptions): Pr
       }
       for (const pass of passes) {
         for (;;) {
+          const t0 = performance.now();
           const counts = await timed(() => deleteBatch(c, pass.where, pass.params, batchSize, s.now()));
+          const took = performance.now() - t0;
           let n = 0;
           for (const [cat, k] of counts) {
             count(cat, k);
@@ -94,7 +97,10 @@ export async function pruneStore(s: PostgresLogStore, options: PruneOptions): Pr
           }
           if (n === 0) break;
           report.batches++;
-          if (pauseMs > 0) await sleep(pauseMs);
+          // Rest at least as long as the batch took: the deletes then use at most half of one
+          // core and of the disk's WAL bandwidth, which writers' commits share (their waits
+          // come from that contention, not from locks: deletes and inserts do not conflict).
+          if (pauseMs > 0) await sleep(Math.max(pauseMs, took));
           if (n < batchSize) break;
         }
       }
@@ -134,20 +140,22 @@ async function dropPartition(
     if (exists.rows[0].t) {
       // Runs of consecutive seq per category (gaps and islands): usually one per category.
       const runs = await c.query<{
+        writer: number;
         category: string;
         from_seq: number;
         to_seq: number;
         n: number;
         last_hash: Buffer;
       }>(
-        `SELECT category, min(seq) AS from_seq, max(seq) AS to_seq, count(*) AS n,
+        `SELECT writer, category, min(seq) AS from_seq, max(seq) AS to_seq, count(*) AS n,
                 (array_agg(hash ORDER BY seq DESC))[1] AS last_hash
-         FROM (SELECT category, seq, hash, seq - row_number() OVER (PARTITION BY category ORDER BY seq) AS grp
+         FROM (SELECT writer, category, seq, hash,
+                      seq - row_number() OVER (PARTITION BY writer, category ORDER BY seq) AS grp
                FROM ${table}) x
-         GROUP BY category, grp ORDER BY category, min(seq)`,
+         GROUP BY writer, category, grp ORDER BY writer, category, min(seq)`,
       );
       for (const r of runs.rows) {
-        await recordRun(c, r.category, r.from_seq, r.to_seq, r.last_hash, r.n, now);
+        await recordRun(c, r.writer, r.category, r.from_seq, r.to_seq, r.last_hash, r.n, now);
         counts.set(r.category, (counts.get(r.category) ?? 0) + r.n);
       }
       await c.query(
@@ -177,28 +185,30 @@ async function deleteBatch(
     const r = await c.query<Removed>(
       `DELETE FROM ${S}.logs WHERE (ts, id) IN (
          SELECT ts, id FROM ${S}.logs WHERE ${where} ORDER BY ts LIMIT $${params.length + 1})
-       RETURNING id, category, seq, hash`,
+       RETURNING id, writer, category, seq, hash`,
       [...params, limit],
     );
-    const byCategory = new Map<string, Removed[]>();
+    const byChain = new Map<string, Removed[]>();
     for (const row of r.rows) {
-      let list = byCategory.get(row.category);
-      if (!list) byCategory.set(row.category, (list = []));
+      const key = `${row.writer}\u0000${row.category}`;
+      let list = byChain.get(key);
+      if (!list) byChain.set(key, (list = []));
       list.push(row);
     }
     const counts = new Map<string, number>();
-    for (const [cat, list] of byCategory) {
+    for (const list of byChain.values()) {
       list.sort((a, b) => a.seq - b.seq);
+      const { writer, category } = list[0]!;
       for (let i = 0; i < list.length;) {
         let j = i;
         while (j + 1 < list.length && list[j + 1]!.seq === list[j]!.seq + 1) j++;
-        await recordRun(c, cat, list[i]!.seq, list[j]!.seq, list[j]!.hash, j - i + 1, now);
+        await recordRun(c, writer, category, list[i]!.seq, list[j]!.seq, list[j]!.hash, j - i + 1, now);
         i = j + 1;
       }
-      counts.set(cat, list.length);
+      counts.set(category, (counts.get(category) ?? 0) + list.length);
     }
-    const hooks = byCategory.get('webhook');
-    if (hooks) {
+    const hooks = r.rows.filter((x) => x.category === 'webhook');
+    if (hooks.length) {
       await c.query(`DELETE FROM ${S}.webhook_events WHERE first_id = ANY($1::bigint[])`, [
         hooks.map((h) => h.id),
       ]);
@@ -214,6 +224,7 @@ async function deleteBatch(
 /** Records a removed run of seq (merged with runs it touches) so verification skips it legitimately. */
 async function recordRun(
   c: pg.PoolClient,
+  writer: number,
   category: string,
   from: number,
   to: number,
@@ -222,16 +233,16 @@ async function recordRun(
   now: number,
 ): Promise<void> {
   const before = await c.query<{ from_seq: number; count: number }>(
-    `DELETE FROM ${S}.chain_pruned WHERE category = $1 AND to_seq = $2 RETURNING from_seq, count`,
-    [category, from - 1],
+    `DELETE FROM ${S}.chain_pruned WHERE writer = $3 AND category = $1 AND to_seq = $2 RETURNING from_seq, count`,
+    [category, from - 1, writer],
   );
   if (before.rows[0]) {
     from = before.rows[0].from_seq;
     count += before.rows[0].count;
   }
   const after = await c.query<{ to_seq: number; last_hash: Buffer; count: number }>(
-    `DELETE FROM ${S}.chain_pruned WHERE category = $1 AND from_seq = $2 RETURNING to_seq, last_hash, count`,
-    [category, to + 1],
+    `DELETE FROM ${S}.chain_pruned WHERE writer = $3 AND category = $1 AND from_seq = $2 RETURNING to_seq, last_hash, count`,
+    [category, to + 1, writer],
   );
   if (after.rows[0]) {
     to = after.rows[0].to_seq;
@@ -239,7 +250,7 @@ async function recordRun(
     count += after.rows[0].count;
   }
   await c.query(
-    `INSERT INTO ${S}.chain_pruned (category, from_seq, to_seq, last_hash, count, pruned_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-    [category, from, to, last, count, now],
+    `INSERT INTO ${S}.chain_pruned (writer, category, from_seq, to_seq, last_hash, count, pruned_at) VALUES ($7, $1, $2, $3, $4, $5, $6)`,
+    [category, from, to, last, count, now, writer],
   );
 }

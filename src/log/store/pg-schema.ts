@@ -5,14 +5,16 @@
  *   whole weeks (DETACH … CONCURRENTLY, then DROP) instead of deleting millions of rows. Columns as
  *   in the SQLite store, plus `tsv`: the tsvector of the message (and raw webhook body) for text
  *   search through a GIN index. No unique index on `id` (a partitioned table can only enforce
- *   uniqueness including the partition key): ids are assigned under the append lock, and
+ *   uniqueness including the partition key): ids are reserved from `id_counter`, and
  *   verification reports a duplicated id as a reordered entry.
  * - Indexes, each ending in (ts, id) so "newest first" with a keyset cursor walks them: (ts, id);
  *   (category, ts, id); (level, ts, id) for levels above info; (order_id, ts, id); (id) for get
  *   and verify; GIN (tsv).
  * - `partitions`: the week partitions and their state (attached / detaching / detached), so an
  *   interrupted retention run is finished by the next one.
- * - `chain_heads`, `chain_pruned`, `webhook_events` as in the SQLite store; `spool_offsets`
+ * - `chain_heads`, `chain_pruned` as in the SQLite store but per (writer, category) (schema 2);
+ *   `writers`: the writer registry (a hash chain of registrations, with each writer's lease);
+ *   `id_counter`: the next entry id (reserved per batch); `webhook_events`; `spool_offsets`
  *   (spool replay positions); `migrations` (applied versions).
  *
  * Migrations run in one transaction under a transaction-scoped advisory lock, so two instances
@@ -25,9 +27,11 @@ export const PG_SCHEMA = 'safetynet_log';
 /** Advisory lock keys (pg_advisory_xact_lock(int, int)): class, then the purpose. */
 export const LOCK_CLASS = 0x534e4c47; // "SNLG"
 export const LOCK_MIGRATE = 1;
+/** Schema 1 serialised every append under this key; no longer taken (per-writer chains). */
 export const LOCK_APPEND = 2;
 export const LOCK_PARTITION = 3;
 export const LOCK_PRUNE = 4;
+export const LOCK_WRITERS = 5;
 
 export const DAY_MS = 86_400_000;
 /**
@@ -97,12 +101,47 @@ CREATE TABLE ${S}.spool_offsets (
   offset_bytes bigint NOT NULL
 );
 `,
+  // v2: one chain per (writer, category) instead of one per category under a global append lock.
+  // Rows written before keep writer 0 (their v1 links still verify). Ids come from a counter row
+  // reserved per batch in a short transaction of its own (so appends never wait for each other).
+  `
+ALTER TABLE ${S}.logs ADD COLUMN writer integer NOT NULL DEFAULT 0;
+ALTER TABLE ${S}.chain_heads ADD COLUMN writer integer NOT NULL DEFAULT 0;
+ALTER TABLE ${S}.chain_heads DROP CONSTRAINT chain_heads_pkey;
+ALTER TABLE ${S}.chain_heads ADD PRIMARY KEY (writer, category);
+ALTER TABLE ${S}.chain_pruned ADD COLUMN writer integer NOT NULL DEFAULT 0;
+ALTER TABLE ${S}.chain_pruned DROP CONSTRAINT chain_pruned_pkey;
+ALTER TABLE ${S}.chain_pruned ADD PRIMARY KEY (writer, category, to_seq);
+DROP INDEX ${S}.chain_pruned_from;
+CREATE INDEX chain_pruned_from ON ${S}.chain_pruned (writer, category, from_seq);
+CREATE TABLE ${S}.writers (
+  id            integer PRIMARY KEY,
+  registered_at bigint  NOT NULL,
+  prev_hash     bytea   NOT NULL,
+  hash          bytea   NOT NULL,
+  token         text    NOT NULL,
+  lease_until   timestamptz NOT NULL,
+  host          text    NOT NULL,
+  pid           integer NOT NULL
+);
+CREATE TABLE ${S}.id_counter (
+  one     boolean PRIMARY KEY DEFAULT true CHECK (one),
+  next_id bigint  NOT NULL
+);
+INSERT INTO ${S}.id_counter (next_id)
+  SELECT greatest(coalesce((SELECT max(id) FROM ${S}.logs), 0),
+                  (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM ${S}.entry_id)) + 1;
+DROP SEQUENCE ${S}.entry_id;
+`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Creates or upgrades the schema; refuses a database migrated by a newer safetynet. */
-export async function migrate(client: pg.PoolClient, where: string): Promise<void> {
+/**
+ * Creates or upgrades the schema (to `target`, default the newest version; tests build older
+ * stores with it); refuses a database migrated by a newer safetynet.
+ */
+export async function migrate(client: pg.ClientBase, where: string, target = SCHEMA_VERSION): Promise<void> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, LOCK_MIGRATE]);
@@ -119,7 +158,7 @@ export async function migrate(client: pg.PoolClient, where: string): Promise<voi
         { hint: 'upgrade safetynet, or point logs.store.connectionString at another database' },
       );
     }
-    for (let v = version + 1; v <= SCHEMA_VERSION; v++) {
+    for (let v = version + 1; v <= target; v++) {
       await client.query(MIGRATIONS[v - 1]!);
       await client.query(`INSERT INTO ${S}.migrations (version) VALUES ($1)`, [v]);
     }
@@ -145,7 +184,7 @@ export function partitionName(week: number): string {
  * as a CHECK constraint, then ATTACH: that takes only a SHARE UPDATE EXCLUSIVE lock on `logs`, so
  * writers and readers go on, where CREATE … PARTITION OF would lock them out).
  */
-export async function ensurePartitions(client: pg.PoolClient, days: number[]): Promise<void> {
+export async function ensurePartitions(client: pg.ClientBase, days: number[]): Promise<void> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, LOCK_PARTITION]);

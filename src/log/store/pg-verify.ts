@@ -1,7 +1,9 @@
 /**
  * Verifying the PostgreSQL store's chains: one REPEATABLE READ, READ ONLY transaction (heads,
- * pruned runs and every row from one snapshot, while other instances keep writing), rows read in
- * id order in keyset pages and fed through the ChainChecker.
+ * pruned runs, the writer registry and every row from one snapshot, while other instances keep
+ * writing), rows read in id order in keyset pages and fed through the ChainChecker. A writer's
+ * appends run one after the other, so within each (writer, category) chain id order is chain order
+ * and a snapshot never shows a later batch of a writer without its earlier ones.
  */
 import { LEVELS } from '../types.js';
 import { ChainChecker } from './chain-check.js';
@@ -19,13 +21,14 @@ export function verifyStore(s: PostgresLogStore): Promise<VerifyReport> {
       // Keyset on (id, seq), not id alone: a duplicated id at a page boundary must not be skipped.
       let after = { id: -1, seq: -1 };
       for (;;) {
-        const r = await c.query<PgRow & { seq: number; hash: Buffer }>(
-          `SELECT ${PG_COLUMNS}, seq, hash FROM ${PG_SCHEMA}.logs
+        const r = await c.query<PgRow & { writer: number; seq: number; hash: Buffer }>(
+          `SELECT writer, ${PG_COLUMNS}, seq, hash FROM ${PG_SCHEMA}.logs
            WHERE id >= $1 AND (id, seq) > ($1::bigint, $2::bigint) ORDER BY id, seq LIMIT $3`,
           [after.id, after.seq, PAGE],
         );
         for (const row of r.rows) {
           const ok = checker.add({
+            writer: row.writer,
             id: row.id,
             ts: row.ts,
             level: LEVELS[row.level],

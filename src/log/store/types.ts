@@ -104,7 +104,15 @@ export interface VerifyReport {
 export interface StoreCapabilities {
   /** Text search uses a full-text index (otherwise a substring scan). */
   fullText: boolean;
-  /** Several processes may append to one store and still form one chain per category. */
+  /**
+   * Keeps one chain per (writer, category) with a registry of writers (PostgreSQL), so writers
+   * never wait for each other; stores without it hold writer 0's per-category chains only.
+   */
+  writerChains?: boolean;
+  /**
+   * Several processes may append to one store and still form verifiable chains (one per category,
+   * or one per writer and category where `writerChains`).
+   */
   multiProcess: boolean;
   /** Several hosts may write to the store (a server database rather than a local file). */
   multiHost: boolean;
@@ -112,6 +120,8 @@ export interface StoreCapabilities {
 
 /** One stored entry with its chain fields, as `logs copy` moves it between stores. */
 export interface RawEntry {
+  /** The writer whose chain holds it; absent or 0: the per-category chains (v1 links). */
+  writer?: number;
   id: number;
   ts: number;
   level: Level;
@@ -127,8 +137,10 @@ export interface RawEntry {
 
 /** The chain bookkeeping besides the entries: heads, runs removed by retention, webhook event ids. */
 export interface ChainState {
-  heads: { category: string; seq: number; hash: string }[];
+  /** `writer` absent or 0: a per-category chain (v1); otherwise that writer's chain of the category. */
+  heads: { writer?: number; category: string; seq: number; hash: string }[];
   pruned: {
+    writer?: number;
     category: string;
     fromSeq: number;
     toSeq: number;
@@ -137,6 +149,16 @@ export interface ChainState {
     prunedAt: number;
   }[];
   webhooks: { provider: string; eventId: string; firstId: number }[];
+  /** The writer registry (a hash chain of its own, ids from 1), for stores with writer chains. */
+  writers?: WriterRecord[];
+}
+
+/** One registered writer (see chain.ts, writerHash). */
+export interface WriterRecord {
+  id: number;
+  registeredAt: number;
+  prevHash: string;
+  hash: string;
 }
 
 /** A durable, searchable, hash-chained log store. */

@@ -1,0 +1,107 @@
+/**
+ * Appending a batch to the PostgreSQL store with COPY … FROM STDIN (text format), through
+ * pg-copy-streams. Measured against one JSON parameter expanded with json_to_recordset (the
+ * previous way), the server spends about a third less CPU per entry (bench/log/pg-copy-vs-json.ts:
+ * 8.8-9.0 against 12.7-13.8 µs), because it parses plain tab-separated text and tsvector text
+ * instead of JSON and running its text parser.
+ *
+ * The tsvector is therefore built here, from the same words the search query is built from
+ * (pg-text.ts), so the index and the queries cannot disagree about what a word is.
+ */
+import type pg from 'pg';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
+import { PG_SCHEMA } from './pg-schema.js';
+
+/** One row of an append, as it goes into `logs`. */
+export interface CopyRow {
+  writer: number;
+  id: number;
+  ts: number;
+  level: number;
+  category: string;
+  message: string;
+  details: string;
+  orderId: string | null;
+  errorStack: string | null;
+  seq: number;
+  /** Hex SHA-256. */
+  hash: string;
+  /** The indexed words, space-separated (pg-text.ts indexedText). */
+  text: string;
+}
+
+const COLUMNS = 'writer, id, ts, level, category, message, details, order_id, error_stack, seq, hash, tsv';
+
+/** PostgreSQL's limits on a tsvector: positions up to 16383, 255 per lexeme, lexemes < 2 KiB. */
+const MAX_POS = 16383;
+const MAX_POSITIONS = 255;
+const MAX_LEXEME_BYTES = 2047;
+
+const ESCAPE: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** A text value as a COPY text-format field (NUL cannot occur: pg-store replaced it). */
+function field(s: string | null): string {
+  if (s === null) return '\\N';
+  return /[\\\t\n\r]/.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => ESCAPE[c]!) : s;
+}
+
+/**
+ * The tsvector text of space-separated words (letters and digits only, so no quoting is needed):
+ * `'refund':1 'c31337':2,5`, with PostgreSQL's limits applied as to_tsvector applies them.
+ */
+export function tsvectorText(text: string): string {
+  if (text === '') return '';
+  const words = text.split(' ');
+  const n = words.length;
+  // Most messages are a few distinct short words: then the text is the words with positions
+  // 1..n, built without a map (allocations here cost more than the work: see copyRows).
+  if (n <= 24) {
+    let plain = true;
+    for (let i = 0; i < n && plain; i++) {
+      const w = words[i]!;
+      if (w === '' || w.length > 682) plain = false;
+      for (let j = 0; j < i && plain; j++) if (words[j] === w) plain = false;
+    }
+    if (plain) {
+      let out = `'${words[0]}':1`;
+      for (let i = 1; i < n; i++) out += ` '${words[i]}':${i + 1}`;
+      return out;
+    }
+  }
+  const positions = new Map<string, number[]>();
+  let pos = 0;
+  for (const w of words) {
+    // Too long a word is dropped without taking a position, as to_tsvector does. A UTF-16 unit
+    // is at most 3 UTF-8 bytes: only words over 682 units can be too long.
+    if (w === '' || (w.length > 682 && Buffer.byteLength(w) > MAX_LEXEME_BYTES)) continue;
+    pos++;
+    let list = positions.get(w);
+    if (!list) positions.set(w, (list = []));
+    if (list.length < MAX_POSITIONS) list.push(Math.min(pos, MAX_POS));
+  }
+  // Parts joined once: a string grown with += is a deep rope, which made building the COPY text
+  // five times slower when it was flattened there.
+  const parts: string[] = [];
+  for (const [w, list] of positions) parts.push(`'${w}':${list.join(',')}`);
+  return parts.join(' ');
+}
+
+/** COPYs the rows into `logs` on the client's open transaction. */
+export async function copyRows(client: pg.PoolClient, rows: CopyRow[]): Promise<void> {
+  // Two passes: the tsvectors first, then the lines. Interleaved, the garbage of building each
+  // tsvector made the young-generation collections copy the lines built so far again and again
+  // (measured: 5 µs per entry instead of 3.4).
+  const tsv: string[] = new Array<string>(rows.length);
+  for (let i = 0; i < rows.length; i++) tsv[i] = tsvectorText(rows[i]!.text);
+  const lines: string[] = new Array<string>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    lines[i] =
+      `${r.writer}\t${r.id}\t${r.ts}\t${r.level}\t${field(r.category)}\t${field(r.message)}\t` +
+      `${field(r.details)}\t${field(r.orderId)}\t${field(r.errorStack)}\t${r.seq}\t\\\\x${r.hash}\t${tsv[i]}\n`;
+  }
+  const stream = client.query(copyFrom(`COPY ${PG_SCHEMA}.logs (${COLUMNS}) FROM STDIN`));
+  await pipeline(Readable.from([lines.join('')]), stream);
+}
