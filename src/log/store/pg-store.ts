@@ -15,7 +15,6 @@ import { StorageError, SafetynetError } from '../../errors.js';
 import {
   LEVELS,
   LEVEL_RANK,
-  type Level,
   type LogEntry,
   type LogFilter,
   type SearchOptions,
@@ -34,6 +33,8 @@ import {
   type AppendResult,
   type AppendRow,
   type ChainState,
+  type CountOptions,
+  type LevelCounts,
   type LogStore,
   type PruneOptions,
   type PruneReport,
@@ -363,8 +364,8 @@ export class PostgresLogStore implements LogStore {
     return search(this, filter, options);
   }
 
-  countByLevel(filter: LogFilter): Promise<Record<Level, number>> {
-    return countByLevel(this, filter);
+  countByLevel(filter: LogFilter, options?: CountOptions): Promise<LevelCounts> {
+    return countByLevel(this, filter, options);
   }
 
   async get(id: string): Promise<LogEntry | undefined> {
