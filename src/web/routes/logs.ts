@@ -105,7 +105,10 @@ export function registerLogRoutes(app: FastifyInstance, ctx: WebContext): void {
    */
   async function countOrReason(filter: LogFilter, exact: boolean): Promise<LevelCounts | { error: string }> {
     try {
-      return await store.countByLevel(filter, exact ? {} : { limit: DEFAULT_COUNT_LIMIT });
+      return await store.countByLevel(
+        filter,
+        exact ? {} : { limit: deps.logCountLimit ?? DEFAULT_COUNT_LIMIT },
+      );
     } catch (err) {
       if (err instanceof UsageError) throw err;
       if (!(err instanceof SafetynetError)) throw err;
