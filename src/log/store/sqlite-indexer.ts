@@ -25,6 +25,8 @@ export interface IndexerData {
   storeFile: string;
   busyTimeoutMs: number;
   control: SharedArrayBuffer;
+  /** Run at a lower scheduling priority than the writer (see the worker). */
+  lowPriority: boolean;
 }
 
 /**
@@ -87,11 +89,11 @@ export class TextIndexer {
   }
 
   /** Starts the thread, or returns undefined when threads cannot be started here. */
-  static start(storeFile: string, busyTimeoutMs: number): TextIndexer | undefined {
+  static start(storeFile: string, busyTimeoutMs: number, lowPriority = true): TextIndexer | undefined {
     const control = new SharedArrayBuffer(CONTROL_BYTES);
     new BigInt64Array(control, UPTO_OFFSET, 1)[0] = -1n;
     try {
-      const data: IndexerData = { storeFile, busyTimeoutMs, control };
+      const data: IndexerData = { storeFile, busyTimeoutMs, control, lowPriority };
       const worker = new Worker(workerUrl(import.meta.url, 'sqlite-indexer-worker'), { workerData: data });
       return new TextIndexer(worker, control);
     } catch {
@@ -130,7 +132,11 @@ export class TextIndexer {
     }
   }
 
-  /** Asks the thread to finish its step and exit; stops it after `timeoutMs`. */
+  /**
+   * Asks the thread to finish its step and exit; stops it after `timeoutMs`. Keeps the calling
+   * thread alive meanwhile (the timer is referenced), so a process ending right after close()
+   * does not cut the thread off in the middle of its transaction.
+   */
   async close(timeoutMs = 5000): Promise<void> {
     Atomics.store(this.ctl, STOP, 1);
     Atomics.notify(this.ctl, POKE);
@@ -142,7 +148,6 @@ export class TextIndexer {
         timer = setTimeout(() => {
           void this.worker.terminate().finally(resolve);
         }, timeoutMs);
-        timer.unref();
       }),
     ]);
     clearTimeout(timer);

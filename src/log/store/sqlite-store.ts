@@ -282,6 +282,9 @@ export class SqliteLogStore implements LogStore {
    * (smaller slices index more slowly). Resolves true while entries remain to index.
    */
   async maintain(budgetRows: number): Promise<boolean> {
+    // The store file deleted or replaced: the next append rescues it (sqlite-file-watch.ts); the
+    // index waits until then rather than follow the path to whatever is there now.
+    if (this.storeMoved()) return false;
     if (!this.indexer?.running && textWorkLeft(this.searchConnection()) >= this.indexThreadBacklog)
       this.startIndexer();
     if (this.indexer?.running) {
@@ -297,6 +300,11 @@ export class SqliteLogStore implements LogStore {
     return textWorkLeft(this.searchConnection()) > 0;
   }
 
+  /** True when the file at the store's path is no longer the one this store opened. */
+  private storeMoved(): boolean {
+    return this.closed || (this.identity !== undefined && fileChange(this.file, this.identity) !== undefined);
+  }
+
   /** Starts the background indexer thread (stays on this thread when one cannot start). */
   private startIndexer(): void {
     if (this.db.readonly || !Number.isFinite(this.indexThreadBacklog)) return;
@@ -310,6 +318,7 @@ export class SqliteLogStore implements LogStore {
    * commit): the background thread's watermark when it runs, else the search file's.
    */
   indexBacklog(): number {
+    if (this.storeMoved()) return 0;
     const next = Number(this.stmt("SELECT value FROM meta WHERE key = 'next_id'").pluck().get() ?? 1);
     let upto = this.indexer?.running ? this.indexer.upto() : -1;
     if (upto < 0) {
