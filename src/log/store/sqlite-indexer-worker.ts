@@ -34,7 +34,7 @@ function lowerPriority(): void {
 }
 
 function open(): SearchConnection {
-  return SearchConnection.open(data.storeFile, { busyTimeoutMs: data.busyTimeoutMs });
+  return SearchConnection.open(data.storeFile, { busyTimeoutMs: data.busyTimeoutMs, storeCacheKiB: 4000 });
 }
 
 function damaged(err: unknown): boolean {

@@ -93,6 +93,11 @@ export interface TextState {
 export interface SearchConnectionOptions {
   readonly?: boolean;
   busyTimeoutMs?: number;
+  /**
+   * Page cache of the store, KiB (default 32 MB: searches read its indexes at random). The indexer
+   * only reads new entries in order and takes 4 MB.
+   */
+  storeCacheKiB?: number;
 }
 
 /** A connection to the store (read) with its search file attached as `idx` (see above). */
@@ -123,7 +128,7 @@ export class SearchConnection {
       timeout: options.busyTimeoutMs ?? 5000,
     });
     try {
-      db.pragma('cache_size = -32000');
+      db.pragma(`cache_size = -${Math.floor(options.storeCacheKiB ?? 32_000)}`);
       db.pragma('temp_store = MEMORY');
       let attached = false;
       if (!readonly) {
