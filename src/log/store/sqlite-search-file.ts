@@ -27,7 +27,6 @@
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, openSync, rmSync, statSync } from 'node:fs';
 import { fileIdentity, type FileIdentity } from './sqlite-file-watch.js';
-import { hasLegacyTextIndex } from './sqlite-schema.js';
 
 /** Bumped when the search file's layout changes: a file of another format is rebuilt. */
 export const SEARCH_FORMAT = 1;
@@ -184,7 +183,8 @@ export class SearchConnection {
   state(): TextState {
     const meta = (key: string) => this.stmt('SELECT value FROM main.meta WHERE key = ?').pluck().get(key);
     const nextId = Number(meta('next_id') ?? 1);
-    const legacyUpto = hasLegacyTextIndex(this.db) ? Number(meta('fts_upto') ?? 0) : 0;
+    const legacy = this.stmt("SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'logs_fts'");
+    const legacyUpto = legacy.get() !== undefined ? Number(meta('fts_upto') ?? 0) : 0;
     const empty: TextState = { usable: false, upto: 0, applied: 0, parts: [], legacyUpto, nextId };
     if (!this.attached) return empty;
     const idxMeta = (key: string) => this.stmt('SELECT value FROM idx.meta WHERE key = ?').pluck().get(key);
