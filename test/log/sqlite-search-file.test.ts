@@ -168,6 +168,26 @@ describe('SQLite search file', () => {
     restored.closeSync();
   });
 
+  it('keeps limited counts bounded while the index is far behind: only the newest unindexed entries are looked at', async () => {
+    const store = SqliteLogStore.open(path.join(tempDir(), 'logs.sqlite'), { indexThreadBacklog: Infinity });
+    await store.append(
+      rows(2000, 0, 60_000, (i) => (i === 0 ? 'needle in the oldest entry' : `hay ${i}`)),
+      { deferIndex: true },
+    );
+    expect(store.ftsBacklog()).toBe(2000);
+    // 8 x 10 = 80 newest entries at most: the needle is not among them, and the result says so.
+    const limited = await store.countByLevel({ text: 'needle' }, { limit: 10 });
+    expect(limited).toEqual({ counts: { info: 0, warn: 0, error: 0, critical: 0 }, partial: true });
+    expect((await store.countByLevel({ text: 'needle' })).counts.info).toBe(1);
+    const all = await store.countByLevel({}, { limit: 10 });
+    expect(all.partial).toBe(true);
+    expect(await store.countByLevel({})).toEqual({
+      counts: { info: 800, warn: 400, error: 400, critical: 400 },
+      partial: false,
+    });
+    store.closeSync();
+  });
+
   it('migrates a schema-1 store: its own index answers until the search file caught up, then it is dropped', async () => {
     const file = path.join(tempDir(), 'logs.sqlite');
     makeSchema1Store(file, 50);

@@ -99,6 +99,20 @@ function scan(c: SearchConnection, clauses: string[], params: unknown[], tally: 
   if (n >= room) tally.partial = true;
 }
 
+/**
+ * Where to start counting the entries past the index (`from`: the first id not indexed). With a
+ * limit, at most 8 × `limit` of the newest of them are looked at (the tally is then partial), so
+ * counts stay bounded even while the index is far behind (a restored store rebuilding it).
+ */
+function tailStart(state: TextState, from: number, tally: Tally): number {
+  if (tally.limit === undefined) return from;
+  const cap = tally.limit * WALK_FACTOR;
+  const last = state.nextId - 1;
+  if (last - from <= cap) return from;
+  tally.partial = true;
+  return last - cap;
+}
+
 /** `column >= lo AND column < hi` for the finite ends. */
 function range(column: string, lo: number, hi: number): { clauses: string[]; params: number[] } {
   const clauses: string[] = [];
@@ -188,7 +202,7 @@ function summaryCounts(c: SearchConnection, state: TextState, filter: LogFilter,
   scan(
     c,
     ['id > ?', ...inner.clauses, ...catLevel.clauses],
-    [state.upto, ...inner.params, ...catLevel.params],
+    [tailStart(state, state.upto, tally), ...inner.params, ...catLevel.params],
     tally,
     true,
   );
@@ -209,7 +223,7 @@ function textCounts(
 ): void {
   const plan = textPlan(state, filter, text);
   const { clauses, params } = filterClauses(filter);
-  if (clauses.length === 0) return matchCounts(c, filter, plan, tally);
+  if (clauses.length === 0) return matchCounts(c, state, filter, plan, tally);
   const matches = filter.orderId !== undefined ? 0 : countMatches(c, plan, ESTIMATE_CAP);
   const cap = filter.orderId !== undefined ? ESTIMATE_CAP : 2 * matches + 1;
   const others = c
@@ -217,10 +231,11 @@ function textCounts(
       `SELECT count(*) AS n, min(id) AS lo, max(id) AS hi FROM (SELECT id FROM main.logs WHERE ${clauses.join(' AND ')} LIMIT ?)`,
     )
     .get(...params, cap) as { n: number; lo: number | null; hi: number | null };
-  if (filter.orderId === undefined && others.n > 2 * matches) return matchCounts(c, filter, plan, tally);
+  if (filter.orderId === undefined && others.n > 2 * matches)
+    return matchCounts(c, state, filter, plan, tally);
   if (others.n < cap && (tally.limit === undefined || others.n <= tally.limit * WALK_FACTOR)) {
     if (others.lo !== null && others.hi !== null)
-      checkAll(c, clauses, params, plan, others.lo, others.hi, tally);
+      checkAll(c, state, clauses, params, plan, others.lo, others.hi, tally);
   } else walkCounts(c, clauses, params, plan, tally);
 }
 
@@ -232,6 +247,7 @@ function textCounts(
  */
 function checkAll(
   c: SearchConnection,
+  state: TextState,
   clauses: string[],
   params: unknown[],
   plan: TextPlan,
@@ -259,7 +275,10 @@ function checkAll(
       .stmt(
         `SELECT level, count(*) AS n FROM main.logs NOT INDEXED WHERE id > ? AND ${where} AND ${plan.like('logs')} GROUP BY level`,
       )
-      .all(plan.tailFrom, ...params, ...plan.likeParams) as { level: number; n: number }[];
+      .all(tailStart(state, plan.tailFrom, tally), ...params, ...plan.likeParams) as {
+      level: number;
+      n: number;
+    }[];
     tally.add(rows);
     tally.examined += rows.reduce((a, r) => a + r.n, 0);
   }
@@ -292,14 +311,20 @@ function walkCounts(
 }
 
 /** Counting by looking up each text match, newest first, within the tally's budget. */
-function matchCounts(c: SearchConnection, filter: LogFilter, plan: TextPlan, tally: Tally): void {
+function matchCounts(
+  c: SearchConnection,
+  state: TextState,
+  filter: LogFilter,
+  plan: TextPlan,
+  tally: Tally,
+): void {
   const others = filterClauses(filter, 'l');
   // Not indexed yet (the newest entries): by substring.
   const all = filterClauses(filter);
   scan(
     c,
     ['id > ?', plan.like('logs'), ...all.clauses],
-    [plan.tailFrom, ...plan.likeParams, ...all.params],
+    [tailStart(state, plan.tailFrom, tally), ...plan.likeParams, ...all.params],
     tally,
     true,
   );
