@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { copyFileSync, existsSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
 import { searchFilePath } from '../../src/log/store/sqlite-search-file.js';
@@ -166,6 +166,20 @@ describe('SQLite search file', () => {
     expect((await everything(restored, { text: 'life' })).length).toBe(25);
     await expectExactCounts(restored, {});
     restored.closeSync();
+  });
+
+  it('a damaged search file never keeps the store from opening: it is started afresh', async () => {
+    const file = path.join(tempDir(), 'logs.sqlite');
+    const store = SqliteLogStore.open(file);
+    await store.append(rows(30, 0, 60_000, (i) => `crate ${i}`));
+    store.closeSync();
+    writeFileSync(searchFilePath(file), 'this is not a database, but a damaged file '.repeat(200));
+    const again = SqliteLogStore.open(file, { indexThreadBacklog: Infinity });
+    expect((await everything(again, { text: 'crate' })).length).toBe(30);
+    again.indexTextSync(Number.MAX_SAFE_INTEGER);
+    expect(again.ftsBacklog()).toBe(0);
+    await expectExactCounts(again, { text: 'crate' });
+    again.closeSync();
   });
 
   it('keeps limited counts bounded while the index is far behind: only the newest unindexed entries are looked at', async () => {

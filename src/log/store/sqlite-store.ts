@@ -21,7 +21,7 @@ import { pruneBatchSync, pruneOldestSync, prune } from './sqlite-retention.js';
 import { hasLegacyTextIndex, migrate } from './sqlite-schema.js';
 import { countByLevelSync } from './sqlite-counts.js';
 import { COMMON_TEXT_MATCHES, searchSync } from './sqlite-search.js';
-import { SearchConnection, searchFilePath } from './sqlite-search-file.js';
+import { removeSearchFile, SearchConnection, searchFilePath } from './sqlite-search-file.js';
 import { TextIndexer } from './sqlite-indexer.js';
 import {
   compactTextIndex,
@@ -132,8 +132,15 @@ export class SqliteLogStore implements LogStore {
       db.pragma('analysis_limit = 1000');
       if (!options.readonly) db.pragma('optimize = 0x10002');
       const store = new SqliteLogStore(abs, db, options);
-      // A writer creates the search file at once, so readers opened later find it.
-      if (!options.readonly) store.searchConnection();
+      // A writer creates the search file at once, so readers opened later find it. Appends do not
+      // need it: a search file that cannot be opened now never keeps the store from opening.
+      if (!options.readonly) {
+        try {
+          store.searchConnection();
+        } catch {
+          // searches and the indexer try again when they need it
+        }
+      }
       return store;
     } catch (err) {
       db?.close();
@@ -352,14 +359,22 @@ export class SqliteLogStore implements LogStore {
     const c = this.searchConn;
     if (c && !c.moved() && (c.attached || !existsSync(searchFilePath(this.file)))) return c;
     c?.close();
+    this.searchConn = undefined;
+    const open = () =>
+      SearchConnection.open(this.file, { readonly: this.db.readonly, busyTimeoutMs: this.busyTimeoutMs });
     try {
-      this.searchConn = SearchConnection.open(this.file, {
-        readonly: this.db.readonly,
-        busyTimeoutMs: this.busyTimeoutMs,
-      });
+      this.searchConn = open();
     } catch (err) {
-      this.searchConn = undefined;
-      throw storeError(this.file, 'open the search file of', err);
+      // A damaged search file is derived data: start it afresh (a writer only).
+      const code = (err as { code?: unknown }).code;
+      if (this.db.readonly || (code !== 'SQLITE_NOTADB' && code !== 'SQLITE_CORRUPT'))
+        throw storeError(this.file, 'open the search file of', err);
+      try {
+        removeSearchFile(this.file);
+        this.searchConn = open();
+      } catch (again) {
+        throw storeError(this.file, 'open the search file of', again);
+      }
     }
     return this.searchConn;
   }
