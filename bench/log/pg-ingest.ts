@@ -154,12 +154,12 @@ async function main(): Promise<void> {
       runSide('ours', () => url, path.join(dir, 'spool')),
     );
     const store = new PostgresLogStore({ connectionString: url });
-    const counts = await store.countByLevel({});
+    const { counts } = await store.countByLevel({});
     const stored = Object.values(counts).reduce((a, b) => a + b, 0);
     const t0 = performance.now();
     const v = await store.verifyChain();
     const verifyMs = performance.now() - t0;
-    const found = (await store.countByLevel({ text: 'refund' })).info;
+    const found = (await store.countByLevel({ text: 'refund' })).counts.info;
     await store.close();
     const perSec = (r: { wallMs: number }) => (COUNT / r.wallMs) * 1000;
     const loopUs = (r: { results: ChildResult[] }) =>

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { machineInfo } from '../lib/report.js';
 import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
+import { searchFilePath } from '../../src/log/store/sqlite-search-file.js';
 import { DATA_DIR, ensureLogFixture } from './fixture.js';
 
 const args = process.argv.slice(2);
@@ -103,6 +104,8 @@ async function main(): Promise<void> {
   const oursFile = path.join(work, 'ours', 'logs.sqlite');
   mkdirSync(path.dirname(oursFile), { recursive: true });
   copyFileSync(fx.file, oursFile);
+  // The search file too (derived data: without it the writer's indexer would rebuild it meanwhile).
+  copyFileSync(searchFilePath(fx.file), searchFilePath(oursFile));
   const ours = await run('safetynet (bounded batches)', oursFile, async (store, cutoff) => {
     const cats = await store.categories();
     const report = await store.prune({
@@ -117,6 +120,7 @@ async function main(): Promise<void> {
     const peerFile = path.join(work, 'peer', 'logs.sqlite');
     mkdirSync(path.dirname(peerFile), { recursive: true });
     copyFileSync(fx.file, peerFile);
+    copyFileSync(searchFilePath(fx.file), searchFilePath(peerFile));
     const peer = await run(
       'peer: one DELETE … WHERE ts < cutoff (WooCommerce-style)',
       peerFile,

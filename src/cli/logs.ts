@@ -18,8 +18,8 @@ import { tempSibling, fsyncDir } from '../util/fs.js';
 import { Redactor } from '../log/redact.js';
 import { retentionCutoffs } from '../log/retention.js';
 import { openLogStore } from '../log/store/open.js';
-import type { LogStore } from '../log/store/types.js';
-import { decodeCursor, parseTextQuery, MAX_PAGE_SIZE } from '../log/store/query.js';
+import type { LevelCounts, LogStore } from '../log/store/types.js';
+import { DEFAULT_COUNT_LIMIT, decodeCursor, parseTextQuery, MAX_PAGE_SIZE } from '../log/store/query.js';
 import { escapeControl } from '../log/text.js';
 import { CSV_HEADER, csvLine, importEntries, importKey, importRow, ndjsonLine } from '../log/transfer.js';
 import { LEVELS, isLevel, type Level, type LogEntry, type LogFilter } from '../log/types.js';
@@ -59,7 +59,14 @@ export function register(program: Command): void {
       .description('search entries, newest first')
       .option('--limit <n>', `entries per page (1-${MAX_PAGE_SIZE}, default 50)`)
       .option('--cursor <cursor>', 'continue after the previous page (its "next cursor")')
-      .option('--json', 'one entry per line as JSON (spec fields plus id)'),
+      .option(
+        '--exact-counts',
+        `count every matching entry per level (by default counting stops after ${DEFAULT_COUNT_LIMIT.toLocaleString('en-US')} and says "at least"; exact counts of a common word on millions of entries take seconds)`,
+      )
+      .option(
+        '--json',
+        'one entry per line as JSON (spec fields plus id); the next cursor and the per-level counts go to stderr',
+      ),
   ).action(action(searchCommand));
 
   filterOptions(
@@ -263,7 +270,7 @@ async function writeCommand(
 
 async function searchCommand(
   ctx: CommandContext,
-  opts: FilterFlags & { limit?: string; cursor?: string },
+  opts: FilterFlags & { limit?: string; cursor?: string; exactCounts?: boolean },
 ): Promise<void> {
   const filter = filterFrom(opts, ctx.config, Date.now());
   const limit = parseLimit(opts.limit);
@@ -273,20 +280,29 @@ async function searchCommand(
     ...(limit ? { limit } : {}),
     ...(opts.cursor ? { cursor: opts.cursor } : {}),
   });
+  const counted = await store.countByLevel(filter, opts.exactCounts ? {} : { limit: DEFAULT_COUNT_LIMIT });
   if (ctx.json) {
     for (const e of page.entries) ctx.print(ndjsonLine(e));
     if (page.nextCursor) ctx.note(`next cursor: ${page.nextCursor}`);
+    ctx.note(`counts: ${JSON.stringify({ ...counted.counts, partial: counted.partial })}`);
     return;
   }
-  const counts = await store.countByLevel(filter);
   printTable(ctx, page.entries);
   ctx.print('');
-  ctx.print(
-    `${page.entries.length} shown; matching: ` +
-      LEVELS.map((l) => `${l} ${counts[l]}`).join(', ') +
-      ` (total ${LEVELS.reduce((s, l) => s + counts[l], 0)})`,
-  );
+  ctx.print(`${page.entries.length} shown; ${countsLine(counted)}`);
   if (page.nextCursor) ctx.print(`next page: --cursor ${page.nextCursor}`);
+}
+
+/**
+ * "matching: info 3, warn 1, error 0, critical 0 (total 4)"; when counting stopped at the limit,
+ * "matching at least: …" and how to get exact counts.
+ */
+export function countsLine({ counts, partial }: LevelCounts): string {
+  const total = LEVELS.reduce((s, l) => s + counts[l], 0);
+  const list = LEVELS.map((l) => `${l} ${counts[l]}`).join(', ');
+  return partial
+    ? `matching at least: ${list} (total at least ${total}; counting stopped there, --exact-counts counts all)`
+    : `matching: ${list} (total ${total})`;
 }
 
 function printTable(ctx: CommandContext, entries: LogEntry[]): void {

@@ -36,6 +36,11 @@ export interface WebDeps {
    * Secure). Default off: headers a client can forge are never believed.
    */
   trustProxy?: boolean | string | string[];
+  /**
+   * The Logs page's per-level counts stop after about this many matching entries ("at least",
+   * with a link to exact counts). Default DEFAULT_COUNT_LIMIT (src/log/store/query.ts).
+   */
+  logCountLimit?: number;
 }
 
 /** The signed-in admin of a request. */

@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import { CommanderError, type Command } from 'commander';
 import { buildProgram } from '../../src/cli/program.js';
 import { SafetynetError } from '../../src/errors.js';
+import { DEFAULT_COUNT_LIMIT } from '../../src/log/store/query.js';
+import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -156,6 +158,56 @@ describe('safetynet logs (CLI)', () => {
     expect(byOrder.stdout.trim().split('\n').length).toBe(1);
     const none = await cli(dir, ['search', '--level', 'critical', '--json']);
     expect(none.stdout).toBe('');
+  });
+
+  it('says "at least" when counting per level stopped, and counts every entry with --exact-counts', async () => {
+    const dir = shop();
+    const n = DEFAULT_COUNT_LIMIT + 2000;
+    const store = SqliteLogStore.open(path.join(dir, 'data/logs.sqlite'), { indexThreadBacklog: Infinity });
+    store.appendSync(
+      Array.from({ length: n }, (_, i) => ({
+        ts: Date.now() - (n - i) * 1000,
+        level: i % 10 === 0 ? ('warn' as const) : ('info' as const),
+        category: 'order',
+        message: `parcel ${i}`,
+        details: '{}',
+        orderId: null,
+        errorStack: null,
+      })),
+    );
+    store.indexTextSync(Number.MAX_SAFE_INTEGER);
+    store.closeSync();
+    const quick = await cli(dir, ['search', '--text', 'parcel', '--limit', '1']);
+    expect(quick.code, quick.stderr).toBe(0);
+    expect(quick.stdout).toMatch(
+      /matching at least: info \d+, warn \d+, error 0, critical 0 \(total at least \d+; .*--exact-counts/,
+    );
+    const exact = await cli(dir, ['search', '--text', 'parcel', '--limit', '1', '--exact-counts']);
+    expect(exact.stdout).toContain(
+      `matching: info ${n - n / 10}, warn ${n / 10}, error 0, critical 0 (total ${n})`,
+    );
+    // --json: entries on stdout as before, the counts on stderr.
+    const counts = (r: CliResult) =>
+      JSON.parse(/^counts: (.*)$/m.exec(r.stderr)![1]!) as Record<string, unknown>;
+    const json = await cli(dir, ['search', '--text', 'parcel', '--limit', '1', '--json']);
+    expect(json.stdout.trim().split('\n')).toHaveLength(1);
+    expect(counts(json)).toMatchObject({ error: 0, critical: 0, partial: true });
+    const jsonExact = await cli(dir, [
+      'search',
+      '--text',
+      'parcel',
+      '--limit',
+      '1',
+      '--json',
+      '--exact-counts',
+    ]);
+    expect(counts(jsonExact)).toEqual({
+      info: n - n / 10,
+      warn: n / 10,
+      error: 0,
+      critical: 0,
+      partial: false,
+    });
   });
 
   it('pages with --limit and --cursor', async () => {

@@ -308,7 +308,10 @@ describe('CLI on PostgreSQL', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ verify: { ok: true } });
     const dst = new PostgresLogStore({ connectionString: url });
-    expect(await dst.verifyChain()).toMatchObject({ ok: true, checked: total.info + total.error });
+    expect(await dst.verifyChain()).toMatchObject({
+      ok: true,
+      checked: total.counts.info + total.counts.error,
+    });
     expect(await dst.countByLevel({ text: 'refund' })).toEqual(want);
     // New entries continue the copied chains; a repeated webhook event is still known.
     await dst.append([{ ...rowsIn.at(-1)!, ts: now + 1 }]);

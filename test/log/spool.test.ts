@@ -147,7 +147,7 @@ describe('spool files left behind', () => {
 
     const log = await createLogger({ storePath, spoolDir, notify: () => {} });
     await log.flush();
-    await until(async () => (await log.store.countByLevel({})).warn === 4);
+    await until(async () => (await log.store.countByLevel({})).counts.warn === 4);
     const entries = (await log.store.search({})).entries;
     expect(entries.map((e) => e.message)).toEqual([
       'from the dead 3',
@@ -168,7 +168,7 @@ describe('spool files left behind', () => {
     // A second logger finds nothing more to replay (no duplicates).
     const again = await createLogger({ storePath, spoolDir, notify: () => {} });
     await again.order.info('x');
-    expect((await again.store.countByLevel({})).warn).toBe(4);
+    expect((await again.store.countByLevel({})).counts.warn).toBe(4);
     await again.close();
   });
 

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
-import { FTS_SLICE_ROWS } from '../../src/log/store/sqlite-text-index.js';
+import { TEXT_SLICE_ROWS } from '../../src/log/store/sqlite-text-index.js';
 import type { LogStore } from '../../src/log/store/types.js';
 import { tempDir } from '../helpers/tmp.js';
 import { runLogStoreConformance, type StoreHarness } from './store-conformance.js';
@@ -78,7 +78,7 @@ describe('SQLite log store specifics', () => {
           errorStack: null,
         },
       ]);
-      store.indexFtsSync();
+      store.indexTextSync();
       store.appendSync([
         {
           ts: T0 + 1,
@@ -98,16 +98,16 @@ describe('SQLite log store specifics', () => {
       // LIKE wildcards in the query are literal.
       expect((await store.search({ text: '100%_off' })).entries.length).toBe(1);
       expect((await store.search({ text: '1_0' })).entries.length).toBe(0);
-      expect(store.indexFtsSync()).toBe(1);
+      expect(store.indexTextSync()).toBe(1);
       expect(store.ftsBacklog()).toBe(0);
       expect((await store.search({ text: 'refund' })).entries.length).toBe(2);
       store.closeSync();
     },
   );
 
-  it('indexes in slices of FTS_SLICE_ROWS whatever budget the writer asks for', async () => {
+  it('indexes in slices of TEXT_SLICE_ROWS whatever budget the writer asks for', async () => {
     const store = SqliteLogStore.open(path.join(tempDir(), 'logs.sqlite'));
-    const n = FTS_SLICE_ROWS + 10;
+    const n = TEXT_SLICE_ROWS + 10;
     const rows = Array.from({ length: n }, (_, i) => ({
       ts: T0 + i,
       level: 'info' as const,
@@ -126,9 +126,10 @@ describe('SQLite log store specifics', () => {
     expect(store.ftsBacklog()).toBe(0);
     const hits = (await store.search({ text: 'parcel' })).entries.map((e) => e.message);
     expect(hits).toEqual(['newest parcel', 'oldest parcel']);
-    // Found through the index itself, not the substring scan of the unindexed tail.
-    const indexed = store.db
-      .prepare("SELECT count(*) FROM logs_fts WHERE logs_fts MATCH 'parcel'")
+    // Found through the index itself (the search file), not the substring scan of the tail.
+    const indexed = store
+      .searchConnection()
+      .db.prepare("SELECT count(*) FROM idx.fts_1 WHERE fts_1 MATCH 'parcel'")
       .pluck()
       .get() as number;
     expect(indexed).toBe(2);
@@ -151,7 +152,7 @@ describe('SQLite log store specifics', () => {
         })),
       );
     }
-    const before = (await store.countByLevel({ text: 'refund', since: T0 - 85 * DAY })).info;
+    const before = (await store.countByLevel({ text: 'refund', since: T0 - 85 * DAY })).counts.info;
     const r = await store.prune({
       cutoffs: { order: T0 - 365 * DAY },
       defaultCutoff: T0 - 90 * DAY,
@@ -160,12 +161,13 @@ describe('SQLite log store specifics', () => {
     });
     expect(r.categories.system!.deleted).toBe(11 * 250);
     expect(r.categories.order!.deleted).toBe(0);
-    expect(store.db.prepare("SELECT value FROM meta WHERE key = 'fts_deleted'").pluck().get()).toBe(0);
-    expect((await store.countByLevel({ text: 'refund', since: T0 - 85 * DAY })).info).toBe(before);
+    // The search file applied every batch, and the store forgot them.
+    expect(store.db.prepare('SELECT count(*) FROM text_pending').pluck().get()).toBe(0);
+    expect((await store.countByLevel({ text: 'refund', since: T0 - 85 * DAY })).counts.info).toBe(before);
     const oldSystem = await store.search({ categories: ['system'], text: 'refund', until: T0 - 91 * DAY });
     expect(oldSystem.entries).toEqual([]);
     expect(
-      (await store.countByLevel({ categories: ['order'], text: 'refund', until: T0 - 91 * DAY })).info,
+      (await store.countByLevel({ categories: ['order'], text: 'refund', until: T0 - 91 * DAY })).counts.info,
     ).toBe(11 * 167);
     expect((await store.verifyChain()).ok).toBe(true);
     store.closeSync();

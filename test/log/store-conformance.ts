@@ -180,10 +180,13 @@ export function runLogStoreConformance(h: StoreHarness): void {
           .reverse();
         const got = (await all(store, filter, 7)).map((e) => e.message);
         expect(got).toEqual(want);
-        const counts = await store.countByLevel(filter);
+        const { counts, partial } = await store.countByLevel(filter);
+        expect(partial).toBe(false);
         for (const level of ['info', 'warn', 'error', 'critical'] as const) {
           expect(counts[level]).toBe(rows.filter((r) => pred(r) && r.level === level).length);
         }
+        // A limit above the number of matches changes nothing.
+        expect(await store.countByLevel(filter, { limit: 1000 })).toEqual({ counts, partial: false });
       };
       const rank = { info: 0, warn: 1, error: 2, critical: 3 };
       await expectMatch({}, () => true);
@@ -223,6 +226,41 @@ export function runLogStoreConformance(h: StoreHarness): void {
       await store.close();
     });
 
+    it('counts per level with a limit: stops early and says so, every count a lower bound', async () => {
+      const store = await h.create();
+      const rows = await seed(store);
+      const rank = { info: 0, warn: 1, error: 2, critical: 3 };
+      const cases: [LogFilter, (r: AppendRow) => boolean][] = [
+        [{}, () => true],
+        [{ text: 'event' }, () => true],
+        [{ text: 'declined' }, (r) => r.message.includes('declined')],
+        [
+          { categories: ['payment'], since: T0 + DAY + 1234, until: T0 + 7 * DAY - 99 },
+          (r) => r.category === 'payment' && r.ts >= T0 + DAY + 1234 && r.ts < T0 + 7 * DAY - 99,
+        ],
+        [{ minLevel: 'warn', text: 'number' }, (r) => rank[r.level] >= 1],
+        [{ orderId: '1000', text: 'event' }, (r) => r.orderId === '1000'],
+      ];
+      for (const [filter, pred] of cases) {
+        const exact = { info: 0, warn: 0, error: 0, critical: 0 };
+        for (const r of rows) if (pred(r)) exact[r.level]++;
+        expect(await store.countByLevel(filter)).toEqual({ counts: exact, partial: false });
+        for (const limit of [1, 5, 20]) {
+          const got = await store.countByLevel(filter, { limit });
+          for (const level of ['info', 'warn', 'error', 'critical'] as const)
+            expect(got.counts[level]).toBeLessThanOrEqual(exact[level]);
+          // Not stopped: then exact.
+          if (!got.partial) expect(got.counts).toEqual(exact);
+        }
+      }
+      // Every one of the 60 entries matches "event": a limit of 10 must stop the count.
+      const stopped = await store.countByLevel({ text: 'event' }, { limit: 10 });
+      expect(stopped.partial).toBe(true);
+      expect(Object.values(stopped.counts).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(10);
+      for (const limit of [0, -1, 2.5]) await expectUsage(store.countByLevel({}, { limit }), 'E_BAD_LIMIT');
+      await store.close();
+    });
+
     it('paginates with a keyset cursor: every entry exactly once, newest first, also with equal timestamps', async () => {
       const store = await h.create();
       const rows: AppendRow[] = [];
@@ -239,7 +277,7 @@ export function runLogStoreConformance(h: StoreHarness): void {
         const got = await all(store, filter, limit);
         const ids = got.map((e) => Number(e.id));
         expect(new Set(ids).size).toBe(ids.length);
-        const want = (await store.countByLevel(filter)) as Record<string, number>;
+        const want = (await store.countByLevel(filter)).counts;
         expect(got.length).toBe(Object.values(want).reduce((a, b) => a + b, 0));
         for (let i = 1; i < got.length; i++) {
           const a = got[i - 1]!;
@@ -351,7 +389,7 @@ export function runLogStoreConformance(h: StoreHarness): void {
       expect(dry.categories.payment!.deleted).toBe(34);
       expect(dry.categories.system!.deleted).toBe(309 + 1);
       expect(dry.categories.security!.deleted).toBe(34);
-      expect((await store.countByLevel({})).info).toBe(1202);
+      expect((await store.countByLevel({})).counts.info).toBe(1202);
 
       const report = await store.prune({ ...plan, batchSize: 37, pauseMs: 0 });
       expect(report.categories.payment).toEqual({ cutoff: '2025-11-01T12:00:00.000Z', deleted: 34 });
@@ -359,7 +397,7 @@ export function runLogStoreConformance(h: StoreHarness): void {
       expect(report.categories.security!.deleted).toBe(34);
       expect(report.total).toBe(378);
       expect(report.batches).toBeGreaterThan(10);
-      expect((await store.countByLevel({})).info).toBe(1202 - 378);
+      expect((await store.countByLevel({})).counts.info).toBe(1202 - 378);
       const oldest = (await all(store, { categories: ['system'] })).at(-1)!;
       expect(oldest.timestamp).toBe(new Date(T0 - 90 * DAY).toISOString());
       expect(await store.verifyChain()).toMatchObject({ ok: true });
@@ -423,7 +461,7 @@ export function runLogStoreConformance(h: StoreHarness): void {
       await expect(
         store.append([row({ ts: T0 })], { spoolMark: { file: 'spool-a.ndjson', from: 0, to: 120 } }),
       ).rejects.toThrow();
-      expect((await store.countByLevel({})).info).toBe(1);
+      expect((await store.countByLevel({})).counts.info).toBe(1);
       await store.forgetSpool('spool-a.ndjson');
       expect(await store.spoolOffset('spool-a.ndjson')).toBe(0);
       await store.close();

@@ -104,7 +104,7 @@ describe('reads off the event loop', () => {
     await locker.query('ROLLBACK');
     await locker.end();
     // The stuck thread was replaced: the next read answers.
-    expect((await store.countByLevel({})).info).toBe(1);
+    expect((await store.countByLevel({})).counts.info).toBe(1);
     await store.close();
     await direct.close();
   });

@@ -15,7 +15,8 @@ let panel: Panel;
 let browser: Browser;
 
 beforeAll(async () => {
-  panel = await makePanel({ listen: true, now: Date.UTC(2026, 10, 25, 9, 0, 0) });
+  // Counting stops after 3 matching entries, so a text with more shows "at least" and the link.
+  panel = await makePanel({ listen: true, now: Date.UTC(2026, 10, 25, 9, 0, 0), countLimit: 3 });
   expect(panel.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   expect(panel.url).not.toMatch(/:3000$/);
   const log = panel.logger;
@@ -200,6 +201,29 @@ describe('admin panel in Chromium', () => {
     expect(await page.locator('#filter-errors').textContent()).toContain(
       '"From": "not-a-time" is not a time',
     );
+    await context.close();
+  });
+
+  it('partial counts say "at least", and the exact counts link works without JavaScript on a phone', async () => {
+    for (let i = 0; i < 6; i++) await panel.logger.inventory.info(`parcel ${i} packed`);
+    const { context, page } = await newPage({
+      javaScriptEnabled: false,
+      viewport: { width: 360, height: 740 },
+      isMobile: true,
+    });
+    await logIn(page, '/logs?q=parcel');
+    expect(await page.locator('.counts strong').textContent()).toMatch(/^at least \d$/);
+    const widths = () =>
+      page.evaluate<{ doc: number; view: number }>(
+        '({ doc: document.documentElement.scrollWidth, view: document.documentElement.clientWidth })',
+      );
+    let w = await widths();
+    expect(w.doc).toBeLessThanOrEqual(w.view);
+    await Promise.all([page.waitForURL(/counts=exact/), page.click('#exact-counts')]);
+    expect(await page.locator('.counts strong').textContent()).toBe('6');
+    expect(await page.locator('#exact-counts').count()).toBe(0);
+    w = await widths();
+    expect(w.doc).toBeLessThanOrEqual(w.view);
     await context.close();
   });
 });

@@ -49,6 +49,8 @@ export interface PanelOptions {
   now?: number;
   /** Listen on 127.0.0.1 with a random port (browser tests); `url` is then set. */
   listen?: boolean;
+  /** Per-level counts on the Logs page stop after this many matching entries. */
+  countLimit?: number;
 }
 
 /** Pulls the first `name="_csrf" value="…"` out of a page. */
@@ -94,6 +96,7 @@ export async function makePanel(options: PanelOptions = {}): Promise<Panel> {
     ...(options.throttle ? { throttle: options.throttle } : {}),
     ...(options.backups ? { backups: options.backups } : {}),
     ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
+    ...(options.countLimit ? { logCountLimit: options.countLimit } : {}),
   };
   let app: FastifyInstance;
   let url = '';

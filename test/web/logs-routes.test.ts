@@ -298,3 +298,44 @@ describe('export', () => {
     expect(badFilter.headers['content-disposition']).toBeUndefined();
   });
 });
+
+describe('per-level counts with a limit', () => {
+  let small: Panel;
+  let cookie: string;
+  beforeAll(async () => {
+    small = await makePanel({ now: T0, countLimit: 100 });
+    for (let i = 0; i < 300; i++) {
+      small.clock.advance(1000);
+      if (i % 10) void small.logger.inventory.info(`stock moved ${i}`);
+      else void small.logger.inventory.warn(`stock moved ${i}`);
+    }
+    await small.logger.flush();
+    ({ session: cookie } = await small.login());
+  });
+  afterAll(async () => {
+    await small?.close();
+  });
+
+  it('says "at least" when counting stopped, and links to exact counts that count everything', async () => {
+    const res = await small.get('/logs?q=stock', cookie);
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toMatch(/<strong>at least \d+<\/strong> matching/);
+    expect(res.body).toMatch(/class="count-warn"[^>]*>warn&nbsp;<abbr title="at least">≥<\/abbr>&nbsp;\d+</);
+    const link = /<a\s+id="exact-counts"\s+href="([^"]+)"/.exec(res.body)![1]!.replace(/&amp;/g, '&');
+    expect(link).toBe('/logs?q=stock&counts=exact');
+    const exact = await small.get(link, cookie);
+    expect(exact.statusCode).toBe(200);
+    expect(exact.body).toMatch(/<strong>300<\/strong> matching/);
+    expect(exact.body).toMatch(/class="count-info"[^>]*>info&nbsp;270</);
+    expect(exact.body).toMatch(/class="count-warn"[^>]*>warn&nbsp;30</);
+    expect(exact.body).not.toContain('id="exact-counts"');
+    // Paging on from exact counts goes back to quick counts (the link does not carry it).
+    expect(exact.body).not.toMatch(/href="[^"]*counts=exact/);
+  });
+
+  it('refuses an unknown way of counting with a 400 that names it', async () => {
+    const res = await small.get('/logs?counts=roughly', cookie);
+    expect(res.statusCode).toBe(400);
+    expect(res.body).toContain('&quot;roughly&quot; is not a way of counting');
+  });
+});

@@ -5,7 +5,7 @@
  */
 import type { LogStoreConfig } from '../../config/types.js';
 import { SafetynetError } from '../../errors.js';
-import type { Level, LogEntry, LogFilter, SearchOptions, SearchPage } from '../types.js';
+import type { LogEntry, LogFilter, SearchOptions, SearchPage } from '../types.js';
 import { PostgresLogStore } from './pg-store.js';
 import { SqliteLogStore } from './sqlite-store.js';
 import type {
@@ -13,6 +13,8 @@ import type {
   AppendResult,
   AppendRow,
   ChainState,
+  CountOptions,
+  LevelCounts,
   LogStore,
   RawEntry,
   PruneOptions,
@@ -86,8 +88,8 @@ export class LazyLogStore implements LogStore {
   async search(filter: LogFilter, options?: SearchOptions): Promise<SearchPage> {
     return (await this.use()).search(filter, options);
   }
-  async countByLevel(filter: LogFilter): Promise<Record<Level, number>> {
-    return (await this.use()).countByLevel(filter);
+  async countByLevel(filter: LogFilter, options?: CountOptions): Promise<LevelCounts> {
+    return (await this.use()).countByLevel(filter, options);
   }
   async get(id: string): Promise<LogEntry | undefined> {
     return (await this.use()).get(id);

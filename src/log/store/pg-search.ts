@@ -6,15 +6,17 @@
  */
 import type pg from 'pg';
 import { createHash } from 'node:crypto';
+import { LEVELS, LEVEL_RANK, type LogFilter, type SearchOptions, type SearchPage } from '../types.js';
 import {
-  LEVELS,
-  LEVEL_RANK,
-  type Level,
-  type LogFilter,
-  type SearchOptions,
-  type SearchPage,
-} from '../types.js';
-import { checkFilter, decodeCursor, encodeCursor, pageSize, parseTextQuery } from './query.js';
+  checkFilter,
+  countLimit,
+  decodeCursor,
+  encodeCursor,
+  pageSize,
+  parseTextQuery,
+  zeroCounts,
+} from './query.js';
+import type { CountOptions, LevelCounts } from './types.js';
 import { PG_COLUMNS, pgEntry, type PgRow, type PostgresLogStore } from './pg-store.js';
 import { PG_SCHEMA } from './pg-schema.js';
 import { tsQuery } from './pg-text.js';
@@ -127,15 +129,31 @@ export async function search(
   return page;
 }
 
-/** Entries per level for the filter. */
-export async function countByLevel(s: PostgresLogStore, filter: LogFilter): Promise<Record<Level, number>> {
+/**
+ * Entries per level for the filter: a `GROUP BY level` over the same filter; with `limit`, over the
+ * first `limit` matching entries only (a LIMIT inside, so PostgreSQL stops reading there), and
+ * `partial` when that many were found: each count is then a lower bound.
+ */
+export async function countByLevel(
+  s: PostgresLogStore,
+  filter: LogFilter,
+  options?: CountOptions,
+): Promise<LevelCounts> {
+  const limit = countLimit(options);
   const { clauses, params } = pgWhere(filter);
-  const sql = `SELECT level, count(*) AS n FROM ${S}.logs${clauses.length ? ' WHERE ' + clauses.join(' AND ') : ''} GROUP BY level`;
+  const where = clauses.length ? ' WHERE ' + clauses.join(' AND ') : '';
+  let sql = `SELECT level, count(*)::int AS n FROM ${S}.logs${where} GROUP BY level`;
+  if (limit !== undefined) {
+    params.push(limit);
+    sql = `SELECT level, count(*)::int AS n FROM (SELECT level FROM ${S}.logs${where} LIMIT $${params.length}) m GROUP BY level`;
+  }
   const r = await s.use('count in', (c) => c.query<{ level: number; n: number }>(sql, params));
-  const out = { info: 0, warn: 0, error: 0, critical: 0 } as Record<Level, number>;
+  const counts = zeroCounts();
+  let total = 0;
   for (const row of r.rows) {
     const name = LEVELS[row.level];
-    if (name) out[name] = row.n;
+    if (name) counts[name] = Number(row.n);
+    total += Number(row.n);
   }
-  return out;
+  return { counts, partial: limit !== undefined && total >= limit };
 }

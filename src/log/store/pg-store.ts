@@ -19,7 +19,6 @@ import { StorageError, SafetynetError } from '../../errors.js';
 import {
   LEVELS,
   LEVEL_RANK,
-  type Level,
   type LogEntry,
   type LogFilter,
   type SearchOptions,
@@ -47,6 +46,8 @@ import {
   type AppendResult,
   type AppendRow,
   type ChainState,
+  type CountOptions,
+  type LevelCounts,
   type LogStore,
   type PruneOptions,
   type PruneReport,
@@ -436,8 +437,8 @@ export class PostgresLogStore implements LogStore {
     return search(this, filter, options);
   }
 
-  countByLevel(filter: LogFilter): Promise<Record<Level, number>> {
-    return countByLevel(this, filter);
+  countByLevel(filter: LogFilter, options?: CountOptions): Promise<LevelCounts> {
+    return countByLevel(this, filter, options);
   }
 
   async get(id: string): Promise<LogEntry | undefined> {

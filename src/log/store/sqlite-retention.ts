@@ -1,11 +1,14 @@
 /**
  * Retention in the SQLite store: per-category deletes in bounded batches with pauses between, the
- * deleted chain runs recorded so verification still passes, and text-index upkeep afterwards.
+ * deleted chain runs recorded so verification still passes, and the search file told what to
+ * forget (each batch's entries go to `text_pending` in the delete's own transaction, and the
+ * search file applies them right after: see sqlite-text-index.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_PRUNE_PAUSE_MS, storeError } from './sqlite-common.js';
+import { hasLegacyTextIndex } from './sqlite-schema.js';
 import type { SqliteLogStore } from './sqlite-store.js';
-import { compactTextIndex, mergeTextIndex } from './sqlite-text-index.js';
+import { BODY_SQL, compactTextIndex, mergeTextIndex, syncTextIndex } from './sqlite-text-index.js';
 import type { PruneOptions, PruneReport } from './types.js';
 import { startPruneReport } from './prune-report.js';
 
@@ -37,6 +40,8 @@ export async function prune(s: SqliteLogStore, options: PruneOptions): Promise<P
     const t0 = performance.now();
     const done = work();
     report.longestBatchMs = Math.max(report.longestBatchMs, performance.now() - t0);
+    // The search file forgets the batch now (its own lock: writers of the store do not wait).
+    if (done.size > 0) applyToSearchFile(s);
     // Copy what this batch wrote from the WAL into the database now, on our time: otherwise a
     // writer's next commit does it (SQLite's autocheckpoint runs in whoever commits) and waits.
     s.db.pragma('wal_checkpoint(PASSIVE)');
@@ -64,13 +69,64 @@ export async function prune(s: SqliteLogStore, options: PruneOptions): Promise<P
       // next batch
     }
   }
+  forgetApplied(s);
   // The daily prune is the maintenance window: tidy the text index too (same-level merges,
   // short steps). Dropping deleted entries from it for good is compactTextIndex's job (`--compact`).
-  let longest = await mergeTextIndex(s, pauseMs);
-  if (options.compactTextIndex) longest = Math.max(longest, await compactTextIndex(s, pauseMs));
+  const search = s.searchConnection();
+  let longest = await mergeTextIndex(search, pauseMs);
+  if (options.compactTextIndex) longest = Math.max(longest, await compactTextIndex(search, pauseMs));
   report.longestBatchMs = Math.max(report.longestBatchMs, longest);
+  dropLegacyTextIndex(s);
   if (report.total > 0) s.db.pragma('optimize');
   return report;
+}
+
+/**
+ * Applies recorded retention batches to the search file (indexing nothing new), then empties them
+ * from `text_pending`: one batch's rows at a time, so the store's lock is held for milliseconds (all
+ * of a run's at the end held it for a second: the writer waited 660 ms, bench/log/prune.ts).
+ */
+function applyToSearchFile(s: SqliteLogStore): void {
+  try {
+    syncTextIndex(s.searchConnection(), 0);
+  } catch {
+    // Busy or damaged: the batches stay recorded and the next step (the writer's) applies them.
+    return;
+  }
+  forgetApplied(s);
+}
+
+/** Empties `text_pending` of the batches the search file has applied. */
+function forgetApplied(s: SqliteLogStore): void {
+  const c = s.searchConnection();
+  if (!c.attached) return;
+  const applied = Number(c.stmt("SELECT value FROM idx.meta WHERE key = 'applied'").pluck().get() ?? 0);
+  try {
+    s.db.transaction(() => s.stmt('DELETE FROM text_pending WHERE batch <= ?').run(applied)).immediate();
+  } catch (err) {
+    throw storeError(s.file, 'prune', err);
+  }
+}
+
+/**
+ * Drops a schema-1 store's own text index once the search file covers everything it did (one
+ * write transaction; on a large store it takes a second or two, so it happens here, in the
+ * maintenance window, rather than in the writer).
+ */
+function dropLegacyTextIndex(s: SqliteLogStore): void {
+  if (!hasLegacyTextIndex(s.db)) return;
+  const caughtUp = s.searchConnection().read((st) => st.usable && st.upto >= st.legacyUpto);
+  if (!caughtUp) return;
+  try {
+    s.db
+      .transaction(() => {
+        s.db.exec('DROP TABLE IF EXISTS logs_fts');
+        s.stmt("DELETE FROM meta WHERE key IN ('fts_upto', 'fts_deleted')").run();
+      })
+      .immediate();
+  } catch (err) {
+    throw storeError(s.file, 'drop the old text index of', err);
+  }
 }
 
 /** Deletes up to `limit` entries of `category` older than `cutoff` in one transaction. */
@@ -87,23 +143,24 @@ export function pruneOldestSync(s: SqliteLogStore, cutoff: number, limit: number
   return deleteRowsSync(s, () => pick.all(cutoff, limit) as PrunedRow[]);
 }
 
-/** In one transaction: picks rows, deletes them (and their index entries), records the chain gaps. */
+/**
+ * In one transaction: picks rows, records them for the search file (text_pending, with the text
+ * that was indexed), deletes them, records the chain gaps.
+ */
 function deleteRowsSync(s: SqliteLogStore, pick: () => PrunedRow[]): Map<string, number> {
   const run = (): Map<string, number> => {
     const rows = pick();
     const byCategory = new Map<string, PrunedRow[]>();
     if (rows.length === 0) return new Map();
     const ids = JSON.stringify(rows.map((r) => r.id));
+    const batch = Number(s.stmt("SELECT value FROM meta WHERE key = 'text_batch'").pluck().get() ?? 0) + 1;
+    s.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('text_batch', ?)").run(batch);
+    s.stmt(
+      `INSERT INTO text_pending (batch, id, ts, category, level, message, body)
+       SELECT ?, l.id, l.ts, l.category, l.level, l.message, ${BODY_SQL} FROM logs l
+       WHERE l.id IN (SELECT value FROM json_each(?))`,
+    ).run(batch, ids);
     s.stmt('DELETE FROM logs WHERE id IN (SELECT value FROM json_each(?))').run(ids);
-    const upto = Number(s.stmt("SELECT value FROM meta WHERE key = 'fts_upto'").pluck().get() ?? 0);
-    const gone = s
-      .stmt('DELETE FROM logs_fts WHERE rowid IN (SELECT value FROM json_each(?) WHERE value <= ?)')
-      .run(ids, upto).changes;
-    if (gone > 0) {
-      s.stmt(
-        "INSERT INTO meta (key, value) VALUES ('fts_deleted', ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
-      ).run(gone);
-    }
     for (const r of rows) {
       let list = byCategory.get(r.category);
       if (!list) byCategory.set(r.category, (list = []));

@@ -1,15 +1,16 @@
 /**
- * The SQLite store's search planner: turning a filter into SQL, choosing between collecting the
- * text matches first and walking newest-first, keyset pages, and per-level counts.
+ * The SQLite store's search planner: turning a filter into SQL, finding text through the search
+ * file's parts (sqlite-search-file.ts), choosing between collecting the text matches first and
+ * walking newest-first, and keyset pages. Per-level counts are in sqlite-counts.ts.
+ *
+ * Every search reads inside one transaction that reads the store first and the search file after
+ * (SearchConnection.read), so the index is never older than the entries it is joined with: an id
+ * the index has and the store (at our snapshot) does not is simply not found; entries past the
+ * index's watermark are matched by substring (LIKE) so a search is complete however far behind
+ * the index is.
  */
-import {
-  LEVELS,
-  LEVEL_RANK,
-  type Level,
-  type LogFilter,
-  type SearchOptions,
-  type SearchPage,
-} from '../types.js';
+import { UsageError } from '../../errors.js';
+import { LEVEL_RANK, type LogFilter, type SearchOptions, type SearchPage } from '../types.js';
 import {
   checkFilter,
   type CursorPosition,
@@ -21,137 +22,246 @@ import {
   parseTextQuery,
 } from './query.js';
 import { COLUMNS, type StoredRow, storeError, toEntry } from './sqlite-common.js';
+import type { SearchConnection, TextState } from './sqlite-search-file.js';
 import type { SqliteLogStore } from './sqlite-store.js';
 
 /**
  * A text query matching at least this many entries is "common": a page is found faster by walking
- * newest-first and probing the full-text index per entry than by collecting every match first.
+ * newest-first and asking the full-text index per chunk than by collecting every match first.
  */
 export const COMMON_TEXT_MATCHES = 10_000;
-/**
- * Counting a common text within other filters: when those leave fewer entries than this, checking
- * each of them against the text index beats collecting every text match.
- */
-const PROBE_COUNT_ROWS = 30_000;
 
-/** A common text search, run by walking newest-first (see walkText). */
-interface TextWalk {
+/** An FTS5 table that covers the ids lo..hi (a part of the search file, or a schema-1 store's own). */
+export interface FtsSource {
+  /** Qualified table (`idx.fts_3`) and the bare name MATCH takes on its left. */
+  table: string;
+  name: string;
+  lo: number;
+  hi: number;
+}
+
+/** How a text query is answered: the FTS5 tables to ask, and substring matching past them. */
+export interface TextPlan {
   match: string;
-  /** Highest id in the full-text index. */
-  upto: number;
-  /** Substring conditions for entries not yet indexed (alias `logs`). */
-  like: string;
+  /** Newest (highest ids) first. */
+  sources: FtsSource[];
+  /** Entries with an id above this are not indexed: matched by `like` instead. */
+  tailFrom: number;
+  like: (alias: string) => string;
   likeParams: string[];
 }
 
-function where(
-  s: SqliteLogStore,
-  filter: LogFilter,
-  purpose: 'page' | 'count',
-): { clauses: string[]; params: unknown[]; walk?: TextWalk } {
-  checkFilter(filter);
+/** The filter's conditions other than text, on `logs` (unqualified or `alias.`). */
+export function filterClauses(filter: LogFilter, alias = ''): { clauses: string[]; params: unknown[] } {
+  const a = alias ? `${alias}.` : '';
   const clauses: string[] = [];
   const params: unknown[] = [];
   if (filter.categories && filter.categories.length > 0) {
     clauses.push(
       filter.categories.length === 1
-        ? 'category = ?'
-        : `category IN (${filter.categories.map(() => '?').join(', ')})`,
+        ? `${a}category = ?`
+        : `${a}category IN (${filter.categories.map(() => '?').join(', ')})`,
     );
     params.push(...filter.categories);
   }
   // Levels are written as literals (validated ranks) so the partial index (level > 0) applies.
   if (filter.level !== undefined) {
     const r = LEVEL_RANK[filter.level];
-    clauses.push(r > 0 ? `level = ${r} AND level > 0` : 'level = 0');
+    clauses.push(r > 0 ? `${a}level = ${r} AND ${a}level > 0` : `${a}level = 0`);
   } else if (filter.minLevel !== undefined && LEVEL_RANK[filter.minLevel] > 0) {
-    clauses.push(`level >= ${LEVEL_RANK[filter.minLevel]} AND level > 0`);
+    clauses.push(`${a}level >= ${LEVEL_RANK[filter.minLevel]} AND ${a}level > 0`);
   }
   if (filter.since !== undefined) {
-    clauses.push('ts >= ?');
+    clauses.push(`${a}ts >= ?`);
     params.push(Math.floor(filter.since));
   }
   if (filter.until !== undefined) {
-    clauses.push('ts < ?');
+    clauses.push(`${a}ts < ?`);
     params.push(Math.ceil(filter.until));
   }
   if (filter.orderId !== undefined) {
-    clauses.push('order_id = ?');
+    clauses.push(`${a}order_id = ?`);
     params.push(String(filter.orderId));
-  }
-  if (filter.text !== undefined) {
-    const terms = parseTextQuery(filter.text);
-    const match = ftsQuery(terms);
-    const upto = Number(s.stmt("SELECT value FROM meta WHERE key = 'fts_upto'").pluck().get() ?? 0);
-    // Entries committed since the last indexing are matched by substring instead (see schema).
-    const like = (alias: string) =>
-      terms
-        .map(
-          () =>
-            `(${alias}.message LIKE ? ESCAPE '\\' OR (${alias}.category = 'webhook' AND ${alias}.details LIKE ? ESCAPE '\\'))`,
-        )
-        .join(' AND ');
-    const likeParams = terms.flatMap((t) => [likePattern(t), likePattern(t)]);
-    if (purpose === 'page' && filter.orderId === undefined && commonText(s, match)) {
-      // Many matches: the page is found by walking the other filters newest-first (searchSync).
-      return { clauses, params, walk: { match, upto, like: like('logs'), likeParams } };
-    }
-    const probe =
-      filter.orderId !== undefined || (commonText(s, match) && fewRows(s, clauses, params, PROBE_COUNT_ROWS));
-    if (probe) {
-      // Many matches (or an order id narrows it anyway): walk the other filters' index newest
-      // first and check each entry against the full-text index, stopping at a page.
-      clauses.push(
-        `(EXISTS (SELECT 1 FROM logs_fts WHERE logs_fts MATCH ? AND rowid = logs.id) OR (logs.id > ? AND ${like('logs')}))`,
-      );
-    } else {
-      // Few matches (or counting all of them): collect the matching ids from the index first.
-      clauses.push(
-        `id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? UNION ALL SELECT t.id FROM logs t WHERE t.id > ? AND ${like('t')})`,
-      );
-    }
-    params.push(match, upto, ...likeParams);
   }
   return { clauses, params };
 }
 
-/** True when the other filters (already in `clauses`) leave fewer than `limit` entries. */
-function fewRows(s: SqliteLogStore, clauses: string[], params: unknown[], limit: number): boolean {
-  if (clauses.length === 0) return false;
-  const n = s
-    .stmt(`SELECT count(*) FROM (SELECT 1 FROM logs WHERE ${clauses.join(' AND ')} LIMIT ${limit})`)
-    .pluck()
-    .get(...params) as number;
-  return n < limit;
+/** The text part of a filter as a plan over the index's parts that can hold entries of its time range. */
+export function textPlan(state: TextState, filter: LogFilter, text: string): TextPlan {
+  const terms = parseTextQuery(text);
+  const since = filter.since === undefined ? -Infinity : Math.floor(filter.since);
+  const until = filter.until === undefined ? Infinity : Math.ceil(filter.until);
+  const sources: FtsSource[] = [];
+  if (state.legacyUpto > state.upto) {
+    sources.push({ table: 'main.logs_fts', name: 'logs_fts', lo: state.upto + 1, hi: state.legacyUpto });
+  }
+  for (let i = state.parts.length - 1; i >= 0; i--) {
+    const p = state.parts[i]!;
+    const hi = Math.min(p.lastId, state.upto);
+    if (hi < p.firstId || p.minTs === null || p.maxTs === null) continue;
+    if (p.minTs >= until || p.maxTs < since) continue;
+    sources.push({ table: p.table, name: p.name, lo: p.firstId, hi });
+  }
+  const like = (alias: string) =>
+    terms
+      .map(
+        () =>
+          `(${alias}.message LIKE ? ESCAPE '\\' OR (${alias}.category = 'webhook' AND ${alias}.details LIKE ? ESCAPE '\\'))`,
+      )
+      .join(' AND ');
+  return {
+    match: ftsQuery(terms),
+    sources,
+    tailFrom: Math.max(state.upto, state.legacyUpto),
+    like,
+    likeParams: terms.flatMap((t) => [likePattern(t), likePattern(t)]),
+  };
 }
 
-/** True when the text matches so many entries that walking newest-first beats collecting them all. */
-function commonText(s: SqliteLogStore, match: string): boolean {
-  const limit = s.commonTextMatches;
-  const n = s
-    .stmt(`SELECT count(*) FROM (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? LIMIT ${limit})`)
-    .pluck()
-    .get(match) as number;
-  return n >= limit;
+/**
+ * The ids matching the text, as an `IN (…)` subquery over every source and the unindexed tail.
+ * FTS5 rowid bounds are bound as BigInt: FTS5 ignores a bound given as REAL (how JS numbers bind)
+ * and would read every match instead of seeking.
+ */
+export function matchingIds(plan: TextPlan): { sql: string; params: unknown[] } {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  for (const s of plan.sources) {
+    parts.push(`SELECT rowid FROM ${s.table} WHERE ${s.name} MATCH ? AND rowid >= ? AND rowid <= ?`);
+    params.push(plan.match, BigInt(s.lo), BigInt(s.hi));
+  }
+  parts.push(`SELECT t.id FROM main.logs t WHERE t.id > ? AND ${plan.like('t')}`);
+  params.push(plan.tailFrom, ...plan.likeParams);
+  return { sql: parts.join(' UNION ALL '), params };
+}
+
+/** Matches of the text in the index, counted up to `cap` (the unindexed tail not included). */
+export function countMatches(c: SearchConnection, plan: TextPlan, cap: number): number {
+  let n = 0;
+  for (const s of plan.sources) {
+    if (n >= cap) break;
+    n += c
+      .stmt(
+        `SELECT count(*) FROM (SELECT rowid FROM ${s.table} WHERE ${s.name} MATCH ? AND rowid >= ? AND rowid <= ? LIMIT ?)`,
+      )
+      .pluck()
+      .get(plan.match, BigInt(s.lo), BigInt(s.hi), cap - n) as number;
+  }
+  return n;
+}
+
+/**
+ * Of `ids` (all of them between lo and hi), those whose entry matches the text: one FTS5 query
+ * per source over the rowid range, intersected with the ids inside SQLite (handing every match in
+ * the range to JavaScript cost 3 times as much when the ids are sparse, e.g. one category's
+ * warnings within a month).
+ */
+export function textHits(
+  c: SearchConnection,
+  plan: TextPlan,
+  ids: { id: number }[],
+  lo: number,
+  hi: number,
+): Set<number> {
+  const hits = new Set<number>();
+  const list = JSON.stringify(ids.map((r) => r.id));
+  for (const s of plan.sources) {
+    if (s.hi < lo || s.lo > hi) continue;
+    const from = Math.max(lo, s.lo);
+    const to = Math.min(hi, s.hi);
+    for (const id of c
+      .stmt(
+        `SELECT j.value FROM json_each(?) j WHERE j.value >= ? AND j.value <= ?
+         AND j.value IN (SELECT rowid FROM ${s.table} WHERE ${s.name} MATCH ? AND rowid >= ? AND rowid <= ?)`,
+      )
+      .pluck()
+      .all(list, from, to, plan.match, BigInt(from), BigInt(to)) as number[])
+      hits.add(id);
+  }
+  if (hi > plan.tailFrom) {
+    for (const id of c
+      .stmt(
+        `SELECT id FROM main.logs l WHERE id IN (SELECT value FROM json_each(?) WHERE value > ?) AND ${plan.like('l')}`,
+      )
+      .pluck()
+      .all(list, plan.tailFrom, ...plan.likeParams) as number[])
+      hits.add(id);
+  }
+  return hits;
+}
+
+/**
+ * Walks the entries matching `clauses` newest-first in chunks (ids and times only, from an index)
+ * and yields each chunk with the ids in it that match the text: one FTS5 query per chunk and part
+ * (a rowid range, which FTS5 seeks to) instead of one per entry. Chunks grow while hits are rare.
+ */
+export function* walkChunks(
+  c: SearchConnection,
+  clauses: string[],
+  params: unknown[],
+  plan: TextPlan,
+  cursor: CursorPosition | undefined,
+): Generator<{ rows: { id: number; ts: number }[]; hits: Set<number> }> {
+  let pos = cursor;
+  let chunk = 1024;
+  for (;;) {
+    const cl = [...clauses];
+    const pr = [...params];
+    if (pos) {
+      cl.push('ts <= ? AND (ts < ? OR id < ?)');
+      pr.push(pos.ts, pos.ts, pos.id);
+    }
+    const rows = c
+      .stmt(
+        `SELECT id, ts FROM main.logs${cl.length ? ' WHERE ' + cl.join(' AND ') : ''} ORDER BY ts DESC, id DESC LIMIT ${chunk}`,
+      )
+      .all(...pr) as { id: number; ts: number }[];
+    if (rows.length === 0) return;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const r of rows) {
+      if (r.id < lo) lo = r.id;
+      if (r.id > hi) hi = r.id;
+    }
+    const hits = textHits(c, plan, rows, lo, hi);
+    yield { rows, hits };
+    if (rows.length < chunk) return;
+    const last = rows[rows.length - 1]!;
+    pos = { ts: last.ts, id: last.id };
+    // Few hits per chunk: take bigger steps.
+    if (hits.size < chunk / 8) chunk = Math.min(chunk * 2, 65_536);
+  }
 }
 
 export function searchSync(s: SqliteLogStore, filter: LogFilter, options?: SearchOptions): SearchPage {
+  checkFilter(filter);
   const limit = pageSize(options);
-  const { clauses, params, walk } = where(s, filter, 'page');
   const cursor = options?.cursor ? decodeCursor(options.cursor) : undefined;
+  const c = s.searchConnection();
   let rows: StoredRow[];
   try {
-    if (walk) {
-      rows = walkText(s, clauses, params, walk, cursor, limit + 1);
-    } else {
+    rows = c.read((state) => {
+      const { clauses, params } = filterClauses(filter);
+      if (filter.text !== undefined) {
+        const plan = textPlan(state, filter, filter.text);
+        const common = s.commonTextMatches;
+        // Many matches (or an order id narrows it anyway): walk the other filters newest first.
+        if (filter.orderId !== undefined || countMatches(c, plan, common) >= common)
+          return walkPage(c, clauses, params, plan, cursor, limit + 1);
+        // Few matches: collect them from the index first.
+        const ids = matchingIds(plan);
+        clauses.push(`id IN (${ids.sql})`);
+        params.push(...ids.params);
+      }
       if (cursor) {
         clauses.push('ts <= ? AND (ts < ? OR id < ?)');
         params.push(cursor.ts, cursor.ts, cursor.id);
       }
-      const sql = `SELECT ${COLUMNS} FROM logs${clauses.length ? ' WHERE ' + clauses.join(' AND ') : ''} ORDER BY ts DESC, id DESC LIMIT ?`;
-      rows = s.stmt(sql).all(...params, limit + 1) as StoredRow[];
-    }
+      const sql = `SELECT ${COLUMNS} FROM main.logs${clauses.length ? ' WHERE ' + clauses.join(' AND ') : ''} ORDER BY ts DESC, id DESC LIMIT ?`;
+      return c.stmt(sql).all(...params, limit + 1) as StoredRow[];
+    });
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     throw storeError(s.file, 'search', err);
   }
   const page: SearchPage = { entries: rows.slice(0, limit).map(toEntry) };
@@ -162,90 +272,27 @@ export function searchSync(s: SqliteLogStore, filter: LogFilter, options?: Searc
   return page;
 }
 
-/**
- * A page for a common text: walks the entries matching the other filters newest-first in chunks
- * (ids and times only, from an index) and asks the text index once per chunk which of them match
- * (a rowid range, which FTS5 seeks to), instead of once per entry. Entries newer than the index
- * watermark are checked by substring.
- */
-function walkText(
-  s: SqliteLogStore,
+/** The first `want` entries of a walk (see walkChunks), as stored rows, newest first. */
+function walkPage(
+  c: SearchConnection,
   clauses: string[],
   params: unknown[],
-  walk: TextWalk,
+  plan: TextPlan,
   cursor: CursorPosition | undefined,
   want: number,
 ): StoredRow[] {
   const ids: number[] = [];
-  let pos = cursor;
-  let chunk = 1024;
-  const inRange = s
-    .stmt('SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? AND rowid >= ? AND rowid <= ?')
-    .pluck();
-  const tailMatch = s
-    .stmt(`SELECT id FROM logs WHERE id IN (SELECT value FROM json_each(?)) AND ${walk.like}`)
-    .pluck();
-  while (ids.length < want) {
-    const cl = [...clauses];
-    const pr = [...params];
-    if (pos) {
-      cl.push('ts <= ? AND (ts < ? OR id < ?)');
-      pr.push(pos.ts, pos.ts, pos.id);
-    }
-    const rows = s
-      .stmt(
-        `SELECT id, ts FROM logs${cl.length ? ' WHERE ' + cl.join(' AND ') : ''} ORDER BY ts DESC, id DESC LIMIT ${chunk}`,
-      )
-      .all(...pr) as { id: number; ts: number }[];
-    if (rows.length === 0) break;
-    let lo = Infinity;
-    let hi = -Infinity;
-    const tail: number[] = [];
+  for (const { rows, hits } of walkChunks(c, clauses, params, plan, cursor)) {
     for (const r of rows) {
-      if (r.id > walk.upto) tail.push(r.id);
-      else {
-        if (r.id < lo) lo = r.id;
-        if (r.id > hi) hi = r.id;
-      }
+      if (hits.has(r.id)) ids.push(r.id);
+      if (ids.length >= want) break;
     }
-    // BigInt binds as INTEGER: FTS5 ignores a rowid bound given as REAL (how JS numbers bind)
-    // and would scan every match instead of seeking.
-    const hits = new Set<number>(
-      lo <= hi ? (inRange.all(walk.match, BigInt(lo), BigInt(hi)) as number[]) : [],
-    );
-    if (tail.length)
-      for (const id of tailMatch.all(JSON.stringify(tail), ...walk.likeParams) as number[]) hits.add(id);
-    for (const r of rows) {
-      if (hits.has(r.id)) {
-        ids.push(r.id);
-        if (ids.length >= want) break;
-      }
-    }
-    if (rows.length < chunk) break;
-    const last = rows[rows.length - 1]!;
-    pos = { ts: last.ts, id: last.id };
-    // Few hits per chunk: take bigger steps.
-    if (hits.size < chunk / 8) chunk = Math.min(chunk * 2, 65_536);
+    if (ids.length >= want) break;
   }
   if (ids.length === 0) return [];
-  return s
+  return c
     .stmt(
-      `SELECT ${COLUMNS} FROM logs WHERE id IN (SELECT value FROM json_each(?)) ORDER BY ts DESC, id DESC`,
+      `SELECT ${COLUMNS} FROM main.logs WHERE id IN (SELECT value FROM json_each(?)) ORDER BY ts DESC, id DESC`,
     )
     .all(JSON.stringify(ids)) as StoredRow[];
-}
-
-export function countByLevelSync(s: SqliteLogStore, filter: LogFilter): Record<Level, number> {
-  const { clauses, params } = where(s, filter, 'count');
-  const sql = `SELECT level, count(*) AS n FROM logs${clauses.length ? ' WHERE ' + clauses.join(' AND ') : ''} GROUP BY level`;
-  const out = { info: 0, warn: 0, error: 0, critical: 0 } as Record<Level, number>;
-  try {
-    for (const r of s.stmt(sql).all(...params) as { level: number; n: number }[]) {
-      const name = LEVELS[r.level];
-      if (name) out[name] = r.n;
-    }
-  } catch (err) {
-    throw storeError(s.file, 'count in', err);
-  }
-  return out;
 }

@@ -8,31 +8,28 @@
  * appending to one file still form one chain per category.
  */
 import Database from 'better-sqlite3';
-import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { StorageError } from '../../errors.js';
 import { assertValidRows } from '../entry-check.js';
 import { fileChange, fileIdentity, rescueAndFail, type FileIdentity } from './sqlite-file-watch.js';
 import { GENESIS_HASH, linkHash } from '../chain.js';
-import {
-  LEVEL_RANK,
-  type Level,
-  type LogEntry,
-  type LogFilter,
-  type SearchOptions,
-  type SearchPage,
-} from '../types.js';
+import { LEVEL_RANK, type LogEntry, type LogFilter, type SearchOptions, type SearchPage } from '../types.js';
 import { COLUMNS, type Head, type StoredRow, storeError, toEntry } from './sqlite-common.js';
 import { chainState, readRaw, writeRaw } from './sqlite-raw.js';
 import { pruneBatchSync, pruneOldestSync, prune } from './sqlite-retention.js';
-import { migrate } from './sqlite-schema.js';
-import { COMMON_TEXT_MATCHES, countByLevelSync, searchSync } from './sqlite-search.js';
+import { hasLegacyTextIndex, migrate } from './sqlite-schema.js';
+import { countByLevelSync } from './sqlite-counts.js';
+import { COMMON_TEXT_MATCHES, searchSync } from './sqlite-search.js';
+import { removeSearchFile, SearchConnection, searchFilePath } from './sqlite-search-file.js';
+import { TextIndexer } from './sqlite-indexer.js';
 import {
   compactTextIndex,
-  FTS_SLICE_ROWS,
-  ftsBacklog,
-  indexFtsSync,
   mergeTextIndex,
+  syncTextIndex,
+  TEXT_SLICE_ROWS,
+  textBacklog,
+  textWorkLeft,
 } from './sqlite-text-index.js';
 import { verifySync } from './sqlite-verify.js';
 import { SpoolMarkConflict } from './types.js';
@@ -41,6 +38,8 @@ import type {
   AppendResult,
   AppendRow,
   ChainState,
+  CountOptions,
+  LevelCounts,
   LogStore,
   RawEntry,
   PruneOptions,
@@ -60,7 +59,15 @@ export interface SqliteStoreOptions {
   now?: () => number;
   /** Text matches from which a search walks newest-first instead of collecting (tests force each plan). */
   commonTextMatches?: number;
+  /**
+   * Fill the text index on a thread of its own once at least this many entries wait (default
+   * 20,000; Infinity: never, always on the calling thread). See sqlite-indexer.ts.
+   */
+  indexThreadBacklog?: number;
 }
+
+/** See SqliteStoreOptions.indexThreadBacklog. */
+const INDEX_THREAD_BACKLOG = 20_000;
 
 export { SpoolMarkConflict } from './types.js';
 
@@ -78,6 +85,14 @@ export class SqliteLogStore implements LogStore {
   /** The file opened (see sqlite-file-watch.ts). */
   private readonly identity: FileIdentity | undefined;
   private walIdentity: FileIdentity | undefined;
+  /** The connection searches and the text index go through (see sqlite-search-file.ts). */
+  private searchConn: SearchConnection | undefined;
+  /** The background indexer thread, once started (see maintain). */
+  private indexer: TextIndexer | undefined;
+  private readonly indexThreadBacklog: number;
+  private readonly busyTimeoutMs: number;
+  /** How far a schema-1 store's own text index reaches (0: none), read once. */
+  private readonly legacyUpto: number;
 
   private constructor(file: string, db: Database.Database, options: SqliteStoreOptions) {
     this.file = file;
@@ -85,6 +100,11 @@ export class SqliteLogStore implements LogStore {
     this.identity = fileIdentity(file);
     this.now = options.now ?? Date.now;
     this.commonTextMatches = Math.max(1, Math.floor(options.commonTextMatches ?? COMMON_TEXT_MATCHES));
+    this.indexThreadBacklog = options.indexThreadBacklog ?? INDEX_THREAD_BACKLOG;
+    this.busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    this.legacyUpto = hasLegacyTextIndex(db)
+      ? Number(db.prepare("SELECT value FROM meta WHERE key = 'fts_upto'").pluck().get() ?? 0)
+      : 0;
   }
 
   /** Opens (creating when needed) the store at `file`. Throws StorageError when it cannot. */
@@ -111,7 +131,17 @@ export class SqliteLogStore implements LogStore {
       // Keeps the planner's statistics fresh at little cost (bounded analysis).
       db.pragma('analysis_limit = 1000');
       if (!options.readonly) db.pragma('optimize = 0x10002');
-      return new SqliteLogStore(abs, db, options);
+      const store = new SqliteLogStore(abs, db, options);
+      // A writer creates the search file at once, so readers opened later find it. Appends do not
+      // need it: a search file that cannot be opened now never keeps the store from opening.
+      if (!options.readonly) {
+        try {
+          store.searchConnection();
+        } catch {
+          // searches and the indexer try again when they need it
+        }
+      }
+      return store;
     } catch (err) {
       db?.close();
       if (err instanceof StorageError) throw err;
@@ -245,21 +275,66 @@ export class SqliteLogStore implements LogStore {
     const r = this.appendSync(rows, options);
     // Callers of the async API expect to find what they appended by text at once; the writer
     // defers it (indexing costs about as much as inserting) and catches up in maintain().
-    if (!options?.deferIndex) this.indexFtsSync(Number.MAX_SAFE_INTEGER);
+    if (!options?.deferIndex) this.indexTextSync(Number.MAX_SAFE_INTEGER);
+    else if (this.indexer?.running) this.indexer.poke();
+    else if (this.indexBacklog() >= this.indexThreadBacklog) this.startIndexer();
     return r;
   }
 
   /**
-   * The writer's idle work: a slice of the deferred full-text indexing, at least FTS_SLICE_ROWS
-   * entries whatever the budget (smaller slices index more slowly, see sqlite-text-index.ts).
+   * The writer's idle work: the text index. Once at least `indexThreadBacklog` entries wait, a
+   * thread of its own fills it (see sqlite-indexer.ts) and this only waits a little for it (up to
+   * 25 ms for a small budget, 2 s for a large one) so the writer's loop neither spins nor stalls;
+   * otherwise it indexes a slice here, at least TEXT_SLICE_ROWS entries whatever the budget
+   * (smaller slices index more slowly). Resolves true while entries remain to index.
    */
   async maintain(budgetRows: number): Promise<boolean> {
-    const rows = Math.max(budgetRows, FTS_SLICE_ROWS);
-    return this.indexFtsSync(rows) === rows;
+    // The store file deleted or replaced: the next append rescues it (sqlite-file-watch.ts); the
+    // index waits until then rather than follow the path to whatever is there now.
+    if (this.storeMoved()) return false;
+    if (!this.indexer?.running && textWorkLeft(this.searchConnection()) >= this.indexThreadBacklog)
+      this.startIndexer();
+    if (this.indexer?.running) {
+      const deadline = Date.now() + (budgetRows > TEXT_SLICE_ROWS ? 2000 : 25);
+      const start = this.indexer.upto();
+      while (this.indexer.running && Date.now() < deadline) {
+        await this.indexer.waitForStep(deadline - Date.now());
+        if (this.indexer.upto() - start >= budgetRows || textWorkLeft(this.searchConnection()) === 0) break;
+      }
+      return textWorkLeft(this.searchConnection()) > 0;
+    }
+    this.indexTextSync(Math.max(budgetRows, TEXT_SLICE_ROWS));
+    return textWorkLeft(this.searchConnection()) > 0;
   }
 
+  /** True when the file at the store's path is no longer the one this store opened. */
+  private storeMoved(): boolean {
+    return this.closed || (this.identity !== undefined && fileChange(this.file, this.identity) !== undefined);
+  }
+
+  /** Starts the background indexer thread (stays on this thread when one cannot start). */
+  private startIndexer(): void {
+    if (this.db.readonly || !Number.isFinite(this.indexThreadBacklog)) return;
+    if (this.indexer && !this.indexer.running) return; // it failed once: index here from now on
+    this.indexer ??= TextIndexer.start(this.file, this.busyTimeoutMs);
+    this.indexer?.poke();
+  }
+
+  /**
+   * Committed entries not yet searchable through an index. Cheap (the writer asks after every
+   * commit): the background thread's watermark when it runs, else the search file's.
+   */
   indexBacklog(): number {
-    return this.ftsBacklog();
+    if (this.storeMoved()) return 0;
+    const next = Number(this.stmt("SELECT value FROM meta WHERE key = 'next_id'").pluck().get() ?? 1);
+    let upto = this.indexer?.running ? this.indexer.upto() : -1;
+    if (upto < 0) {
+      const c = this.searchConnection();
+      upto = c.attached
+        ? Number(c.stmt("SELECT value FROM idx.meta WHERE key = 'upto'").pluck().get() ?? 0)
+        : 0;
+    }
+    return Math.max(0, next - 1 - Math.max(upto, this.legacyUpto));
   }
 
   // ---------------------------------------------------------------- raw copy (sqlite-raw.ts)
@@ -276,14 +351,57 @@ export class SqliteLogStore implements LogStore {
     writeRaw(this, rows, state);
   }
 
-  /** See indexFtsSync (sqlite-text-index.ts). */
-  indexFtsSync(maxRows = 5000): number {
-    return indexFtsSync(this, maxRows);
+  /**
+   * The connection searches, counts and the text index use: the store with its search file
+   * attached (sqlite-search-file.ts), opened on first use and again when either file was replaced.
+   */
+  searchConnection(): SearchConnection {
+    const c = this.searchConn;
+    if (c && !c.moved() && (c.attached || !existsSync(searchFilePath(this.file)))) return c;
+    c?.close();
+    this.searchConn = undefined;
+    const open = () =>
+      SearchConnection.open(this.file, { readonly: this.db.readonly, busyTimeoutMs: this.busyTimeoutMs });
+    try {
+      this.searchConn = open();
+    } catch (err) {
+      // A damaged search file is derived data: start it afresh (a writer only).
+      const code = (err as { code?: unknown }).code;
+      if (this.db.readonly || (code !== 'SQLITE_NOTADB' && code !== 'SQLITE_CORRUPT'))
+        throw storeError(this.file, 'open the search file of', err);
+      try {
+        removeSearchFile(this.file);
+        this.searchConn = open();
+      } catch (again) {
+        throw storeError(this.file, 'open the search file of', again);
+      }
+    }
+    return this.searchConn;
   }
 
-  /** Entries committed but not yet in the full-text index. */
+  /**
+   * Brings the text index up to date on this thread, at most `maxRows` entries (in transactions
+   * of TEXT_SLICE_ROWS), after applying what retention deleted. Returns how many it indexed.
+   */
+  indexTextSync(maxRows = TEXT_SLICE_ROWS): number {
+    let total = 0;
+    const c = this.searchConnection();
+    while (total < maxRows) {
+      let n: number;
+      try {
+        n = syncTextIndex(c, Math.min(TEXT_SLICE_ROWS, maxRows - total)).indexed;
+      } catch (err) {
+        throw storeError(this.file, 'index', err);
+      }
+      total += n;
+      if (n === 0) break;
+    }
+    return total;
+  }
+
+  /** Entries committed but not yet searchable through an index (read in one transaction). */
   ftsBacklog(): number {
-    return ftsBacklog(this);
+    return textBacklog(this.searchConnection());
   }
 
   // ---------------------------------------------------------------- search (sqlite-search.ts)
@@ -296,12 +414,12 @@ export class SqliteLogStore implements LogStore {
     return this.searchSync(filter, options);
   }
 
-  countByLevelSync(filter: LogFilter): Record<Level, number> {
-    return countByLevelSync(this, filter);
+  countByLevelSync(filter: LogFilter, options?: CountOptions): LevelCounts {
+    return countByLevelSync(this, filter, options);
   }
 
-  async countByLevel(filter: LogFilter): Promise<Record<Level, number>> {
-    return this.countByLevelSync(filter);
+  async countByLevel(filter: LogFilter, options?: CountOptions): Promise<LevelCounts> {
+    return this.countByLevelSync(filter, options);
   }
 
   async get(id: string): Promise<LogEntry | undefined> {
@@ -333,12 +451,12 @@ export class SqliteLogStore implements LogStore {
 
   /** See mergeTextIndex (sqlite-text-index.ts). */
   async mergeTextIndex(pauseMs?: number, pagesPerStep?: number, maxSteps?: number): Promise<number> {
-    return mergeTextIndex(this, pauseMs, pagesPerStep, maxSteps);
+    return mergeTextIndex(this.searchConnection(), pauseMs, pagesPerStep, maxSteps);
   }
 
   /** See compactTextIndex (sqlite-text-index.ts). */
   async compactTextIndex(pauseMs?: number, pagesPerStep?: number, maxSteps?: number): Promise<number> {
-    return compactTextIndex(this, pauseMs, pagesPerStep, maxSteps);
+    return compactTextIndex(this.searchConnection(), pauseMs, pagesPerStep, maxSteps);
   }
 
   /** Deletes up to `limit` entries of `category` older than `cutoff` in one transaction. */
@@ -382,6 +500,9 @@ export class SqliteLogStore implements LogStore {
   }
 
   closeSync(): void {
+    this.indexer?.stopSoon();
+    this.searchConn?.close();
+    this.searchConn = undefined;
     if (this.closed) return;
     this.closed = true;
     try {
@@ -392,7 +513,9 @@ export class SqliteLogStore implements LogStore {
     this.db.close();
   }
 
+  /** Closes the store; a running indexer thread finishes its step first (bounded). */
   async close(): Promise<void> {
+    await this.indexer?.close();
     this.closeSync();
   }
 }

@@ -13,13 +13,15 @@ import { pathToFileURL } from 'node:url';
 import * as path from 'node:path';
 import type { LogStoreConfig } from '../../config/types.js';
 import { SafetynetError, StorageError, UsageError, ConfigError, IntegrityError } from '../../errors.js';
-import type { Level, LogEntry, LogFilter, SearchOptions, SearchPage } from '../types.js';
+import type { LogEntry, LogFilter, SearchOptions, SearchPage } from '../types.js';
 import { storeCapabilities } from './open.js';
 import type {
   AppendOptions,
   AppendResult,
   AppendRow,
   ChainState,
+  CountOptions,
+  LevelCounts,
   LogStore,
   PruneOptions,
   PruneReport,
@@ -194,8 +196,9 @@ export class ThreadedLogStore implements LogStore {
   search(filter: LogFilter, options?: SearchOptions): Promise<SearchPage> {
     return this.call('search', [filter, options]);
   }
-  countByLevel(filter: LogFilter): Promise<Record<Level, number>> {
-    return this.call('countByLevel', [filter]);
+  /** Runs in a reader thread under the time limit, so even exact counts never block the caller. */
+  countByLevel(filter: LogFilter, options?: CountOptions): Promise<LevelCounts> {
+    return this.call('countByLevel', options ? [filter, options] : [filter]);
   }
   get(id: string): Promise<LogEntry | undefined> {
     return this.call('get', [id]);

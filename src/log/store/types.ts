@@ -161,6 +161,19 @@ export interface WriterRecord {
   hash: string;
 }
 
+/** How `countByLevel` may bound its work. */
+export interface CountOptions {
+  /** Stop after examining about this many matching entries; the counts are then lower bounds. */
+  limit?: number;
+}
+
+/** Entries per level for a filter. */
+export interface LevelCounts {
+  counts: Record<Level, number>;
+  /** True when counting stopped at `limit`: each count is a lower bound ("at least"). */
+  partial: boolean;
+}
+
 /** A durable, searchable, hash-chained log store. */
 export interface LogStore {
   readonly kind: string;
@@ -169,8 +182,11 @@ export interface LogStore {
   append(rows: AppendRow[], options?: AppendOptions): Promise<AppendResult>;
   /** Newest first, keyset-paginated. */
   search(filter: LogFilter, options?: SearchOptions): Promise<SearchPage>;
-  /** Entries per level for the filter (all four levels present, zero when none). */
-  countByLevel(filter: LogFilter): Promise<Record<Level, number>>;
+  /**
+   * Entries per level for the filter (all four levels present, zero when none). Exact without a
+   * `limit`; with one, a store may stop early and say so (`partial`), each count then a lower bound.
+   */
+  countByLevel(filter: LogFilter, options?: CountOptions): Promise<LevelCounts>;
   get(id: string): Promise<LogEntry | undefined>;
   /** Recomputes every hash chain; reports the first broken entry. */
   verifyChain(): Promise<VerifyReport>;

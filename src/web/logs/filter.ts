@@ -17,6 +17,8 @@ export interface LogsForm {
   order: string;
   q: string;
   cursor: string;
+  /** `exact`: count every matching entry per level (otherwise counting stops at a limit). */
+  counts: '' | 'exact';
 }
 
 export type LogsField = keyof LogsForm;
@@ -40,7 +42,10 @@ const DAY_MS = 86_400_000;
 // ISO 8601 as typed in a form: a date, or a date and time (seconds optional), UTC unless an offset.
 const ISO_RE = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?)(Z|[+-]\d{2}:?\d{2})?)?$/i;
 
-/** The URL parameters of a form (empty values left out), for links and redirects. */
+/**
+ * The URL parameters of a form (empty values left out), for links and redirects. `counts=exact` is
+ * not carried over: exact counts are asked for on one page at a time (see the Logs page).
+ */
 export function formParams(form: LogsForm): Record<string, string | string[]> {
   return {
     category: form.categories,
@@ -56,7 +61,17 @@ export function formParams(form: LogsForm): Record<string, string | string[]> {
 
 /** An empty form (no filter). */
 export function emptyForm(): LogsForm {
-  return { categories: [], level: '', match: 'min', since: '', until: '', order: '', q: '', cursor: '' };
+  return {
+    categories: [],
+    level: '',
+    match: 'min',
+    since: '',
+    until: '',
+    order: '',
+    q: '',
+    cursor: '',
+    counts: '',
+  };
 }
 
 /**
@@ -161,6 +176,14 @@ export function parseLogsQuery(query: unknown, categories: readonly string[], no
     });
     form.cursor = '';
   }
+
+  const counts = one('counts', 'counts', 16);
+  if (counts === 'exact') form.counts = 'exact';
+  else if (counts)
+    errors.push({
+      field: 'counts',
+      message: `"${counts}" is not a way of counting; use "exact" or leave it out`,
+    });
 
   return { form, filter, cursor: form.cursor || undefined, errors };
 }

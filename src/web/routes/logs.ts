@@ -5,6 +5,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { SafetynetError, StorageError, UsageError } from '../../errors.js';
+import { DEFAULT_COUNT_LIMIT } from '../../log/store/query.js';
+import type { LevelCounts } from '../../log/store/types.js';
 import type { LogFilter } from '../../log/types.js';
 import { auditAdmin, type Outcome } from '../audit.js';
 import type { WebContext } from '../context.js';
@@ -19,8 +21,8 @@ import { messagePage } from '../views/message.js';
 const PAGE_SIZE = 50;
 
 /** What a filter asked for, for the audit entry (only the fields that were set). */
-function describe(filter: LogFilter, cursor?: string): Record<string, unknown> {
-  return { ...filter, ...(cursor ? { cursor } : {}) };
+function describe(filter: LogFilter, cursor?: string, exactCounts = false): Record<string, unknown> {
+  return { ...filter, ...(cursor ? { cursor } : {}), ...(exactCounts ? { counts: 'exact' } : {}) };
 }
 
 /** The store's own UsageErrors (a damaged cursor, a query it cannot run) as form messages. */
@@ -97,6 +99,28 @@ export function registerLogRoutes(app: FastifyInstance, ctx: WebContext): void {
     });
   }
 
+  /**
+   * Per-level counts, bounded unless `exact` (both run in a reader thread under its time limit).
+   * A count that fails or runs out of time leaves the page usable: it says why instead.
+   */
+  async function countOrReason(filter: LogFilter, exact: boolean): Promise<LevelCounts | { error: string }> {
+    try {
+      return await store.countByLevel(
+        filter,
+        exact ? {} : { limit: deps.logCountLimit ?? DEFAULT_COUNT_LIMIT },
+      );
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      if (!(err instanceof SafetynetError)) throw err;
+      return {
+        error:
+          err.code === 'E_LOG_READ_TIMEOUT'
+            ? 'counting took longer than the time limit; narrow the filter (a category, a shorter time range)'
+            : err.message,
+      };
+    }
+  }
+
   app.get('/logs', async (req, reply) => {
     const categories = await knownCategories();
     const parsed = parseLogsQuery(req.query, categories, deps.clock.now());
@@ -111,13 +135,14 @@ export function registerLogRoutes(app: FastifyInstance, ctx: WebContext): void {
     const countFilter: LogFilter = { ...filter };
     delete countFilter.level;
     delete countFilter.minLevel;
+    const exact = parsed.form.counts === 'exact';
     try {
       const [page, counts] = await Promise.all([
         store.search(filter, cursor ? { limit: PAGE_SIZE, cursor } : { limit: PAGE_SIZE }),
-        store.countByLevel(countFilter),
+        countOrReason(countFilter, exact),
       ]);
       await audit(req, 'logs.search', 'success', 'searched the logs', {
-        target: describe(filter, cursor),
+        target: describe(filter, cursor, exact),
         results: page.entries.length,
       });
       return render(req, reply, 200, {

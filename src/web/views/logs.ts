@@ -1,5 +1,6 @@
 /** The Logs page: the filter form, per-level counts, the results, paging and export links. */
-import { LEVELS, type Level, type LogEntry } from '../../log/types.js';
+import { LEVELS, type LogEntry } from '../../log/types.js';
+import type { LevelCounts } from '../../log/store/types.js';
 import { href, html, type SafeHtml } from '../html.js';
 import { formParams, type FieldError, type LogsField, type LogsForm } from '../logs/filter.js';
 import { entryItem } from './entry.js';
@@ -12,8 +13,11 @@ export interface LogsView {
   result?: {
     entries: LogEntry[];
     nextCursor?: string;
-    /** Counts per level for the filter without its level part. */
-    counts: Record<Level, number>;
+    /**
+     * Counts per level for the filter without its level part (`partial`: counting stopped at the
+     * limit, each a lower bound), or why they could not be counted.
+     */
+    counts: LevelCounts | { error: string };
   };
 }
 
@@ -124,19 +128,50 @@ function filterForm(v: LogsView): SafeHtml {
   </form>`;
 }
 
-function countsBar(v: LogsView, counts: Record<Level, number>): SafeHtml {
-  const total = LEVELS.reduce((n, l) => n + counts[l], 0);
+function countsBar(v: LogsView, counted: LevelCounts | { error: string }): SafeHtml {
   const base = { ...formParams(v.form), cursor: '' };
-  return html`<div class="summary-bar">
-    <span class="counts" aria-label="Entries per level (level filter not applied)">
-      <strong>${total.toLocaleString('en-US')}</strong> matching ·
+  const exactHref = href('/logs', { ...formParams(v.form), counts: 'exact' });
+  let counts: SafeHtml;
+  if ('error' in counted) {
+    counts = html`<span class="counts" id="counts-error"
+      >Counts per level are unavailable: ${counted.error}
+      ${
+        v.form.counts === 'exact'
+          ? html`<a href="${href('/logs', formParams(v.form))}">Quick counts</a>`
+          : html`<a href="${exactHref}" id="exact-counts">Try exact counts</a>`
+      }</span
+    >`;
+  } else {
+    const { partial } = counted;
+    const total = LEVELS.reduce((n, l) => n + counted.counts[l], 0);
+    // "at least": counting stopped after a limit (a common word on a large store); exact counts
+    // are one click away (a plain link: works without JavaScript).
+    const atLeast = partial ? html`<abbr title="at least">≥</abbr>&nbsp;` : '';
+    counts = html`<span
+      class="counts${partial ? ' partial' : ''}"
+      aria-label="Entries per level (level filter not applied)${partial ? ', at least' : ''}"
+    >
+      <strong>${partial ? 'at least ' : ''}${total.toLocaleString('en-US')}</strong> matching ·
       ${LEVELS.map(
         (l) =>
           html`<a class="count-${l}" href="${href('/logs', { ...base, level: l, match: 'exact' })}"
-            >${l}&nbsp;${counts[l].toLocaleString('en-US')}</a
+            >${l}&nbsp;${atLeast}${counted.counts[l].toLocaleString('en-US')}</a
           >`,
       )}
-    </span>
+      ${
+        partial
+          ? html`<a
+              id="exact-counts"
+              href="${exactHref}"
+              title="Count every matching entry (may take a while)"
+              >Exact counts</a
+            >`
+          : ''
+      }
+    </span>`;
+  }
+  return html`<div class="summary-bar">
+    ${counts}
     <span class="export"
       >Export:
       <a id="export-ndjson" href="${href('/logs/export', { ...base, format: 'ndjson' })}">NDJSON</a> ·

@@ -1,0 +1,94 @@
+/**
+ * The text indexer thread (see sqlite-indexer.ts): steps of syncTextIndex while entries wait,
+ * then sleeps until poked (or a second passes: other processes may write the same store). On
+ * errors it backs off and reopens; a search file SQLite calls damaged is deleted and rebuilt (it
+ * is derived data).
+ */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { workerData } from 'node:worker_threads';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FAILED, POKE, STEPS, STOP, UPTO_OFFSET, waitChange, type IndexerData } from './sqlite-indexer.js';
+import { removeSearchFile, SearchConnection } from './sqlite-search-file.js';
+import { syncTextIndex, TEXT_SLICE_ROWS } from './sqlite-text-index.js';
+
+const IDLE_POLL_MS = 1000;
+const MAX_BACKOFF_MS = 30_000;
+
+const data = workerData as IndexerData;
+const ctl = new Int32Array(data.control, 0, 4);
+const uptoCell = new BigInt64Array(data.control, UPTO_OFFSET, 1);
+
+/**
+ * Lowers this thread's scheduling priority (Linux: a thread id given to setpriority affects that
+ * thread alone), so on a busy machine the shop's own threads and the log writer go first and the
+ * index takes the idle time; on a quiet one it still gets a whole core. Elsewhere it stays as is.
+ */
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, 10);
+  } catch {
+    // not Linux, or not allowed: same priority as the writer
+  }
+}
+
+function open(): SearchConnection {
+  return SearchConnection.open(data.storeFile, { busyTimeoutMs: data.busyTimeoutMs, storeCacheKiB: 4000 });
+}
+
+function damaged(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT_VTAB';
+}
+
+async function run(): Promise<void> {
+  if (data.lowPriority) lowerPriority();
+  let conn: SearchConnection | undefined;
+  let backoff = 0;
+  let failures = 0;
+  while (Atomics.load(ctl, STOP) === 0) {
+    const pokes = Atomics.load(ctl, POKE);
+    let indexed: number;
+    try {
+      // The store or search file replaced or deleted under us: follow the paths.
+      if (conn?.moved()) {
+        conn.close();
+        conn = undefined;
+      }
+      conn ??= open();
+      const r = syncTextIndex(conn, TEXT_SLICE_ROWS);
+      indexed = r.indexed + r.removed;
+      Atomics.store(uptoCell, 0, BigInt(r.upto));
+      Atomics.add(ctl, STEPS, 1);
+      Atomics.notify(ctl, STEPS);
+      backoff = 0;
+      failures = 0;
+    } catch (err) {
+      conn?.close();
+      conn = undefined;
+      if (damaged(err) && ++failures <= 2) {
+        try {
+          removeSearchFile(data.storeFile);
+        } catch {
+          // retried after the backoff
+        }
+      }
+      backoff = Math.min(MAX_BACKOFF_MS, backoff ? backoff * 2 : 100);
+      await sleep(backoff);
+      continue;
+    }
+    if (indexed > 0) {
+      // Let a stop request in between steps.
+      await new Promise<void>((r) => setImmediate(r));
+      continue;
+    }
+    await waitChange(ctl, POKE, pokes, IDLE_POLL_MS);
+  }
+  conn?.close();
+}
+
+run().catch(() => {
+  Atomics.store(ctl, FAILED, 1);
+  Atomics.notify(ctl, STEPS);
+});
