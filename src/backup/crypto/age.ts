@@ -49,6 +49,19 @@ export function openAgeHeader(
 
 /** Decrypts a whole age v1 file. */
 export function decryptAge(sealed: Uint8Array, identities: Identity[], ctx: ObjectContext = {}): Buffer {
+  return decryptAgeWith(sealed, identities, ctx, (n) => Buffer.allocUnsafe(n));
+}
+
+/**
+ * Decrypts a whole age v1 file into memory from `alloc(plainBytes)` (which may hand out a reused
+ * scratch buffer at least that long) and returns the view holding the plaintext.
+ */
+export function decryptAgeWith(
+  sealed: Uint8Array,
+  identities: Identity[],
+  ctx: ObjectContext,
+  alloc: (plainBytes: number) => Buffer,
+): Buffer {
   const buf = Buffer.isBuffer(sealed)
     ? sealed
     : Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
@@ -57,7 +70,8 @@ export function decryptAge(sealed: Uint8Array, identities: Identity[], ctx: Obje
   // Plaintext size follows from the payload size; the opener refuses any size that does not fit
   // the chunk structure before we would write past the end.
   const body = Math.max(0, payload.length - PAYLOAD_NONCE_BYTES);
-  const out = Buffer.allocUnsafe(Math.max(0, body - Math.ceil(body / SEALED_CHUNK_BYTES) * TAG_BYTES));
+  const size = Math.max(0, body - Math.ceil(body / SEALED_CHUNK_BYTES) * TAG_BYTES);
+  const out = alloc(size).subarray(0, size);
   let pos = 0;
   const opener = new PayloadOpener(
     fileKey,

@@ -42,6 +42,13 @@ export interface OpenResult {
   plainSha256: string;
 }
 
+export interface OpenIntoResult {
+  /** Plaintext length, written at the start of `out`. */
+  plainBytes: number;
+  /** SHA-256 hex of the plaintext ('' with skipPlainHash). */
+  plainSha256: string;
+}
+
 export interface PoolCallOptions {
   /**
    * Hand the input's memory to the worker instead of copying it (only when the Buffer owns its
@@ -125,6 +132,27 @@ export class SealPool {
     return { plain: toBuffer(r.data), plainSha256: r.plainSha256 };
   }
 
+  /**
+   * Opens one sealed object straight into `out`, on a worker thread. Both views must lie in
+   * SharedArrayBuffers (e.g. `allocSharedAligned`): the worker reads and writes them in place, so
+   * a caller that reuses a few buffers never makes the kernel hand out fresh pages per part. The
+   * caller must not touch either view until the promise settles. A plaintext longer than `out`
+   * fails as E_OBJECT_CORRUPT. `transfer` is ignored (nothing is moved).
+   */
+  async openInto(sealed: Uint8Array, out: Uint8Array, opts: PoolCallOptions = {}): Promise<OpenIntoResult> {
+    if (!(sealed.buffer instanceof SharedArrayBuffer) || !(out.buffer instanceof SharedArrayBuffer)) {
+      throw new TypeError('openInto needs views of SharedArrayBuffers (see allocSharedAligned)');
+    }
+    if (!this.hasIdentities) {
+      throw new SafetynetError('E_IDENTITY_MISSING', 'no identity was given to open backup objects', {
+        hint: 'set backup.identity to the identity file written by `safetynet keygen`',
+        exitCode: ExitCode.usage,
+      });
+    }
+    const r = await this.run('openInto', sealed, opts, out);
+    return { plainBytes: r.plainBytes!, plainSha256: r.plainSha256 };
+  }
+
   /** Waits for the work already submitted, then stops the workers. Later calls are refused. */
   async close(): Promise<void> {
     this.closed = true;
@@ -134,9 +162,10 @@ export class SealPool {
   }
 
   private run(
-    op: 'seal' | 'open',
+    op: 'seal' | 'open' | 'openInto',
     data: Uint8Array,
     opts: PoolCallOptions,
+    out?: Uint8Array,
   ): Promise<WorkerResponse & { ok: true }> {
     if (this.closed) {
       return Promise.reject(
@@ -144,13 +173,15 @@ export class SealPool {
       );
     }
     // Without `transfer`, post a private copy (structured clone would copy anyway); with it, move
-    // the memory when the Buffer owns all of it.
-    const payload = opts.transfer ? transferable(data) : copyOf(data);
-    const transfer = [payload.buffer as ArrayBuffer];
+    // the memory when the Buffer owns all of it. Shared memory (openInto) is posted as it is.
+    const shared = op === 'openInto';
+    const payload = shared ? data : opts.transfer ? transferable(data) : copyOf(data);
+    const transfer = shared ? [] : [payload.buffer as ArrayBuffer];
     const req: WorkerRequest = {
       id: this.nextId++,
       op,
       data: payload,
+      ...(out ? { out } : {}),
       ...(opts.name ? { name: opts.name } : {}),
       ...(opts.skipPlainHash ? { skipPlainHash: true } : {}),
     };

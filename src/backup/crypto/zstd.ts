@@ -186,3 +186,32 @@ export function decompressAll(data: Uint8Array, ctx: ObjectContext = {}, maxByte
   d.end();
   return Buffer.concat(parts);
 }
+
+/**
+ * Decompresses a whole zstd stream (one or more frames) into `out` and returns the number of
+ * bytes written. More output than `out` holds is refused as corrupt (the caller knows how much
+ * plaintext an object must hold, so anything beyond is damage or a zstd bomb).
+ */
+export function decompressInto(data: Uint8Array, out: Uint8Array, ctx: ObjectContext = {}): number {
+  const { size, frameLen } = frameInfo(data);
+  if (size !== null && frameLen === data.length && size <= out.length) {
+    // One frame that declares its size (what sealBuffer writes): decoded straight into place.
+    let n: number;
+    try {
+      sharedDCtx ??= new binding.DCtx();
+      n = sharedDCtx.decompress(out.subarray(0, size), data);
+    } catch (err) {
+      throw corruptError(`its zstd data is invalid (${(err as Error).message})`, ctx, err);
+    }
+    if (n !== size) throw corruptError('its zstd frame is shorter than it declares', ctx);
+    return n;
+  }
+  let pos = 0;
+  const d = new ZstdDecompressor(ctx, out.length);
+  for (const b of d.feed(data)) {
+    out.set(b, pos);
+    pos += b.length;
+  }
+  d.end();
+  return pos;
+}
