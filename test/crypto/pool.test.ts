@@ -6,6 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   SealPool,
+  allocSharedAligned,
   generateIdentity,
   openBuffer,
   parseIdentity,
@@ -85,6 +86,40 @@ describe('SealPool', () => {
     const small = Buffer.from('tiny');
     await p.seal(small, { transfer: true });
     expect(small.toString()).toBe('tiny');
+  });
+
+  it('openInto opens into shared memory in place, reusing it; refuses other memory and oversized plaintext', async () => {
+    const p = pool();
+    const parts = [testData(900_000, 5), testData(700_000, 6), Buffer.alloc(1_000_000, 0)];
+    const sealedParts = parts.map((x) => sealBuffer(x, recipients));
+    const memory = allocSharedAligned(2 * 1024 * 1024);
+    const sealedSlot = new Uint8Array(memory, 0, 1024 * 1024);
+    const plainSlot = new Uint8Array(memory, 1024 * 1024, 1024 * 1024);
+    for (const [i, sealed] of sealedParts.entries()) {
+      sealedSlot.set(sealed);
+      const r = await p.openInto(sealedSlot.subarray(0, sealed.length), plainSlot, { name: `part-${i}` });
+      expect(r.plainBytes).toBe(parts[i]!.length);
+      expect(r.plainSha256).toBe(sha256(parts[i]!));
+      expect(Buffer.from(plainSlot.subarray(0, r.plainBytes)).equals(parts[i]!)).toBe(true);
+    }
+    // Memory the workers cannot share is refused before anything is posted.
+    await expect(p.openInto(Buffer.from(sealedParts[0]!), plainSlot)).rejects.toThrow(/SharedArrayBuffer/);
+    // A plaintext longer than the space given is damage (or a zstd bomb), never a partial result.
+    sealedSlot.set(sealedParts[2]!);
+    const small = plainSlot.subarray(0, 999_999);
+    const err = await p
+      .openInto(sealedSlot.subarray(0, sealedParts[2]!.length), small, { name: 'big' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as IntegrityError).code).toBe('E_OBJECT_CORRUPT');
+    expect((err as IntegrityError).message).toContain('big');
+    // A damaged object fails as open does.
+    const damaged = Buffer.from(sealedParts[1]!);
+    damaged[damaged.length - 100]! ^= 1;
+    sealedSlot.set(damaged);
+    await expect(p.openInto(sealedSlot.subarray(0, damaged.length), plainSlot)).rejects.toMatchObject({
+      code: 'E_OBJECT_CORRUPT',
+    });
   });
 
   it('refuses open without identities, seal without recipients, and work after close', async () => {
