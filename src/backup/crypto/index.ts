@@ -36,5 +36,5 @@ export {
 export { DEFAULT_ZSTD_LEVEL } from './zstd.js';
 export { CHUNK_BYTES } from './age-payload.js';
 export { openInto } from './seal.js';
-export { allocSharedAligned } from './shared-memory.js';
+export { allocSharedAligned, SlotPool } from './shared-memory.js';
 export type { OpenIntoResult } from './pool.js';

@@ -21,6 +21,7 @@ import {
   compressToScratch,
   decompressAll,
   decompressInto,
+  frameInfo,
 } from './zstd.js';
 
 export interface SealOptions {
@@ -91,6 +92,32 @@ export function openInto(
     return openScratch;
   });
   return decompressInto(compressed, out, opts);
+}
+
+// The plaintext buffer of openReusing, kept for the thread's next object.
+let plainScratch: Buffer = Buffer.alloc(0);
+
+/**
+ * Opens a sealed object whose plaintext size is not known in advance (a file pack) into a buffer
+ * this thread reuses for its next call: the result is only valid until then. Objects written by
+ * sealBuffer declare their size in their one zstd frame, so the buffer is sized exactly (and kept,
+ * up to 64 MiB); anything else is opened into fresh memory. Errors as openBuffer.
+ */
+export function openReusing(sealed: Uint8Array, identities: Identity[], opts: OpenOptions = {}): Buffer {
+  requireIdentities(identities);
+  const compressed = decryptAgeWith(sealed, identities, opts, (n) => {
+    if (n > MAX_OPEN_SCRATCH_BYTES) return Buffer.allocUnsafe(n);
+    if (openScratch.length < n) openScratch = Buffer.allocUnsafe(Math.max(n, 1 << 20));
+    return openScratch;
+  });
+  const { size, frameLen } = frameInfo(compressed);
+  const max = opts.maxPlainBytes ?? Infinity;
+  if (size === null || frameLen !== compressed.length || size > max || size > MAX_OPEN_SCRATCH_BYTES)
+    return decompressAll(compressed, opts, max);
+  if (plainScratch.length < size) plainScratch = Buffer.allocUnsafe(Math.max(size, 1 << 20));
+  const out = plainScratch.subarray(0, size);
+  decompressInto(compressed, out, opts);
+  return out;
 }
 
 /** A Transform: plaintext in, age(zstd(plaintext)) out, in bounded memory. */

@@ -30,3 +30,26 @@ export function allocSharedAligned(bytes: number): SharedArrayBuffer {
   const memory = new WasmMemory({ initial: pages, maximum: pages, shared: true });
   return memory.buffer;
 }
+
+/** Buffers of one size in one page-aligned SharedArrayBuffer, taken and given back. */
+export class SlotPool {
+  private readonly free: Uint8Array[] = [];
+
+  constructor(count: number, slotBytes: number) {
+    // Every slot starts on a 4 KiB boundary, so each is as aligned as the whole allocation.
+    const stride = Math.ceil(slotBytes / 4096) * 4096;
+    const memory = allocSharedAligned(Math.max(1, stride * count));
+    for (let i = 0; i < count; i++) this.free.push(new Uint8Array(memory, i * stride, slotBytes));
+  }
+
+  /** A free slot. Callers size the pool so that one is always free (see forEachPartInSlots). */
+  take(): Uint8Array {
+    const slot = this.free.pop();
+    if (!slot) throw new Error('internal: the restore used more buffers than it allocated');
+    return slot;
+  }
+
+  give(slot: Uint8Array): void {
+    this.free.push(slot);
+  }
+}

@@ -153,7 +153,7 @@ export class ZstdDecompressor {
 let sharedDCtx: binding.DCtx | null = null;
 
 /** The first frame's declared content size (null if absent) and compressed length; nulls if unreadable. */
-function frameInfo(data: Uint8Array): { size: number | null; frameLen: number | null } {
+export function frameInfo(data: Uint8Array): { size: number | null; frameLen: number | null } {
   try {
     return { size: binding.getFrameContentSize(data), frameLen: binding.findFrameCompressedSize(data) };
   } catch {
