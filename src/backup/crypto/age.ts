@@ -17,10 +17,25 @@ import type { Identity, Recipient } from './keys.js';
 
 /** Encrypts `plain` to `recipients` as one age v1 file. */
 export function encryptAge(plain: Uint8Array, recipients: Recipient[]): Buffer {
+  return encryptAgeWith(plain, recipients, (n) => Buffer.allocUnsafe(n))!;
+}
+
+/**
+ * Encrypts into memory from `alloc(size)` (which may hand out a reused buffer at least that long)
+ * and returns the view holding the age file; null, with nothing encrypted, when `alloc` gives null.
+ */
+export function encryptAgeWith(
+  plain: Uint8Array,
+  recipients: Recipient[],
+  alloc: (size: number) => Uint8Array | null,
+): Buffer | null {
   const fileKey = randomBytes(FILE_KEY_BYTES);
   const header = buildHeader(fileKey, recipients);
   // The size is known exactly: every piece is copied straight into its place.
-  const out = Buffer.allocUnsafe(header.length + sealedPayloadSize(plain.length));
+  const size = header.length + sealedPayloadSize(plain.length);
+  const mem = alloc(size);
+  if (!mem) return null;
+  const out = Buffer.from(mem.buffer, mem.byteOffset, size);
   header.copy(out, 0);
   let pos = header.length;
   const sealer = new PayloadSealer(fileKey, randomBytes(PAYLOAD_NONCE_BYTES), (b) => {

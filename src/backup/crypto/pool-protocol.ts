@@ -11,8 +11,11 @@ export interface WorkerInit {
 
 export interface WorkerRequest {
   id: number;
-  /** openInto: `data` and `out` are views of SharedArrayBuffers; nothing is copied or moved. */
-  op: 'seal' | 'open' | 'openInto';
+  /**
+   * openInto / sealInto: `out` (and for openInto `data`) are views of SharedArrayBuffers, read
+   * and written in place; nothing is copied or moved.
+   */
+  op: 'seal' | 'open' | 'openInto' | 'sealInto';
   data: Uint8Array;
   out?: Uint8Array;
   name?: string;
@@ -29,6 +32,8 @@ export type WorkerResponse =
       sealedSha256?: string;
       /** openInto: the plaintext's length (written at the start of `out`). */
       plainBytes?: number;
+      /** sealInto: the sealed object's length at the start of `out`, or -1 if it did not fit. */
+      sealedBytes?: number;
     }
   | { id: number; ok: false; error: SerializedError };
 

@@ -42,6 +42,15 @@ export interface OpenResult {
   plainSha256: string;
 }
 
+export interface SealIntoResult {
+  /** The sealed object: a view of the start of `out`, or fresh memory when it did not fit there. */
+  sealed: Buffer;
+  /** Whether `sealed` lies in `out`. */
+  inPlace: boolean;
+  plainSha256: string;
+  sealedSha256: string;
+}
+
 export interface OpenIntoResult {
   /** Plaintext length, written at the start of `out`. */
   plainBytes: number;
@@ -108,7 +117,10 @@ export class SealPool {
     this.hasRecipients = opts.recipients.length > 0;
   }
 
-  /** Compresses and encrypts one part; hashes are SHA-256 hex of the plaintext and of the sealed bytes. */
+  /**
+   * Compresses and encrypts one part; hashes are SHA-256 hex of the plaintext and of the sealed
+   * bytes. A `plain` in a SharedArrayBuffer is read in place (keep it untouched until this settles).
+   */
   async seal(plain: Uint8Array, opts: PoolCallOptions = {}): Promise<SealResult> {
     if (!this.hasRecipients) {
       throw new SafetynetError('E_NO_RECIPIENTS', 'there is no recipient to seal backups to', {
@@ -118,6 +130,31 @@ export class SealPool {
     }
     const r = await this.run('seal', plain, opts);
     return { sealed: toBuffer(r.data), plainSha256: r.plainSha256, sealedSha256: r.sealedSha256! };
+  }
+
+  /**
+   * Seals one part into `out`, a view of a SharedArrayBuffer the caller reuses (no fresh memory per
+   * part); a sealed object too big for it comes back in fresh memory instead (`inPlace` false).
+   * `plain` is handled as by `seal` (read in place when shared, else copied or, with `transfer`,
+   * moved). Keep `plain` and `out` untouched until the promise settles.
+   */
+  async sealInto(plain: Uint8Array, out: Uint8Array, opts: PoolCallOptions = {}): Promise<SealIntoResult> {
+    if (!(out.buffer instanceof SharedArrayBuffer))
+      throw new TypeError('sealInto needs `out` in a SharedArrayBuffer (see allocSharedAligned)');
+    if (!this.hasRecipients) {
+      throw new SafetynetError('E_NO_RECIPIENTS', 'there is no recipient to seal backups to', {
+        hint: 'run `safetynet keygen` and put the printed "age1…" public key in backup.recipients',
+        exitCode: ExitCode.usage,
+      });
+    }
+    const r = await this.run('sealInto', plain, opts, out);
+    const inPlace = r.sealedBytes! >= 0;
+    return {
+      sealed: inPlace ? Buffer.from(out.buffer, out.byteOffset, r.sealedBytes!) : toBuffer(r.data),
+      inPlace,
+      plainSha256: r.plainSha256,
+      sealedSha256: r.sealedSha256!,
+    };
   }
 
   /** Decrypts and decompresses one sealed part (needs `identities`); errors as openBuffer. */
@@ -162,7 +199,7 @@ export class SealPool {
   }
 
   private run(
-    op: 'seal' | 'open' | 'openInto',
+    op: 'seal' | 'open' | 'openInto' | 'sealInto',
     data: Uint8Array,
     opts: PoolCallOptions,
     out?: Uint8Array,
@@ -173,8 +210,9 @@ export class SealPool {
       );
     }
     // Without `transfer`, post a private copy (structured clone would copy anyway); with it, move
-    // the memory when the Buffer owns all of it. Shared memory (openInto) is posted as it is.
-    const shared = op === 'openInto';
+    // the memory when the Buffer owns all of it. Shared memory is posted as it is: the worker
+    // reads it in place (the caller keeps it untouched until the call settles).
+    const shared = data.buffer instanceof SharedArrayBuffer;
     const payload = shared ? data : opts.transfer ? transferable(data) : copyOf(data);
     const transfer = shared ? [] : [payload.buffer as ArrayBuffer];
     const req: WorkerRequest = {

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { ConfigError, SafetynetError, ExitCode } from '../../errors.js';
-import { decryptAge, decryptAgeWith, encryptAge, openAgeHeader } from './age.js';
+import { decryptAge, decryptAgeWith, encryptAge, encryptAgeWith, openAgeHeader } from './age.js';
 import { FILE_KEY_BYTES, buildHeader, MAX_HEADER_BYTES } from './age-header.js';
 import { PAYLOAD_NONCE_BYTES, PayloadOpener, PayloadSealer } from './age-payload.js';
 import type { ObjectContext } from './errors.js';
@@ -56,6 +56,23 @@ export function sealBuffer(plain: Uint8Array, recipients: Recipient[], opts: Sea
   requireRecipients(recipients);
   const level = checkLevel(opts.level ?? DEFAULT_ZSTD_LEVEL);
   return encryptAge(compressToScratch(plain, level), recipients);
+}
+
+/**
+ * Like sealBuffer, but writes the sealed object into `out` and returns its length, or -1 (nothing
+ * written) when it would not fit: callers keep a few reused buffers and fall back to sealBuffer.
+ */
+export function sealInto(
+  plain: Uint8Array,
+  out: Uint8Array,
+  recipients: Recipient[],
+  opts: SealOptions = {},
+): number {
+  requireRecipients(recipients);
+  const level = checkLevel(opts.level ?? DEFAULT_ZSTD_LEVEL);
+  const compressed = compressToScratch(plain, level);
+  const sealed = encryptAgeWith(compressed, recipients, (n) => (n <= out.length ? out : null));
+  return sealed ? sealed.length : -1;
 }
 
 /**

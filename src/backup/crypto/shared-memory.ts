@@ -49,6 +49,11 @@ export class SlotPool {
     return slot;
   }
 
+  /** A free slot, or undefined when all are in use. */
+  tryTake(): Uint8Array | undefined {
+    return this.free.pop();
+  }
+
   give(slot: Uint8Array): void {
     this.free.push(slot);
   }
