@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -86,6 +87,35 @@ describe('SealPool', () => {
     const small = Buffer.from('tiny');
     await p.seal(small, { transfer: true });
     expect(small.toString()).toBe('tiny');
+  });
+
+  it('sealInto seals shared input in place into shared memory; what does not fit comes back fresh', async () => {
+    const p = pool();
+    const memory = allocSharedAligned(4 * 1024 * 1024);
+    const plainSlot = new Uint8Array(memory, 0, 2 * 1024 * 1024);
+    const out = new Uint8Array(memory, 2 * 1024 * 1024, 2 * 1024 * 1024);
+    const dir = tempDir();
+    const keyFile = writeKeyFile(dir, key.identity);
+    for (const [i, part] of [testData(1_500_000, 7), Buffer.alloc(1_900_000, 1)].entries()) {
+      plainSlot.set(part);
+      const input = plainSlot.subarray(0, part.length);
+      const r = await p.sealInto(input, out);
+      expect(r.inPlace).toBe(true);
+      expect(r.sealed.buffer).toBe(memory);
+      expect(input.length).toBe(part.length); // shared input is read in place, never detached
+      expect(r.plainSha256).toBe(sha256(part));
+      expect(r.sealedSha256).toBe(sha256(r.sealed));
+      const file = path.join(dir, `s${i}`);
+      writeFileSync(file, r.sealed);
+      expect(sh(`age -d -i '${keyFile}' '${file}' | zstd -d`).equals(part)).toBe(true);
+    }
+    // Incompressible data larger than `out`: sealed anyway, into fresh memory.
+    const big = randomBytes(2_500_000);
+    const r = await p.sealInto(Buffer.from(big), out, { transfer: true });
+    expect(r.inPlace).toBe(false);
+    expect(r.sealed.buffer).not.toBe(memory);
+    expect(openBuffer(r.sealed, ids).equals(big)).toBe(true);
+    await expect(p.sealInto(Buffer.from('x'), Buffer.alloc(100))).rejects.toThrow(/SharedArrayBuffer/);
   });
 
   it('openInto opens into shared memory in place, reusing it; refuses other memory and oversized plaintext', async () => {
