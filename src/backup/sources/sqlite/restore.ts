@@ -406,7 +406,9 @@ async function writeChain(
  * Writes the database of the chain's last point in one ordered pass: the incrementals' pages
  * (newest wins) are collected first, then each part of the full point is patched with them,
  * scanned and written from its slot; pages beyond the full point's end come from the overlay
- * alone. Returns the file's SHA-256 when the parts' own hashes were not checked.
+ * alone. Returns the file's SHA-256 when the parts' own hashes were not checked. A little long:
+ * the per-chunk work (`emit`) is shared by the full point's parts and the grown pages, and both
+ * loops must see the same overlay, scan and hash.
  */
 async function writeOnePass(
   repo: Repository,
