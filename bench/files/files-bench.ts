@@ -200,6 +200,7 @@ async function runRound(n: number): Promise<Round> {
     files: treeSize(src).files,
     ours,
     restic: [t1, t2, t3].map((t) => t.result),
+    restorePhases: o4.result.phases,
     conditions,
   });
   printTable(`round ${n} (${order})`, rows);
@@ -207,6 +208,7 @@ async function runRound(n: number): Promise<Round> {
     c.cpuMs === undefined
       ? 'CPU not measured'
       : `CPU ${(c.cpuMs / 1000).toFixed(1)} s, ${Math.round((c.minorFaults ?? 0) / 1000)}k faults`;
+  console.log(`  full restore, our phases (ms): ${JSON.stringify(o4.result.phases)}`);
   for (const [step, c] of Object.entries(conditions))
     console.log(
       `  ${step}: ours [${cpuText(c.ours)}; ${describe(c.ours)}]; restic [${cpuText(c.restic)}; ${describe(c.restic)}]`,
