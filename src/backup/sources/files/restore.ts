@@ -319,7 +319,7 @@ async function restoreItems(
   // 1. Nothing in the way: existing folders on the way are real folders; existing files only with force.
   const conflicts: string[] = [];
   for (const it of items) {
-    guard.ensure(path.dirname(it.target), false);
+    if (!guard.ensure(path.dirname(it.target), false)) continue; // its folder is not there yet
     let st;
     try {
       st = lstatSync(it.target);
