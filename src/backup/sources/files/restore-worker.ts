@@ -10,14 +10,12 @@ import {
   closeSync,
   constants as fsc,
   fchmodSync,
-  ftruncateSync,
   futimesSync,
   openSync,
   renameSync,
   rmSync,
   writeSync,
 } from 'node:fs';
-import { allocSharedAligned } from '../../crypto/shared-memory.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openReusing } from '../../crypto/seal.js';
 import { parseIdentity } from '../../crypto/keys.js';
@@ -29,59 +27,6 @@ init.identities.length = 0;
 
 const CREATE = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
 const OPEN_PART = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_NOFOLLOW;
-/**
- * Whole files are written with O_DIRECT: padded to the 4 KiB block from an aligned buffer, then cut
- * to their length. Their bytes go straight to the disk instead of into fresh page cache (on the VMs
- * we measure on, first-touched memory costs more than the copy), and the `sync -f` that ends the
- * restore has only metadata left to flush. A file system that refuses (EINVAL) gets ordinary writes
- * from then on.
- */
-let direct = Boolean(fsc.O_DIRECT);
-const BLOCK = 4096;
-let aligned: Uint8Array = new Uint8Array(0);
-
-function alignedCopy(data: Uint8Array): Uint8Array {
-  const padded = Math.ceil(data.length / BLOCK) * BLOCK;
-  if (aligned.length < padded) aligned = new Uint8Array(allocSharedAligned(Math.max(padded, 1 << 20)));
-  aligned.set(data);
-  aligned.fill(0, data.length, padded);
-  return aligned.subarray(0, padded);
-}
-
-/** Creates `name` (O_EXCL, O_NOFOLLOW) holding `data`; returns the open descriptor. */
-function createWith(name: string, data: Uint8Array): number {
-  if (direct) {
-    let fd: number | undefined;
-    try {
-      fd = openSync(name, CREATE | fsc.O_DIRECT, 0o600);
-      writeAll(fd, alignedCopy(data), 0);
-      ftruncateSync(fd, data.length);
-      return fd;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') {
-        if (fd !== undefined) {
-          closeSync(fd);
-          rmSync(name, { force: true });
-        }
-        throw err;
-      }
-      direct = false; // this file system does not take O_DIRECT: ordinary writes from now on
-      if (fd !== undefined) {
-        closeSync(fd);
-        rmSync(name, { force: true });
-      }
-    }
-  }
-  const fd = openSync(name, CREATE, 0o600);
-  try {
-    writeAll(fd, data, 0);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(name, { force: true });
-    throw err;
-  }
-  return fd;
-}
 
 function writeAll(fd: number, data: Uint8Array, position: number): void {
   let done = 0;
@@ -99,8 +44,9 @@ function put(task: BlobTask, data: Uint8Array): void {
     return;
   }
   const name = task.tmp ?? task.path;
-  const fd = createWith(name, data);
+  const fd = openSync(name, CREATE, 0o600);
   try {
+    writeAll(fd, data, 0);
     fchmodSync(fd, task.mode & 0o777);
     const t = task.mtimeMs / 1000;
     futimesSync(fd, t, t);
