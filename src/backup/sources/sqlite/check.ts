@@ -2,7 +2,9 @@
  * The checks a restored database must pass before it replaces anything, at one of three levels:
  *   full  — PRAGMA integrity_check (every page, every index entry against its row), row counts;
  *   quick — the header agrees with the manifest (page size, page count), the schema parses, and
- *           every table's b-tree is walked to count its rows, which must equal the manifest's;
+ *           every table's b-tree is walked to count its rows, which must equal the manifest's
+ *           (a restore written in one pass walks the pages it scanned on their way to disk,
+ *           checkScannedDatabase, and also counts every full index against its table);
  *   none  — nothing beyond the SHA-256 of every byte (always checked, at every level).
  * foreign_key_check is added on request. The restore test always runs `full`.
  */
