@@ -27,6 +27,7 @@ import {
   resticVersion,
   folderBytes,
   resticRepoAt,
+  type ChildCpu,
   type ResticRepo,
 } from '../lib/restic.js';
 import { runSafetynetJson } from '../lib/safetynet.js';
@@ -47,7 +48,7 @@ const { values: args } = parseArgs({
 const rounds = Number(args.rounds);
 const checks = args.checks.split(',');
 
-function ours(args: string[]): { ms: number; json: Record<string, unknown> } {
+function ours(args: string[]): ReturnType<typeof runSafetynetJson> {
   return runSafetynetJson(path.join(work, 'safetynet.config.json'), args);
 }
 
@@ -76,16 +77,25 @@ async function main(): Promise<void> {
   for (const check of checks) {
     const rTimes: number[] = [];
     const oTimes: number[] = [];
+    const rCpu: number[] = [];
+    const oCpu: number[] = [];
     const phases: Record<string, number>[] = [];
+    const roundLines: string[] = [];
     for (let round = 0; round < rounds; round++) {
+      let line = `  round ${round + 1} (${round % 2 === 0 ? 'restic first' : 'ours first'}):`;
       const runRestic = async () => {
         rmSync(path.join(work, 'restic-out'), { recursive: true, force: true });
         drop();
-        rTimes.push((await resticRestore(restic, path.join(work, 'restic-out'))).wallMs);
+        const load = loadavg()[0]!;
+        const r = await resticRestore(restic, path.join(work, 'restic-out'));
+        rTimes.push(r.wallMs);
+        if (r.cpu) rCpu.push(r.cpu.userMs + r.cpu.sysMs);
+        line += ` restic ${secs(r.wallMs)} (${cpuText(r.cpu)}, load ${load.toFixed(1)});`;
       };
       const runOurs = () => {
         rmSync(path.join(work, 'ours-out'), { recursive: true, force: true });
         drop();
+        const load = loadavg()[0]!;
         const r = ours([
           'restore',
           'db',
@@ -95,7 +105,9 @@ async function main(): Promise<void> {
           path.join(work, 'ours-out', 'shop.sqlite'),
         ]);
         oTimes.push(r.ms);
+        if (r.cpu) oCpu.push(r.cpu.userMs + r.cpu.sysMs);
         phases.push(r.json.phases as Record<string, number>);
+        line += ` ours ${secs(r.ms)} (${cpuText(r.cpu)}, load ${load.toFixed(1)});`;
       };
       if (round % 2 === 0) {
         await runRestic();
@@ -104,6 +116,7 @@ async function main(): Promise<void> {
         runOurs();
         await runRestic();
       }
+      roundLines.push(line);
     }
     rows.push({
       metric: `restore newest, --check ${check} (median of ${rounds}), wall`,
@@ -113,15 +126,27 @@ async function main(): Promise<void> {
       peerName,
       goalRatio: 1,
     });
+    if (oCpu.length && rCpu.length) {
+      rows.push({
+        metric: `  same, CPU user+sys (median)`,
+        unit: 'ms',
+        ours: median(oCpu),
+        peer: median(rCpu),
+        peerName,
+      });
+    }
     const medianPhases = Object.fromEntries(
       Object.keys(phases[0]!).map((k) => [k, median(phases.map((p) => p[k]!))]),
     );
     console.log(`safetynet restore --check ${check}, median phases (ms):`, JSON.stringify(medianPhases));
-    console.log(
-      `  rounds, ours: ${oTimes.map((t) => Math.round(t)).join(' ')} ms; restic: ${rTimes.map((t) => Math.round(t)).join(' ')} ms`,
-    );
+    for (const l of roundLines) console.log(l);
     extra[`restorePhases_${check}`] = medianPhases;
-    extra[`restoreRounds_${check}`] = { ours: oTimes.map(Math.round), restic: rTimes.map(Math.round) };
+    extra[`restoreRounds_${check}`] = {
+      ours: oTimes.map(Math.round),
+      restic: rTimes.map(Math.round),
+      oursCpuMs: oCpu.map(Math.round),
+      resticCpuMs: rCpu.map(Math.round),
+    };
   }
   const load1 = loadavg();
   printTable(
@@ -136,6 +161,11 @@ async function main(): Promise<void> {
 }
 
 const drop = () => spawnSync('sync');
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const cpuText = (c?: ChildCpu) =>
+  c
+    ? `CPU ${(c.userMs / 1000).toFixed(2)} user + ${(c.sysMs / 1000).toFixed(2)} sys, ${Math.round(c.minorFaults / 1000)}k faults`
+    : 'CPU not measured';
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Fresh copies, then full backup and the 1% change + incremental, restic first each time. */

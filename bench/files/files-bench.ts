@@ -14,7 +14,7 @@
  * `sync` flushes the previous step's writes, and each copy is read once before the first step.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -29,13 +29,14 @@ import { addImages, treeSize } from '../data/shop-files.js';
 import {
   folderBytes,
   initResticRepo,
+  type ChildCpu,
   resticBackup,
   resticRestore,
   resticStoredBytes,
   resticVersion,
 } from '../lib/restic.js';
 import { appendResults, printTable, timed, type Comparison } from '../lib/report.js';
-import { between, describe, sample, type Conditions } from './conditions.js';
+import { between, createProbe, describe, sample, type Conditions } from './conditions.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -45,7 +46,9 @@ const { values } = parseArgs({
     'keep-work': { type: 'boolean', default: false },
   },
 });
-const src = path.resolve(values.src!);
+// The tree is a symlink to shared data in worktrees: copy what it points to, not the link (restic
+// would back up the link itself).
+const src = existsSync(values.src!) ? realpathSync(values.src!) : path.resolve(values.src!);
 if (!existsSync(src))
   throw new Error(`no benchmark tree at ${src}; build it: npx tsx bench/data/shop-files.ts --out ${src}`);
 const rounds = Math.max(1, Number(values.rounds));
@@ -105,29 +108,37 @@ async function runRound(n: number): Promise<Round> {
 
   const conditions: Round['conditions'] = {};
   // For ours (in this process) also the CPU time it used: cpu / wall below ~2 on 2 cores means
-  // it waited, for the disk or for cores other work held (restic runs as a child; not measured).
-  const watched = async <T>(fn: () => Promise<T>) => {
+  // it waited, for the disk or for cores other work held. restic's comes from /usr/bin/time.
+  const watched = async <T>(mine: boolean, fn: () => Promise<T>) => {
+    const createUs = createProbe(work);
     const a = sample();
     const cpu0 = process.cpuUsage();
+    const faults0 = process.resourceUsage().minorPageFault;
     const r = await timed(fn);
     const cpu = process.cpuUsage(cpu0);
-    return {
-      ...r,
-      conditions: { ...between(a, sample()), cpuMs: Math.round((cpu.user + cpu.system) / 1000) },
-    };
+    const child = (r.result as { cpu?: ChildCpu } | undefined)?.cpu;
+    const used = mine
+      ? {
+          cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+          minorFaults: process.resourceUsage().minorPageFault - faults0,
+        }
+      : child
+        ? { cpuMs: Math.round(child.userMs + child.sysMs), minorFaults: child.minorFaults }
+        : {};
+    return { ...r, conditions: { ...between(a, sample()), ...used, createUs } };
   };
   const both = async <A, B>(step: string, ours: () => Promise<A>, theirs: () => Promise<B>) => {
     settle();
     let o: { ms: number; result: A; conditions: Conditions };
     let t: { ms: number; result: B; conditions: Conditions };
     if (order === 'ours-first') {
-      o = await watched(ours);
+      o = await watched(true, ours);
       settle();
-      t = await watched(theirs);
+      t = await watched(false, theirs);
     } else {
-      t = await watched(theirs);
+      t = await watched(false, theirs);
       settle();
-      o = await watched(ours);
+      o = await watched(true, ours);
     }
     conditions[step] = { ours: o.conditions, restic: t.conditions };
     return [o, t] as const;
@@ -180,7 +191,8 @@ async function runRound(n: number): Promise<Round> {
   }
   await repo.close();
   await logger.close();
-  if (!values['keep-work']) rmSync(work, { recursive: true, force: true });
+  // The round's folders stay until every round is done: deleting 40,000 files here would make
+  // the next round's file creation slower (see createProbe), which is not what we measure.
   const ours = [o1, o2, o3].map((o) => o.result.stats);
   appendResults('files-backup', rows, {
     round: n,
@@ -188,12 +200,18 @@ async function runRound(n: number): Promise<Round> {
     files: treeSize(src).files,
     ours,
     restic: [t1, t2, t3].map((t) => t.result),
+    restorePhases: o4.result.phases,
     conditions,
   });
   printTable(`round ${n} (${order})`, rows);
+  const cpuText = (c: Conditions) =>
+    c.cpuMs === undefined
+      ? 'CPU not measured'
+      : `CPU ${(c.cpuMs / 1000).toFixed(1)} s, ${Math.round((c.minorFaults ?? 0) / 1000)}k faults`;
+  console.log(`  full restore, our phases (ms): ${JSON.stringify(o4.result.phases)}`);
   for (const [step, c] of Object.entries(conditions))
     console.log(
-      `  ${step}: ours [${describe(c.ours)}, our CPU ${((c.ours.cpuMs ?? 0) / 1000).toFixed(1)} s]; restic [${describe(c.restic)}]`,
+      `  ${step}: ours [${cpuText(c.ours)}; ${describe(c.ours)}]; restic [${cpuText(c.restic)}; ${describe(c.restic)}]`,
     );
   return { order, rows, ours, conditions };
 }
@@ -205,6 +223,14 @@ const median = (xs: number[]) => {
 };
 
 const size = treeSize(src);
+if (existsSync(workRoot)) {
+  // Left by an interrupted run: removing it frees tens of thousands of inodes, which would slow the
+  // first round's file creation for a minute (see createProbe), so wait that out.
+  rmSync(workRoot, { recursive: true, force: true });
+  execFileSync('sync');
+  console.log('removed an old work folder; waiting 65 s for its inodes to stop counting as recently deleted');
+  await new Promise((r) => setTimeout(r, 65_000));
+}
 const results: Round[] = [];
 for (let n = 1; n <= rounds; n++) results.push(await runRound(n));
 const summary: Comparison[] = results[0]!.rows.map((r, i) => ({

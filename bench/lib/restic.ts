@@ -4,7 +4,7 @@
  * compresses with zstd ("auto"), the setting DESIGN.md §6's figures were measured with.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, lstatSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, lstatSync } from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -27,12 +27,44 @@ export interface ResticBackupResult {
   filesNew: number;
   filesChanged: number;
   filesUnmodified: number;
+  /** restic's CPU time (all its threads) and minor page faults, when /usr/bin/time is there. */
+  cpu?: ChildCpu;
 }
 
 interface RunResult {
   stdout: string;
   stderr: string;
   wallMs: number;
+  cpu?: ChildCpu;
+}
+
+/** CPU time and minor page faults of a child process (from /usr/bin/time), when measurable. */
+export interface ChildCpu {
+  userMs: number;
+  sysMs: number;
+  minorFaults: number;
+}
+
+/** /usr/bin/time (GNU time) reports a child's CPU; without it, figures have no CPU column. */
+export const TIME_BIN = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+const CPU_MARK = 'SAFETYNET_BENCH_CPU';
+
+/** Wraps a command so that its CPU time is measured: [command, args] for spawn. */
+export function withCpu(cmd: string, args: string[]): [string, string[]] {
+  return TIME_BIN ? [TIME_BIN, ['-f', `${CPU_MARK} %U %S %R`, cmd, ...args]] : [cmd, args];
+}
+
+/** Takes the CPU line withCpu added out of a child's stderr. */
+export function takeCpu(stderr: string): { stderr: string; cpu?: ChildCpu } {
+  const lines = stderr.split('\n');
+  const i = lines.findIndex((l) => l.startsWith(CPU_MARK));
+  if (i < 0) return { stderr };
+  const [, u, s, r] = lines[i]!.split(' ');
+  lines.splice(i, 1);
+  return {
+    stderr: lines.join('\n'),
+    cpu: { userMs: Number(u) * 1000, sysMs: Number(s) * 1000, minorFaults: Number(r) },
+  };
 }
 
 const DEFAULT_PASSWORD = 'safetynet-bench-only';
@@ -50,7 +82,8 @@ function env(r: ResticRepo): NodeJS.ProcessEnv {
 function run(r: ResticRepo | undefined, args: string[]): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn('restic', args, { env: r ? env(r) : process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, argv] = withCpu('restic', args);
+    const child = spawn(cmd, argv, { env: r ? env(r) : process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -59,10 +92,12 @@ function run(r: ResticRepo | undefined, args: string[]): Promise<RunResult> {
       reject(new Error(`cannot run restic (${e.message}); install it: apt-get install restic`)),
     );
     child.on('close', (code) => {
+      const measured = takeCpu(Buffer.concat(err).toString('utf8'));
       const result = {
         stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
+        stderr: measured.stderr,
         wallMs: performance.now() - started,
+        ...(measured.cpu ? { cpu: measured.cpu } : {}),
       };
       if (code === 0) resolve(result);
       else
@@ -113,6 +148,7 @@ export async function resticBackup(
     filesNew: Number(summary.files_new ?? 0),
     filesChanged: Number(summary.files_changed ?? 0),
     filesUnmodified: Number(summary.files_unmodified ?? 0),
+    ...(res.cpu ? { cpu: res.cpu } : {}),
   };
 }
 
@@ -121,9 +157,9 @@ export async function resticRestore(
   r: ResticRepo,
   targetDir: string,
   snapshot = 'latest',
-): Promise<{ wallMs: number }> {
+): Promise<{ wallMs: number; cpu?: ChildCpu }> {
   const res = await run(r, ['restore', snapshot, '--target', targetDir, '--quiet']);
-  return { wallMs: res.wallMs };
+  return { wallMs: res.wallMs, ...(res.cpu ? { cpu: res.cpu } : {}) };
 }
 
 /** Bytes the repository occupies: the apparent size of every file under its folder (like `du -sb`). */

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -6,6 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   SealPool,
+  allocSharedAligned,
   generateIdentity,
   openBuffer,
   parseIdentity,
@@ -85,6 +87,69 @@ describe('SealPool', () => {
     const small = Buffer.from('tiny');
     await p.seal(small, { transfer: true });
     expect(small.toString()).toBe('tiny');
+  });
+
+  it('sealInto seals shared input in place into shared memory; what does not fit comes back fresh', async () => {
+    const p = pool();
+    const memory = allocSharedAligned(4 * 1024 * 1024);
+    const plainSlot = new Uint8Array(memory, 0, 2 * 1024 * 1024);
+    const out = new Uint8Array(memory, 2 * 1024 * 1024, 2 * 1024 * 1024);
+    const dir = tempDir();
+    const keyFile = writeKeyFile(dir, key.identity);
+    for (const [i, part] of [testData(1_500_000, 7), Buffer.alloc(1_900_000, 1)].entries()) {
+      plainSlot.set(part);
+      const input = plainSlot.subarray(0, part.length);
+      const r = await p.sealInto(input, out);
+      expect(r.inPlace).toBe(true);
+      expect(r.sealed.buffer).toBe(memory);
+      expect(input.length).toBe(part.length); // shared input is read in place, never detached
+      expect(r.plainSha256).toBe(sha256(part));
+      expect(r.sealedSha256).toBe(sha256(r.sealed));
+      const file = path.join(dir, `s${i}`);
+      writeFileSync(file, r.sealed);
+      expect(sh(`age -d -i '${keyFile}' '${file}' | zstd -d`).equals(part)).toBe(true);
+    }
+    // Incompressible data larger than `out`: sealed anyway, into fresh memory.
+    const big = randomBytes(2_500_000);
+    const r = await p.sealInto(Buffer.from(big), out, { transfer: true });
+    expect(r.inPlace).toBe(false);
+    expect(r.sealed.buffer).not.toBe(memory);
+    expect(openBuffer(r.sealed, ids).equals(big)).toBe(true);
+    await expect(p.sealInto(Buffer.from('x'), Buffer.alloc(100))).rejects.toThrow(/SharedArrayBuffer/);
+  });
+
+  it('openInto opens into shared memory in place, reusing it; refuses other memory and oversized plaintext', async () => {
+    const p = pool();
+    const parts = [testData(900_000, 5), testData(700_000, 6), Buffer.alloc(1_000_000, 0)];
+    const sealedParts = parts.map((x) => sealBuffer(x, recipients));
+    const memory = allocSharedAligned(2 * 1024 * 1024);
+    const sealedSlot = new Uint8Array(memory, 0, 1024 * 1024);
+    const plainSlot = new Uint8Array(memory, 1024 * 1024, 1024 * 1024);
+    for (const [i, sealed] of sealedParts.entries()) {
+      sealedSlot.set(sealed);
+      const r = await p.openInto(sealedSlot.subarray(0, sealed.length), plainSlot, { name: `part-${i}` });
+      expect(r.plainBytes).toBe(parts[i]!.length);
+      expect(r.plainSha256).toBe(sha256(parts[i]!));
+      expect(Buffer.from(plainSlot.subarray(0, r.plainBytes)).equals(parts[i]!)).toBe(true);
+    }
+    // Memory the workers cannot share is refused before anything is posted.
+    await expect(p.openInto(Buffer.from(sealedParts[0]!), plainSlot)).rejects.toThrow(/SharedArrayBuffer/);
+    // A plaintext longer than the space given is damage (or a zstd bomb), never a partial result.
+    sealedSlot.set(sealedParts[2]!);
+    const small = plainSlot.subarray(0, 999_999);
+    const err = await p
+      .openInto(sealedSlot.subarray(0, sealedParts[2]!.length), small, { name: 'big' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as IntegrityError).code).toBe('E_OBJECT_CORRUPT');
+    expect((err as IntegrityError).message).toContain('big');
+    // A damaged object fails as open does.
+    const damaged = Buffer.from(sealedParts[1]!);
+    damaged[damaged.length - 100]! ^= 1;
+    sealedSlot.set(damaged);
+    await expect(p.openInto(sealedSlot.subarray(0, damaged.length), plainSlot)).rejects.toMatchObject({
+      code: 'E_OBJECT_CORRUPT',
+    });
   });
 
   it('refuses open without identities, seal without recipients, and work after close', async () => {

@@ -7,7 +7,16 @@ import {
   ZstdDecompressor,
   compressToScratch,
   decompressAll,
+  decompressInto,
 } from '../../src/backup/crypto/zstd.js';
+import { openReusing } from '../../src/backup/crypto/seal.js';
+import {
+  createSealStream,
+  generateIdentity,
+  parseIdentity,
+  parseRecipients,
+  sealBuffer,
+} from '../../src/backup/crypto/index.js';
 import { sh, testData } from './helpers.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -53,5 +62,46 @@ describe('zstd', () => {
     const aCopy = Buffer.from(a);
     compressToScratch(testData(10_000, 2));
     expect(a.equals(aCopy)).toBe(false);
+  });
+
+  it('decompressInto fills the given memory (one frame or several) and refuses more than it holds', () => {
+    const plain = testData(300_000, 3);
+    const one = Buffer.from(compressToScratch(plain));
+    const out = Buffer.alloc(400_000, 0xaa);
+    expect(decompressInto(one, out)).toBe(plain.length);
+    expect(out.subarray(0, plain.length).equals(plain)).toBe(true);
+    expect(out[plain.length]).toBe(0xaa);
+    // Two frames back to back (as `zstd a b` writes): the streaming path, same result.
+    const two = Buffer.concat([one, Buffer.from(compressToScratch(Buffer.from('tail')))]);
+    expect(decompressInto(two, out)).toBe(plain.length + 4);
+    expect(out.subarray(plain.length, plain.length + 4).toString()).toBe('tail');
+    expect(() => decompressInto(one, Buffer.alloc(plain.length - 1))).toThrow(/decompresses to more than/);
+    expect(() => decompressInto(two, Buffer.alloc(plain.length))).toThrow(/more than/);
+  });
+
+  it('openReusing gives each object in the same reused memory, and fresh memory for what it cannot size', () => {
+    const key = generateIdentity();
+    const ids = [parseIdentity(key.identity, 'identity')];
+    const rec = parseRecipients([key.recipient]);
+    const a = testData(200_000, 4);
+    const b = testData(150_000, 5);
+    const ra = openReusing(sealBuffer(a, rec), ids);
+    expect(ra.equals(a)).toBe(true);
+    const rb = openReusing(sealBuffer(b, rec), ids);
+    expect(rb.equals(b)).toBe(true);
+    expect(rb.buffer).toBe(ra.buffer); // the same memory: the first result is no longer valid
+    // A streamed object declares no size: opened into its own memory.
+    const stream = createSealStream(rec);
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.end(a);
+    return new Promise<void>((done) =>
+      stream.on('end', () => {
+        const rc = openReusing(Buffer.concat(chunks), ids);
+        expect(rc.equals(a)).toBe(true);
+        expect(rc.buffer).not.toBe(rb.buffer);
+        done();
+      }),
+    );
   });
 });

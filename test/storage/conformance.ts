@@ -113,6 +113,21 @@ export function runStorageConformance(
       await storageError(s.getStream('objects/empty', { start: 0, end: 0 }), 'E_RANGE_NOT_SATISFIABLE');
     });
 
+    test("getInto reads into the caller's memory and returns the size (also when it does not fit)", async (s) => {
+      const body = Buffer.alloc(300_000);
+      for (let i = 0; i < body.length; i++) body[i] = (i * 7 + 3) & 0xff;
+      await s.put('into/obj', body);
+      const dest = new Uint8Array(new SharedArrayBuffer(400_000)).fill(0xee);
+      expect(await s.getInto('into/obj', dest)).toBe(body.length);
+      expect(Buffer.from(dest.subarray(0, body.length)).equals(body)).toBe(true);
+      expect(dest[body.length]).toBe(0xee); // nothing past the object
+      const small = new Uint8Array(1000);
+      expect(await s.getInto('into/obj', small)).toBe(body.length); // larger: size still told
+      await s.put('into/empty', new Uint8Array(0));
+      expect(await s.getInto('into/empty', small)).toBe(0);
+      await storageError(s.getInto('into/none', small), 'E_OBJECT_MISSING');
+    });
+
     test('head gives size and time, or undefined when missing', async (s) => {
       const before = Date.now();
       await s.put('h/obj', Buffer.alloc(1234, 7));

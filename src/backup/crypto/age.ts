@@ -17,10 +17,25 @@ import type { Identity, Recipient } from './keys.js';
 
 /** Encrypts `plain` to `recipients` as one age v1 file. */
 export function encryptAge(plain: Uint8Array, recipients: Recipient[]): Buffer {
+  return encryptAgeWith(plain, recipients, (n) => Buffer.allocUnsafe(n))!;
+}
+
+/**
+ * Encrypts into memory from `alloc(size)` (which may hand out a reused buffer at least that long)
+ * and returns the view holding the age file; null, with nothing encrypted, when `alloc` gives null.
+ */
+export function encryptAgeWith(
+  plain: Uint8Array,
+  recipients: Recipient[],
+  alloc: (size: number) => Uint8Array | null,
+): Buffer | null {
   const fileKey = randomBytes(FILE_KEY_BYTES);
   const header = buildHeader(fileKey, recipients);
   // The size is known exactly: every piece is copied straight into its place.
-  const out = Buffer.allocUnsafe(header.length + sealedPayloadSize(plain.length));
+  const size = header.length + sealedPayloadSize(plain.length);
+  const mem = alloc(size);
+  if (!mem) return null;
+  const out = Buffer.from(mem.buffer, mem.byteOffset, size);
   header.copy(out, 0);
   let pos = header.length;
   const sealer = new PayloadSealer(fileKey, randomBytes(PAYLOAD_NONCE_BYTES), (b) => {
@@ -49,6 +64,19 @@ export function openAgeHeader(
 
 /** Decrypts a whole age v1 file. */
 export function decryptAge(sealed: Uint8Array, identities: Identity[], ctx: ObjectContext = {}): Buffer {
+  return decryptAgeWith(sealed, identities, ctx, (n) => Buffer.allocUnsafe(n));
+}
+
+/**
+ * Decrypts a whole age v1 file into memory from `alloc(plainBytes)` (which may hand out a reused
+ * scratch buffer at least that long) and returns the view holding the plaintext.
+ */
+export function decryptAgeWith(
+  sealed: Uint8Array,
+  identities: Identity[],
+  ctx: ObjectContext,
+  alloc: (plainBytes: number) => Buffer,
+): Buffer {
   const buf = Buffer.isBuffer(sealed)
     ? sealed
     : Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
@@ -57,7 +85,8 @@ export function decryptAge(sealed: Uint8Array, identities: Identity[], ctx: Obje
   // Plaintext size follows from the payload size; the opener refuses any size that does not fit
   // the chunk structure before we would write past the end.
   const body = Math.max(0, payload.length - PAYLOAD_NONCE_BYTES);
-  const out = Buffer.allocUnsafe(Math.max(0, body - Math.ceil(body / SEALED_CHUNK_BYTES) * TAG_BYTES));
+  const size = Math.max(0, body - Math.ceil(body / SEALED_CHUNK_BYTES) * TAG_BYTES);
+  const out = alloc(size).subarray(0, size);
   let pos = 0;
   const opener = new PayloadOpener(
     fileKey,

@@ -35,3 +35,6 @@ export {
 } from './pool.js';
 export { DEFAULT_ZSTD_LEVEL } from './zstd.js';
 export { CHUNK_BYTES } from './age-payload.js';
+export { openInto, sealInto } from './seal.js';
+export { allocSharedAligned, SlotPool } from './shared-memory.js';
+export type { OpenIntoResult, SealIntoResult } from './pool.js';

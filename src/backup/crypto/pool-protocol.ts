@@ -11,15 +11,30 @@ export interface WorkerInit {
 
 export interface WorkerRequest {
   id: number;
-  op: 'seal' | 'open';
+  /**
+   * openInto / sealInto: `out` (and for openInto `data`) are views of SharedArrayBuffers, read
+   * and written in place; nothing is copied or moved.
+   */
+  op: 'seal' | 'open' | 'openInto' | 'sealInto';
   data: Uint8Array;
+  out?: Uint8Array;
   name?: string;
   /** Skip the plaintext SHA-256 (returned as ''), for callers that hash their content themselves. */
   skipPlainHash?: boolean;
 }
 
 export type WorkerResponse =
-  | { id: number; ok: true; data: Uint8Array; plainSha256: string; sealedSha256?: string }
+  | {
+      id: number;
+      ok: true;
+      data: Uint8Array;
+      plainSha256: string;
+      sealedSha256?: string;
+      /** openInto: the plaintext's length (written at the start of `out`). */
+      plainBytes?: number;
+      /** sealInto: the sealed object's length at the start of `out`, or -1 if it did not fit. */
+      sealedBytes?: number;
+    }
   | { id: number; ok: false; error: SerializedError };
 
 export interface SerializedError {

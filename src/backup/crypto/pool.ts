@@ -42,6 +42,22 @@ export interface OpenResult {
   plainSha256: string;
 }
 
+export interface SealIntoResult {
+  /** The sealed object: a view of the start of `out`, or fresh memory when it did not fit there. */
+  sealed: Buffer;
+  /** Whether `sealed` lies in `out`. */
+  inPlace: boolean;
+  plainSha256: string;
+  sealedSha256: string;
+}
+
+export interface OpenIntoResult {
+  /** Plaintext length, written at the start of `out`. */
+  plainBytes: number;
+  /** SHA-256 hex of the plaintext ('' with skipPlainHash). */
+  plainSha256: string;
+}
+
 export interface PoolCallOptions {
   /**
    * Hand the input's memory to the worker instead of copying it (only when the Buffer owns its
@@ -101,7 +117,10 @@ export class SealPool {
     this.hasRecipients = opts.recipients.length > 0;
   }
 
-  /** Compresses and encrypts one part; hashes are SHA-256 hex of the plaintext and of the sealed bytes. */
+  /**
+   * Compresses and encrypts one part; hashes are SHA-256 hex of the plaintext and of the sealed
+   * bytes. A `plain` in a SharedArrayBuffer is read in place (keep it untouched until this settles).
+   */
   async seal(plain: Uint8Array, opts: PoolCallOptions = {}): Promise<SealResult> {
     if (!this.hasRecipients) {
       throw new SafetynetError('E_NO_RECIPIENTS', 'there is no recipient to seal backups to', {
@@ -111,6 +130,31 @@ export class SealPool {
     }
     const r = await this.run('seal', plain, opts);
     return { sealed: toBuffer(r.data), plainSha256: r.plainSha256, sealedSha256: r.sealedSha256! };
+  }
+
+  /**
+   * Seals one part into `out`, a view of a SharedArrayBuffer the caller reuses (no fresh memory per
+   * part); a sealed object too big for it comes back in fresh memory instead (`inPlace` false).
+   * `plain` is handled as by `seal` (read in place when shared, else copied or, with `transfer`,
+   * moved). Keep `plain` and `out` untouched until the promise settles.
+   */
+  async sealInto(plain: Uint8Array, out: Uint8Array, opts: PoolCallOptions = {}): Promise<SealIntoResult> {
+    if (!(out.buffer instanceof SharedArrayBuffer))
+      throw new TypeError('sealInto needs `out` in a SharedArrayBuffer (see allocSharedAligned)');
+    if (!this.hasRecipients) {
+      throw new SafetynetError('E_NO_RECIPIENTS', 'there is no recipient to seal backups to', {
+        hint: 'run `safetynet keygen` and put the printed "age1…" public key in backup.recipients',
+        exitCode: ExitCode.usage,
+      });
+    }
+    const r = await this.run('sealInto', plain, opts, out);
+    const inPlace = r.sealedBytes! >= 0;
+    return {
+      sealed: inPlace ? Buffer.from(out.buffer, out.byteOffset, r.sealedBytes!) : toBuffer(r.data),
+      inPlace,
+      plainSha256: r.plainSha256,
+      sealedSha256: r.sealedSha256!,
+    };
   }
 
   /** Decrypts and decompresses one sealed part (needs `identities`); errors as openBuffer. */
@@ -125,6 +169,27 @@ export class SealPool {
     return { plain: toBuffer(r.data), plainSha256: r.plainSha256 };
   }
 
+  /**
+   * Opens one sealed object straight into `out`, on a worker thread. Both views must lie in
+   * SharedArrayBuffers (e.g. `allocSharedAligned`): the worker reads and writes them in place, so
+   * a caller that reuses a few buffers never makes the kernel hand out fresh pages per part. The
+   * caller must not touch either view until the promise settles. A plaintext longer than `out`
+   * fails as E_OBJECT_CORRUPT. `transfer` is ignored (nothing is moved).
+   */
+  async openInto(sealed: Uint8Array, out: Uint8Array, opts: PoolCallOptions = {}): Promise<OpenIntoResult> {
+    if (!(sealed.buffer instanceof SharedArrayBuffer) || !(out.buffer instanceof SharedArrayBuffer)) {
+      throw new TypeError('openInto needs views of SharedArrayBuffers (see allocSharedAligned)');
+    }
+    if (!this.hasIdentities) {
+      throw new SafetynetError('E_IDENTITY_MISSING', 'no identity was given to open backup objects', {
+        hint: 'set backup.identity to the identity file written by `safetynet keygen`',
+        exitCode: ExitCode.usage,
+      });
+    }
+    const r = await this.run('openInto', sealed, opts, out);
+    return { plainBytes: r.plainBytes!, plainSha256: r.plainSha256 };
+  }
+
   /** Waits for the work already submitted, then stops the workers. Later calls are refused. */
   async close(): Promise<void> {
     this.closed = true;
@@ -134,9 +199,10 @@ export class SealPool {
   }
 
   private run(
-    op: 'seal' | 'open',
+    op: 'seal' | 'open' | 'openInto' | 'sealInto',
     data: Uint8Array,
     opts: PoolCallOptions,
+    out?: Uint8Array,
   ): Promise<WorkerResponse & { ok: true }> {
     if (this.closed) {
       return Promise.reject(
@@ -144,13 +210,16 @@ export class SealPool {
       );
     }
     // Without `transfer`, post a private copy (structured clone would copy anyway); with it, move
-    // the memory when the Buffer owns all of it.
-    const payload = opts.transfer ? transferable(data) : copyOf(data);
-    const transfer = [payload.buffer as ArrayBuffer];
+    // the memory when the Buffer owns all of it. Shared memory is posted as it is: the worker
+    // reads it in place (the caller keeps it untouched until the call settles).
+    const shared = data.buffer instanceof SharedArrayBuffer;
+    const payload = shared ? data : opts.transfer ? transferable(data) : copyOf(data);
+    const transfer = shared ? [] : [payload.buffer as ArrayBuffer];
     const req: WorkerRequest = {
       id: this.nextId++,
       op,
       data: payload,
+      ...(out ? { out } : {}),
       ...(opts.name ? { name: opts.name } : {}),
       ...(opts.skipPlainHash ? { skipPlainHash: true } : {}),
     };

@@ -153,7 +153,7 @@ export class ZstdDecompressor {
 let sharedDCtx: binding.DCtx | null = null;
 
 /** The first frame's declared content size (null if absent) and compressed length; nulls if unreadable. */
-function frameInfo(data: Uint8Array): { size: number | null; frameLen: number | null } {
+export function frameInfo(data: Uint8Array): { size: number | null; frameLen: number | null } {
   try {
     return { size: binding.getFrameContentSize(data), frameLen: binding.findFrameCompressedSize(data) };
   } catch {
@@ -185,4 +185,33 @@ export function decompressAll(data: Uint8Array, ctx: ObjectContext = {}, maxByte
   for (const b of d.feed(data)) parts.push(b);
   d.end();
   return Buffer.concat(parts);
+}
+
+/**
+ * Decompresses a whole zstd stream (one or more frames) into `out` and returns the number of
+ * bytes written. More output than `out` holds is refused as corrupt (the caller knows how much
+ * plaintext an object must hold, so anything beyond is damage or a zstd bomb).
+ */
+export function decompressInto(data: Uint8Array, out: Uint8Array, ctx: ObjectContext = {}): number {
+  const { size, frameLen } = frameInfo(data);
+  if (size !== null && frameLen === data.length && size <= out.length) {
+    // One frame that declares its size (what sealBuffer writes): decoded straight into place.
+    let n: number;
+    try {
+      sharedDCtx ??= new binding.DCtx();
+      n = sharedDCtx.decompress(out.subarray(0, size), data);
+    } catch (err) {
+      throw corruptError(`its zstd data is invalid (${(err as Error).message})`, ctx, err);
+    }
+    if (n !== size) throw corruptError('its zstd frame is shorter than it declares', ctx);
+    return n;
+  }
+  let pos = 0;
+  const d = new ZstdDecompressor(ctx, out.length);
+  for (const b of d.feed(data)) {
+    out.set(b, pos);
+    pos += b.length;
+  }
+  d.end();
+  return pos;
 }

@@ -112,6 +112,26 @@ export class LocalStorage implements Storage {
     }
   }
 
+  async getInto(key: string, dest: Uint8Array): Promise<number> {
+    assertValidKey(key);
+    const fh = await this.openObject(key);
+    try {
+      const { size } = await fh.stat();
+      const want = Math.min(size, dest.length);
+      let done = 0;
+      while (done < want) {
+        const { bytesRead } = await fh.read(dest, done, want - done, done);
+        if (bytesRead === 0) break; // shrank while read: the caller's size check catches it
+        done += bytesRead;
+      }
+      return done < want ? done : size;
+    } catch (err) {
+      throw this.fsError(err, 'reading', key);
+    } finally {
+      await fh.close();
+    }
+  }
+
   async getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
     assertValidKey(key);
     if (range) assertValidRange(range);

@@ -141,6 +141,10 @@ class RetryingStorage implements Storage {
     return retrying(this.policy, 'get', key, () => this.inner.get(key));
   }
 
+  getInto(key: string, dest: Uint8Array): Promise<number> {
+    return retrying(this.policy, 'get', key, () => this.inner.getInto(key, dest));
+  }
+
   getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
     return retrying(this.policy, 'getStream', key, () => this.inner.getStream(key, range));
   }

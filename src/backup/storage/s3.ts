@@ -210,6 +210,26 @@ export class S3Storage implements Storage {
     }
   }
 
+  async getInto(key: string, dest: Uint8Array): Promise<number> {
+    assertValidKey(key);
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }),
+      );
+      this.bucketSeen = true;
+      if (!out.Body) return 0;
+      // Copy the body's pieces into place as they arrive; past the end of `dest`, only count.
+      let size = 0;
+      for await (const piece of out.Body as unknown as AsyncIterable<Uint8Array>) {
+        if (size < dest.length) dest.set(piece.subarray(0, dest.length - size), size);
+        size += piece.length;
+      }
+      return size;
+    } catch (err) {
+      throw this.fail(err, 'reading', key);
+    }
+  }
+
   async getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
     assertValidKey(key);
     if (range) assertValidRange(range);

@@ -85,6 +85,13 @@ export interface Storage {
   /** Reads a whole object. Missing → StorageError code E_OBJECT_MISSING. */
   get(key: string): Promise<Buffer>;
   /**
+   * Reads a whole object into the start of `dest` (memory the caller reuses, so a restore does not
+   * allocate fresh buffers per object) and resolves to the object's size. When the object is larger
+   * than `dest`, the size is still returned and `dest` holds an unspecified prefix: callers compare
+   * the size with what they expected before using the bytes. Missing → E_OBJECT_MISSING.
+   */
+  getInto(key: string, dest: Uint8Array): Promise<number>;
+  /**
    * Streams an object, optionally a byte range (inclusive, end clamped to the object's size).
    * Missing → E_OBJECT_MISSING; a start at or past the end → E_RANGE_NOT_SATISFIABLE.
    * Consume the stream (or break out of the loop) so the connection or file is released.

@@ -19,6 +19,7 @@ import { chunkKey } from '../../repo/layout.js';
 import type { PointWriter } from '../../repo/repository.js';
 import type { ObjectRef } from '../../repo/types.js';
 import type { BlobLocation } from './cache.js';
+import { SlotPool } from '../../crypto/index.js';
 
 /** A pack is sealed when the next blob does not fit in this many plaintext bytes. */
 export const PACK_TARGET_BYTES = 16 * 1024 * 1024;
@@ -29,7 +30,17 @@ interface OpenPack {
   key: string;
   buf: Buffer;
   used: number;
+  /** The reused slot `buf` lives in (given back once the pack is stored), if any. */
+  slot?: Uint8Array;
 }
+
+/**
+ * Pack buffers one packer reuses: the one being filled plus those being sealed and stored (a
+ * PointWriter keeps 4 in flight by default). Shared memory, so the seal workers read a pack in
+ * place; a page of a slot is only backed by memory once touched, so a packer of small segment
+ * packs costs little. When every slot is busy a fresh buffer is used.
+ */
+const PACK_SLOTS = 6;
 
 /**
  * The point's object list: every pack it references, each once, in the order first used. Shared
@@ -62,6 +73,7 @@ export class PointObjects {
 
 export class Packer {
   private current: OpenPack | null = null;
+  private slots: SlotPool | undefined;
   /** Packs this packer stored. */
   newPacks = 0;
   newPackPlainBytes = 0;
@@ -79,7 +91,12 @@ export class Packer {
     if (!this.current) {
       const key = chunkKey(randomBytes(16).toString('hex'));
       // Its place in the object list is taken at the first blob kept, so an empty pack leaves no hole.
-      this.current = { key, buf: Buffer.allocUnsafeSlow(this.capacity), used: 0 };
+      this.slots ??= new SlotPool(PACK_SLOTS, this.capacity);
+      const slot = this.slots.tryTake();
+      const buf = slot
+        ? Buffer.from(slot.buffer, slot.byteOffset, slot.byteLength)
+        : Buffer.allocUnsafeSlow(this.capacity);
+      this.current = { key, buf, used: 0, ...(slot ? { slot } : {}) };
     }
     const p = this.current;
     return p.buf.subarray(p.used, p.used + size);
@@ -105,10 +122,15 @@ export class Packer {
   async flush(): Promise<void> {
     const pack = this.current;
     this.current = null;
-    if (!pack || pack.used === 0) return;
-    // A nearly full pack is padded with zeros to its whole buffer, which the pool then hands to the
-    // seal worker without a copy (zeros cost nothing after zstd); a short last pack is copied by
-    // the pool instead, so it is not inflated to 16 MiB when decompressed.
+    if (!pack) return;
+    const release = () => {
+      if (pack.slot) this.slots!.give(pack.slot);
+    };
+    if (pack.used === 0) return release();
+    // A nearly full pack is padded with zeros to its whole buffer (zeros cost nothing after zstd):
+    // a fresh buffer is then handed to the seal worker without a copy, while a short last one is
+    // copied so it is not inflated to 16 MiB when decompressed. A pack in a shared slot is read in
+    // place either way.
     let plain: Buffer;
     if (this.capacity - pack.used <= PAD_MAX_BYTES) {
       pack.buf.fill(0, pack.used);
@@ -118,10 +140,18 @@ export class Packer {
     }
     this.newPacks++;
     this.newPackPlainBytes += pack.used;
-    // A failure is kept by the writer and rethrown by drain()/commit().
-    await this.objects.writer.add(this.objects.position(pack.key), pack.key, plain, {
-      ifAbsent: true,
-      skipPlainHash: true,
-    });
+    // A failure is kept by the writer and rethrown by drain()/commit(). The slot is reused once
+    // the pack is stored (or failed).
+    let stored: Promise<unknown>;
+    try {
+      ({ stored } = await this.objects.writer.add(this.objects.position(pack.key), pack.key, plain, {
+        ifAbsent: true,
+        skipPlainHash: true,
+      }));
+    } catch (err) {
+      release();
+      throw err;
+    }
+    stored.then(release, release);
   }
 }

@@ -58,7 +58,11 @@ export class RestorePool {
     };
   }
 
-  /** Runs one pack task; the sealed bytes are transferred (the caller's buffer is detached when it owns its memory). */
+  /**
+   * Runs one pack task. Sealed bytes in a SharedArrayBuffer are read in place (keep them until the
+   * task settles); otherwise they are transferred (the caller's buffer is detached when it owns
+   * its memory).
+   */
   run(task: PackTask): Promise<PackResponse> {
     return new Promise((resolve, reject) => {
       this.queue.push({ task, resolve, reject });
@@ -79,6 +83,8 @@ export class RestorePool {
       if (!w) return;
       const p = this.queue.shift()!;
       this.running.set(w, p);
+      // Shared memory (the caller's reused slot) is read in place; a Buffer that owns its memory
+      // is moved; anything else is copied.
       const sealed = p.task.sealed;
       const owns =
         sealed.byteOffset === 0 &&

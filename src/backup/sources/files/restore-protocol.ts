@@ -30,7 +30,7 @@ export interface BlobTask {
 
 export interface PackTask {
   id: number;
-  /** The sealed pack (transferred). */
+  /** The sealed pack (shared memory read in place, or transferred). */
   sealed: Uint8Array;
   name: string;
   blobs: BlobTask[];

@@ -17,7 +17,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { openBuffer } from '../../crypto/seal.js';
+import { openReusing } from '../../crypto/seal.js';
 import { parseIdentity } from '../../crypto/keys.js';
 import type { BlobResult, BlobTask, PackResponse, PackTask, RestoreWorkerInit } from './restore-protocol.js';
 
@@ -62,7 +62,8 @@ function put(task: BlobTask, data: Uint8Array): void {
 function handle(task: PackTask): PackResponse {
   let plain: Buffer;
   try {
-    plain = openBuffer(task.sealed, identities, { name: task.name });
+    // Into this thread's reused buffer: the blobs are written out before the next pack is opened.
+    plain = openReusing(task.sealed, identities, { name: task.name });
   } catch (err) {
     const code = (err as { code?: string }).code ?? 'E_OBJECT_CORRUPT';
     // A damaged pack fails its files; a missing or wrong identity fails the whole restore.

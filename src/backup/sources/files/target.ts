@@ -38,6 +38,8 @@ export function targetPath(root: string, ...relParts: string[]): string {
  */
 export class FolderGuard {
   private readonly known = new Set<string>();
+  /** Folders found missing by a check that did not create them (`ensure(dir, false)`). */
+  private readonly absent = new Set<string>();
   /** Folders this restore created (their recorded mode and mtime are applied at the end). */
   readonly created = new Set<string>();
 
@@ -45,9 +47,15 @@ export class FolderGuard {
     this.known.add(root);
   }
 
-  /** Checks that every existing folder from the target down to `dir` is a real folder; creates the rest when `create`. */
-  ensure(dir: string, create: boolean): void {
-    if (this.known.has(dir)) return;
+  /**
+   * Checks that every existing folder from the target down to `dir` is a real folder; creates the
+   * rest when `create`. Returns whether `dir` exists now: when it does not, nothing inside it can be
+   * in the way, which spares the caller one failing lstat per file (13,000 of them in a fresh
+   * restore; a failing call costs a thrown error in Node).
+   */
+  ensure(dir: string, create: boolean): boolean {
+    if (this.known.has(dir)) return true;
+    if (!create && this.absent.has(dir)) return false;
     const rel = path.relative(this.root, dir);
     if (rel.startsWith('..') || path.isAbsolute(rel))
       throw unsafePath(dir, 'it is outside the restore target');
@@ -62,7 +70,8 @@ export class FolderGuard {
         if (!isErrno(err, 'ENOENT')) throw err;
         if (!create) {
           // Not there yet: nothing below it can be in the way either.
-          return;
+          this.absent.add(dir);
+          return false;
         }
         try {
           mkdirSync(cur, { mode: 0o755 });
@@ -77,5 +86,6 @@ export class FolderGuard {
       if (!st.isDirectory()) throw unsafePath(cur, 'a file is where a folder must be');
       this.known.add(cur);
     }
+    return true;
   }
 }

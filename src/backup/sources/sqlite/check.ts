@@ -2,7 +2,9 @@
  * The checks a restored database must pass before it replaces anything, at one of three levels:
  *   full  — PRAGMA integrity_check (every page, every index entry against its row), row counts;
  *   quick — the header agrees with the manifest (page size, page count), the schema parses, and
- *           every table's b-tree is walked to count its rows, which must equal the manifest's;
+ *           every table's b-tree is walked to count its rows, which must equal the manifest's
+ *           (a restore written in one pass walks the pages it scanned on their way to disk,
+ *           checkScannedDatabase, and also counts every full index against its table);
  *   none  — nothing beyond the SHA-256 of every byte (always checked, at every level).
  * foreign_key_check is added on request. The restore test always runs `full`.
  */
@@ -10,6 +12,7 @@ import Database from 'better-sqlite3';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { countRows } from './snapshot.js';
+import type { PageScan } from './btree-scan.js';
 import { workerUrl } from '../../../util/worker-url.js';
 
 /** How much structure a restore checks beyond the SHA-256 (see the module comment). */
@@ -69,18 +72,24 @@ export function checkDatabase(req: CheckRequest): DatabaseCheck {
     if (req.foreignKeyCheck) out.foreignKeyViolations = (db.pragma('foreign_key_check') as unknown[]).length;
     return out;
   } catch (err) {
-    // SQLITE_CORRUPT and friends: the file is not a sound database. An I/O or full-disk error says
-    // nothing about the backup (a full target disk makes SQLite fail its temp files and reads).
-    const code = String((err as { code?: unknown }).code ?? '');
-    const ioError = code.startsWith('SQLITE_IOERR') || code === 'SQLITE_FULL' || code === 'SQLITE_CANTOPEN';
-    return {
-      integrity: `SQLite refused the file: ${(err as Error).message}`,
-      tables: {},
-      ...(ioError ? { ioError: true } : {}),
-    };
+    return refusal(err);
   } finally {
     db.close();
   }
+}
+
+/**
+ * SQLITE_CORRUPT and friends: the file is not a sound database. An I/O or full-disk error says
+ * nothing about the backup (a full target disk makes SQLite fail its temp files and reads).
+ */
+function refusal(err: unknown): DatabaseCheck {
+  const code = String((err as { code?: unknown }).code ?? '');
+  const ioError = code.startsWith('SQLITE_IOERR') || code === 'SQLITE_FULL' || code === 'SQLITE_CANTOPEN';
+  return {
+    integrity: `SQLite refused the file: ${(err as Error).message}`,
+    tables: {},
+    ...(ioError ? { ioError: true } : {}),
+  };
 }
 
 /** Row counts read from each table's own b-tree; virtual tables are counted as countRows does. */
@@ -120,6 +129,11 @@ function headerProblems(file: string, expected: ExpectedShape): string[] {
   } finally {
     closeSync(fd);
   }
+  return headerBytesProblems(h, expected);
+}
+
+function headerBytesProblems(h: Buffer, expected: ExpectedShape): string[] {
+  if (h.length < 100) return ['the file is shorter than a SQLite header'];
   if (h.toString('latin1', 0, 16) !== 'SQLite format 3\0') return ['the file has no SQLite header'];
   const problems: string[] = [];
   const raw = h.readUInt16BE(16);
@@ -130,6 +144,101 @@ function headerProblems(file: string, expected: ExpectedShape): string[] {
   if (h.readUInt32BE(92) === h.readUInt32BE(24) && h.readUInt32BE(28) !== expected.pageCount)
     problems.push(`the header says ${h.readUInt32BE(28)} pages, manifest says ${expected.pageCount}`);
   return problems;
+}
+
+export interface ScannedCheckRequest {
+  file: string;
+  /** The pages as they were written (btree-scan.ts). */
+  scan: PageScan;
+  /** The first 100 bytes as written. */
+  header: Buffer | undefined;
+  foreignKeyCheck: boolean;
+  expected: ExpectedShape;
+}
+
+/**
+ * The quick check from pages scanned while they were written: the header against the manifest;
+ * the schema, read through SQLite (which parses every CREATE statement) for the root pages; every
+ * table's and index's b-tree walked in the scan (btree-scan.ts) and counted; every table's rows
+ * against the manifest; and every full (not partial) index's entries against its table's rows,
+ * which `count(*)` alone would not notice. Reads only the schema's pages from the file. Virtual
+ * tables, which have no b-tree of their own, are counted through SQLite as before.
+ */
+export function checkScannedDatabase(req: ScannedCheckRequest): DatabaseCheck {
+  const problems = req.header ? headerBytesProblems(req.header, req.expected) : ['page 1 was never written'];
+  if (problems.length) return { integrity: problems.join('; '), tables: {} };
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(req.file, { fileMustExist: true, readonly: true });
+    const schema = db.prepare('SELECT type, name, tbl_name AS tbl, rootpage FROM sqlite_schema').all() as {
+      type: string;
+      name: string;
+      tbl: string;
+      rootpage: number | null;
+    }[];
+    const trees = [{ name: 'sqlite_schema', root: 1 }];
+    for (const r of schema) if (r.rootpage) trees.push({ name: r.name, root: r.rootpage });
+    const walked = req.scan.walk(trees);
+    problems.push(...walked.problems);
+    const tables: Record<string, number> = {};
+    for (const r of schema) {
+      if (r.type !== 'table' || /^sqlite./i.test(r.name)) continue;
+      if (r.rootpage) tables[r.name] = walked.counts.get(r.name)!;
+      else {
+        // A virtual table: counted through its module, as countRows did at backup time.
+        const n = countVirtual(db, r.name);
+        if (n !== undefined) tables[r.name] = n;
+      }
+    }
+    for (const t of new Set([...Object.keys(req.expected.tables), ...Object.keys(tables)])) {
+      if (req.expected.tables[t] !== tables[t])
+        problems.push(
+          `${t}: ${tables[t] ?? 'missing'} rows, manifest says ${req.expected.tables[t] ?? 'absent'}`,
+        );
+    }
+    problems.push(...indexCountProblems(db, schema, walked.counts));
+    const out: DatabaseCheck = { integrity: problems.length ? problems.join('; ') : 'ok', tables };
+    if (req.foreignKeyCheck) out.foreignKeyViolations = (db.pragma('foreign_key_check') as unknown[]).length;
+    return out;
+  } catch (err) {
+    return refusal(err);
+  } finally {
+    db?.close();
+  }
+}
+
+/** A full index holds one entry per row of its table; a partial one (WHERE) is skipped. */
+function indexCountProblems(
+  db: Database.Database,
+  schema: { type: string; name: string; tbl: string; rootpage: number | null }[],
+  counts: Map<string, number>,
+): string[] {
+  const problems: string[] = [];
+  const withIndexes = new Set(schema.filter((r) => r.type === 'index' && r.rootpage).map((r) => r.tbl));
+  for (const tbl of withIndexes) {
+    const rows = counts.get(tbl);
+    if (rows === undefined) continue;
+    const list = db.pragma(`index_list("${tbl.replace(/"/g, '""')}")`) as { name: string; partial: number }[];
+    for (const ix of list) {
+      const entries = counts.get(ix.name);
+      if (ix.partial || entries === undefined || entries === rows) continue;
+      problems.push(`index ${ix.name}: ${entries} entries for the ${rows} rows of ${tbl}`);
+    }
+  }
+  return problems;
+}
+
+function countVirtual(db: Database.Database, name: string): number | undefined {
+  try {
+    return Number(
+      db
+        .prepare(`SELECT count(*) FROM "${name.replace(/"/g, '""')}"`)
+        .pluck()
+        .get(),
+    );
+  } catch {
+    return undefined; // a module not loaded here cannot be counted (as countRows)
+  }
 }
 
 /**

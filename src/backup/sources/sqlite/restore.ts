@@ -13,7 +13,14 @@ import type { CatalogEntry, SqliteManifest } from '../../repo/types.js';
 import type { Repository } from '../../repo/repository.js';
 import { readDeltaPart } from './delta-format.js';
 import { fsyncDir } from '../../../util/fs.js';
-import { checkDatabaseInWorkers, type CheckLevel, type DatabaseCheck } from './check.js';
+import {
+  checkDatabaseInWorkers,
+  checkScannedDatabase,
+  type CheckLevel,
+  type DatabaseCheck,
+} from './check.js';
+import { PageScan } from './btree-scan.js';
+import { DurableWriter, MAX_WRITES_IN_FLIGHT, SlotPool, forEachPartInSlots } from './part-pipeline.js';
 import type { DbRestoreOptions, DbRestoreResult } from '../types.js';
 import type { PartRecord } from '../../repo/types.js';
 import type { SqliteTarget } from './target.js';
@@ -99,6 +106,7 @@ export async function restoreSqlite(
 ): Promise<DbRestoreResult> {
   const { repo, clock } = deps;
   const started = performance.now();
+  const cpu0 = process.cpuUsage();
   const level: CheckLevel = opts.check ?? 'quick';
   await repo.requireConfig();
   await repo.identities(); // fail before any work when the key is missing
@@ -125,30 +133,23 @@ export async function restoreSqlite(
     for (const p of chain) manifests.push(await repo.readManifest<SqliteManifest>(p));
     const final = manifests[manifests.length - 1]!;
     await ensureSpace(dir, final.database.sizeBytes);
+    const plan = planWrite(manifests, level, opts.overlayLimitBytes);
     const prepareMs = performance.now() - started;
 
-    // 1. Fetch, open (worker threads: decrypt, decompress, SHA-256), lay incrementals over, write.
+    // 1. Fetch, open (worker threads: decrypt, decompress, SHA-256), lay incrementals over, scan
+    // the pages for the quick check, write.
     const t0 = performance.now();
-    const fh = await fsp.open(tmp, 'wx', 0o600); // the shop's personal data: owner only
-    const writer = new DurableWriter(fh, tmp);
+    const writer = await DurableWriter.create(tmp, plan.direct); // 0600: the shop's personal data
     let written: Written;
     try {
       deps.progress.start(
         'restoring',
         manifests.reduce((n, m) => n + m.parts.reduce((a, p) => a + p.plainBytes, 0), 0),
       );
-      written = await writeChain(
-        repo,
-        writer,
-        manifests,
-        deps.progress,
-        level === 'full',
-        opts.overlayLimitBytes,
-      );
+      written = await writeChain(repo, writer, manifests, deps.progress, plan);
       await writer.drain();
     } catch (err) {
-      await writer.drain().catch(() => {});
-      await fh.close();
+      await writer.close().catch(() => {});
       throw asSpaceError(err, dir);
     } finally {
       deps.progress.done();
@@ -156,7 +157,7 @@ export async function restoreSqlite(
     const fetchAndWriteMs = performance.now() - t0;
     const sha256 = written.sha256 ?? final.database.sha256;
     if (sha256 !== final.database.sha256) {
-      await fh.close();
+      await writer.close();
       throw new IntegrityError(
         'E_RESTORE_CHECKSUM',
         `the restored database does not match point ${point.id}: SHA-256 ${sha256}, expected ${final.database.sha256}`,
@@ -166,8 +167,9 @@ export async function restoreSqlite(
       );
     }
 
-    // 2. The fsync and the structural check overlap: the kernel writes the rest of the file back
-    // while a worker thread reads it (from the page cache).
+    // 2. The fsync and the structural check overlap: with the pages already scanned, the quick
+    // check only reads the schema (SQLite parses it) and walks the recorded b-trees; otherwise a
+    // worker thread reads the file back (from the page cache) while the kernel writes it out.
     const t1 = performance.now();
     let checks: DatabaseCheck | undefined;
     let syncTailMs = 0;
@@ -175,16 +177,7 @@ export async function restoreSqlite(
     try {
       const [synced, checked] = await Promise.allSettled([
         timedMs(() => writer.syncAll()),
-        level === 'none'
-          ? Promise.resolve({ ms: 0, value: undefined })
-          : timedMs(() =>
-              checkDatabaseInWorkers({
-                file: tmp,
-                level,
-                foreignKeyCheck: Boolean(opts.foreignKeyCheck),
-                expected: final.database,
-              }),
-            ),
+        timedMs(() => runCheck(tmp, level, written, final, Boolean(opts.foreignKeyCheck))),
       ]);
       if (synced.status === 'rejected') throw asSpaceError(synced.reason, dir);
       if (checked.status === 'rejected') throw checked.reason;
@@ -192,7 +185,7 @@ export async function restoreSqlite(
       checkMs = checked.value.ms;
       checks = checked.value.value;
     } finally {
-      await fh.close();
+      await writer.close();
     }
     const checkAndSyncMs = performance.now() - t1;
     if (checks?.ioError) throw checkIoFailure(dir, checks.integrity);
@@ -204,6 +197,7 @@ export async function restoreSqlite(
     await fsp.rename(tmp, target);
     await fsyncDir(dir);
     const st = written.stats;
+    const cpu = process.cpuUsage(cpu0);
     return {
       point,
       chain: chain.map((c) => c.id),
@@ -223,15 +217,21 @@ export async function restoreSqlite(
         waitForPartsMs: Math.round(st.waitForPartsMs),
         hashMs: Math.round(st.hashMs),
         overlayMs: Math.round(st.overlayMs),
+        scanMs: Math.round(st.scanMs),
         waitForWritesMs: Math.round(writer.waitMs),
         checkAndSyncMs: Math.round(checkAndSyncMs),
         syncTailMs: Math.round(syncTailMs),
         checkMs: Math.round(checkMs),
+        // CPU of the whole process (every thread) from the start of the restore.
+        cpuUserMs: Math.round(cpu.user / 1000),
+        cpuSysMs: Math.round(cpu.system / 1000),
+        directIo: writer.isDirect ? 1 : 0,
       },
       facts: {
         sha256,
         hashedBy: written.sha256 === undefined ? 'parts' : 'file',
         check: level,
+        checkedBy: level === 'none' ? null : written.scan ? 'stream' : 'sqlite',
         integrity: level === 'full' ? 'ok' : null,
         foreignKeyViolations: checks?.foreignKeyViolations ?? null,
       },
@@ -243,6 +243,30 @@ export async function restoreSqlite(
     await removeTmp().catch(() => {});
     await lock?.release().catch(() => {});
   }
+}
+
+/**
+ * The structural check of `level` on the written (not yet necessarily fsync'd) file: from the
+ * pages scanned on the way when there is a scan, else by SQLite reading the file in worker threads.
+ */
+async function runCheck(
+  file: string,
+  level: CheckLevel,
+  written: Written,
+  final: SqliteManifest,
+  foreignKeyCheck: boolean,
+): Promise<DatabaseCheck | undefined> {
+  if (level === 'none') return undefined;
+  if (level === 'quick' && written.scan) {
+    return checkScannedDatabase({
+      file,
+      scan: written.scan,
+      header: written.header,
+      expected: final.database,
+      foreignKeyCheck,
+    });
+  }
+  return checkDatabaseInWorkers({ file, level, foreignKeyCheck, expected: final.database });
 }
 
 /** The check could not read the restored file back: the target disk (full or failing), not the backup. */
@@ -272,68 +296,80 @@ async function timedMs<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T 
 /** Incrementals up to this many plaintext bytes are held in memory and laid over the full point. */
 const OVERLAY_LIMIT_BYTES = 256 * 1024 * 1024;
 
-/** Where the main thread's time went while writing (see docs/backup.md, "restore phases"). */
+/** Where the main thread's time went while writing (see bench/README.md, the restore phases). */
 interface PipelineStats {
   waitForPartsMs: number;
   hashMs: number;
   overlayMs: number;
+  scanMs: number;
 }
 
 interface Written {
   /** SHA-256 of the file written, or undefined when every part's own SHA-256 was checked instead. */
   sha256: string | undefined;
   stats: PipelineStats;
+  /** The pages as written, for the quick check (undefined when they could not all be seen). */
+  scan?: PageScan;
+  /** The first 100 bytes of the file as written (with `scan`). */
+  header?: Buffer;
+}
+
+/** How the chain will be written, decided before anything is. */
+interface WritePlan {
+  /** The chain streams in one ordered pass (a full point alone, or incrementals laid over it). */
+  onePass: boolean;
+  /** Each part's SHA-256 proves the bytes; else the whole file's is computed as it is written. */
+  verifyPartHashes: boolean;
+  /** Scan pages as they stream past, for the quick check. */
+  scan: boolean;
+  /** Write with O_DIRECT: nothing reads the file back through the page cache afterwards. */
+  direct: boolean;
+  overlayLimit: number;
+}
+
+function planWrite(
+  manifests: SqliteManifest[],
+  level: CheckLevel,
+  overlayLimit = OVERLAY_LIMIT_BYTES,
+): WritePlan {
+  const full = manifests[0]!;
+  const incrementalBytes = manifests
+    .slice(1)
+    .reduce((n, m) => n + m.parts.reduce((a, p) => a + p.plainBytes, 0), 0);
+  const fullAlone =
+    manifests.length === 1 && full.parts.reduce((n, p) => n + p.plainBytes, 0) === full.database.sizeBytes;
+  const onePass = fullAlone || (manifests.length > 1 && incrementalBytes <= overlayLimit);
+  const scan = onePass && level === 'quick';
+  return {
+    onePass,
+    // A full point alone: the file is its parts end to end, so each part's SHA-256 (recorded at
+    // backup time, checked on the workers) proves every byte. A chain under --check full is hashed
+    // whole as written instead, which also proves the incrementals caught every changed page.
+    verifyPartHashes: fullAlone || level !== 'full',
+    scan,
+    // --check full has SQLite read every page back: leave them in the page cache for it.
+    direct: level === 'none' || scan,
+    overlayLimit,
+  };
 }
 
 /**
- * Writes the chain's database into `writer`, choosing the one-pass overlay when it fits in memory.
- *
- * What proves the bytes: every part's plaintext SHA-256 recorded at backup time, checked on the
- * worker threads (both cores) as the parts are opened. With `fileHash` (check level full) a chain
- * is instead hashed whole, as written, against the manifest's SHA-256 of the database file: that
- * also proves the incrementals captured every changed page, at the cost of one sequential hash.
+ * Writes the chain's database into `writer`: in one ordered pass when it can (a full point alone,
+ * or the incrementals' pages laid over the full point as it streams), else the full point and then
+ * each incremental in place (a very long chain).
  */
 async function writeChain(
   repo: Repository,
   writer: DurableWriter,
   manifests: SqliteManifest[],
   progress: BackupDeps['progress'],
-  fileHash: boolean,
-  overlayLimit = OVERLAY_LIMIT_BYTES,
+  plan: WritePlan,
 ): Promise<Written> {
-  const stats: PipelineStats = { waitForPartsMs: 0, hashMs: 0, overlayMs: 0 };
+  const stats: PipelineStats = { waitForPartsMs: 0, hashMs: 0, overlayMs: 0, scanMs: 0 };
+  if (plan.onePass) return writeOnePass(repo, writer, manifests, progress, stats, plan);
   const full = manifests[0]!;
   const final = manifests[manifests.length - 1]!;
-  const incrementalBytes = manifests
-    .slice(1)
-    .reduce((n, m) => n + m.parts.reduce((a, p) => a + p.plainBytes, 0), 0);
-  if (
-    manifests.length === 1 &&
-    full.parts.reduce((n, p) => n + p.plainBytes, 0) === full.database.sizeBytes
-  ) {
-    // A full point alone: the file is its parts end to end, so checking each part's SHA-256
-    // (recorded at backup time) in the worker threads proves every byte, on both cores, instead
-    // of one sequential hash of the whole file on this thread.
-    await forEachPartInOrder(
-      repo,
-      full,
-      (plain) => {
-        writer.write(plain, writer.position);
-        progress.advance(plain.length);
-        return writer.room();
-      },
-      { verifyPartHashes: true, stats },
-    );
-    return { sha256: undefined, stats };
-  }
-  const partOpts = { verifyPartHashes: !fileHash, stats };
-  if (incrementalBytes <= overlayLimit) {
-    // Usual case: load the incrementals' pages first, then stream the full point once, in order,
-    // with the newer pages laid over it: one write (and the file's SHA-256 on the way if asked).
-    const sha256 = await writeWithOverlay(repo, writer, manifests, progress, stats, partOpts);
-    return { sha256, stats };
-  }
-  // A very long chain: write the full point, then apply each incremental in place.
+  const partOpts = { verifyPartHashes: plan.verifyPartHashes, stats };
   await forEachPartInOrder(
     repo,
     full,
@@ -358,9 +394,8 @@ async function writeChain(
       partOpts,
     );
   }
-  await writer.drain();
-  await writer.fh.truncate(final.database.sizeBytes);
-  if (!fileHash) return { sha256: undefined, stats };
+  await writer.truncate(final.database.sizeBytes);
+  if (plan.verifyPartHashes) return { sha256: undefined, stats };
   const t = performance.now();
   const sha256 = await sha256File(writer.path);
   stats.hashMs += performance.now() - t;
@@ -369,24 +404,116 @@ async function writeChain(
 
 /**
  * Writes the database of the chain's last point in one ordered pass: the incrementals' pages
- * (newest wins) are collected first, then each part of the full point is patched with them and
- * written; pages beyond the full point's end come from the overlay alone. Returns the file's
- * SHA-256, or undefined when the parts' own hashes were checked instead.
+ * (newest wins) are collected first, then each part of the full point is patched with them,
+ * scanned and written from its slot; pages beyond the full point's end come from the overlay
+ * alone. Returns the file's SHA-256 when the parts' own hashes were not checked. A little long:
+ * the per-chunk work (`emit`) is shared by the full point's parts and the grown pages, and both
+ * loops must see the same overlay, scan and hash.
  */
-async function writeWithOverlay(
+async function writeOnePass(
   repo: Repository,
   writer: DurableWriter,
   manifests: SqliteManifest[],
   progress: BackupDeps['progress'],
   stats: PipelineStats,
-  partOpts: PartOptions,
-): Promise<string | undefined> {
+  plan: WritePlan,
+): Promise<Written> {
   const full = manifests[0]!;
   const final = manifests[manifests.length - 1]!;
   const pageSize = final.database.pageSize;
   const finalBytes = final.database.sizeBytes;
+  const overlay = await loadOverlay(repo, manifests.slice(1), progress, plan.verifyPartHashes, stats);
+  const scan = plan.scan ? new PageScan(pageSize, final.database.pageCount) : undefined;
+  let header: Buffer | undefined;
+  const hash = plan.verifyPartHashes ? undefined : createHash('sha256');
+  // Lays newer pages over, scans, hashes and starts the write of one run of pages in a slot.
+  const emit = (chunk: Buffer, offset: number, release: () => void) => {
+    const t = performance.now();
+    const firstPage = offset / pageSize + 1;
+    if (overlay.size) {
+      for (let i = 0; i < chunk.length / pageSize; i++) {
+        const newer = overlay.get(firstPage + i);
+        if (newer) newer.copy(chunk, i * pageSize);
+      }
+    }
+    const t1 = performance.now();
+    stats.overlayMs += t1 - t;
+    if (scan) {
+      if (offset === 0) header = Buffer.from(chunk.subarray(0, 100));
+      scan.scan(chunk, firstPage);
+    }
+    const t2 = performance.now();
+    stats.scanMs += t2 - t1;
+    // The write runs on libuv's threads while this thread hashes the chunk (and the next ones).
+    writer.write(chunk, offset, release);
+    hash?.update(chunk);
+    stats.hashMs += performance.now() - t2;
+  };
+  let offset = 0;
+  await forEachPartInSlots(
+    repo,
+    full,
+    ({ plain, release }) => {
+      progress.advance(plain.length);
+      const at = offset;
+      offset += plain.length;
+      if (at >= finalBytes) {
+        release(); // the database shrank after the full point
+        return Promise.resolve();
+      }
+      emit(plain.subarray(0, Math.min(plain.length, finalBytes - at)), at, release);
+      return writer.room();
+    },
+    { verifyPartHashes: plan.verifyPartHashes, heldAfterCallback: MAX_WRITES_IN_FLIGHT, stats },
+  );
+  // Pages the database grew by since the full point, gathered into aligned runs of pages.
+  const grown = final.database.pageCount - full.database.pageCount;
+  if (grown > 0) {
+    const runPages = Math.max(1, Math.floor(GROWN_RUN_BYTES / pageSize));
+    const slots = new SlotPool(MAX_WRITES_IN_FLIGHT + 1, runPages * pageSize);
+    for (let first = full.database.pageCount + 1; first <= final.database.pageCount; first += runPages) {
+      const n = Math.min(runPages, final.database.pageCount - first + 1);
+      const slot = slots.take();
+      const run = Buffer.from(slot.buffer, slot.byteOffset, n * pageSize);
+      for (let i = 0; i < n; i++) {
+        const page = overlay.get(first + i);
+        if (!page) {
+          slots.give(slot);
+          throw new IntegrityError(
+            'E_CHAIN_INCOMPLETE',
+            `page ${first + i} of point ${final.id} is in no point of its chain`,
+            {
+              hint: 'the chain is damaged; run `safetynet verify --read-data` and restore an earlier point',
+            },
+          );
+        }
+        page.copy(run, i * pageSize);
+      }
+      emit(run, (first - 1) * pageSize, () => slots.give(slot));
+      await writer.room();
+    }
+  }
+  await writer.truncate(finalBytes);
+  return {
+    sha256: hash?.digest('hex'),
+    stats,
+    ...(scan ? { scan, ...(header ? { header } : {}) } : {}),
+  };
+}
+
+/** Run length for pages the database grew by (written from a few reused aligned buffers). */
+const GROWN_RUN_BYTES = 8 * 1024 * 1024;
+
+/** The incrementals' pages, newest version of each, by page number. */
+async function loadOverlay(
+  repo: Repository,
+  incrementals: SqliteManifest[],
+  progress: BackupDeps['progress'],
+  verifyPartHashes: boolean,
+  stats: PipelineStats,
+): Promise<Map<number, Buffer>> {
   const overlay = new Map<number, Buffer>();
-  for (const m of manifests.slice(1)) {
+  for (const m of incrementals) {
     await forEachPartInOrder(
       repo,
       m,
@@ -395,117 +522,11 @@ async function writeWithOverlay(
           overlay.set(pageNo, page);
         progress.advance(plain.length);
       },
-      partOpts,
+      { verifyPartHashes, stats },
     );
   }
-  const hash = partOpts.verifyPartHashes ? undefined : createHash('sha256');
-  let offset = 0;
-  await forEachPartInOrder(
-    repo,
-    full,
-    (plain) => {
-      progress.advance(plain.length);
-      if (offset >= finalBytes) return Promise.resolve(); // the database shrank after the full point
-      const t = performance.now();
-      const firstPage = offset / pageSize + 1;
-      const pages = plain.length / pageSize;
-      for (let i = 0; i < pages; i++) {
-        const newer = overlay.get(firstPage + i);
-        if (newer) newer.copy(plain, i * pageSize);
-      }
-      const keep = Math.min(plain.length, finalBytes - offset);
-      const chunk = keep === plain.length ? plain : plain.subarray(0, keep);
-      const t2 = performance.now();
-      stats.overlayMs += t2 - t;
-      // The write runs on libuv's threads while this thread hashes the chunk (and the next ones).
-      writer.write(chunk, offset);
-      hash?.update(chunk);
-      stats.hashMs += performance.now() - t2;
-      offset += plain.length;
-      return writer.room();
-    },
-    partOpts,
-  );
-  // Pages the database grew by since the full point.
-  for (let pageNo = full.database.pageCount + 1; pageNo <= final.database.pageCount; pageNo++) {
-    const page = overlay.get(pageNo);
-    if (!page) {
-      throw new IntegrityError(
-        'E_CHAIN_INCOMPLETE',
-        `page ${pageNo} of point ${final.id} is in no point of its chain`,
-        {
-          hint: 'the chain is damaged; run `safetynet verify --read-data` and restore an earlier point',
-        },
-      );
-    }
-    writer.write(page, (pageNo - 1) * pageSize);
-    hash?.update(page);
-    await writer.room();
-  }
-  await writer.drain();
-  await writer.fh.truncate(finalBytes);
-  return hash?.digest('hex');
+  return overlay;
 }
-
-/**
- * Positional writes with a bounded number in flight, so this thread lays pages over and hands out
- * the next part while libuv's threads copy the previous ones into the page cache. (Early
- * writeback, a background fdatasync every 64 MiB, was measured and dropped: the final fsync took
- * 0.03–0.5 s without it on the 1 GiB database, and the restores were no faster with it.)
- */
-class DurableWriter {
-  /** End of the furthest write issued (appending callers write here). */
-  position = 0;
-  /** Time spent waiting for a free write slot. */
-  waitMs = 0;
-  private readonly inFlight = new Set<Promise<void>>();
-  private failure: unknown;
-
-  constructor(
-    readonly fh: fsp.FileHandle,
-    readonly path: string,
-  ) {}
-
-  /** Starts writing `buf` at `at`; the buffer must stay untouched until `room()` or `drain()` resolves. */
-  write(buf: Buffer, at: number): void {
-    if (this.failure) return;
-    const p = writeAll(this.fh, buf, at).then(
-      () => {
-        this.inFlight.delete(p);
-      },
-      (err: unknown) => {
-        this.inFlight.delete(p);
-        this.failure ??= err;
-      },
-    );
-    this.inFlight.add(p);
-    this.position = Math.max(this.position, at + buf.length);
-  }
-
-  /** Resolves once fewer than MAX_WRITES_IN_FLIGHT writes are pending; rejects on a write error. */
-  async room(): Promise<void> {
-    const t = performance.now();
-    while (this.inFlight.size >= MAX_WRITES_IN_FLIGHT) await Promise.race(this.inFlight);
-    this.waitMs += performance.now() - t;
-    if (this.failure) throw this.failure;
-  }
-
-  /** Waits for every write issued so far. */
-  async drain(): Promise<void> {
-    const t = performance.now();
-    await Promise.all(this.inFlight);
-    this.waitMs += performance.now() - t;
-    if (this.failure) throw this.failure;
-  }
-
-  /** Waits for the writes, then fsyncs the whole file. */
-  async syncAll(): Promise<void> {
-    await this.drain();
-    await this.fh.sync();
-  }
-}
-
-const MAX_WRITES_IN_FLIGHT = 3;
 
 export interface PartOptions {
   /** Check each part's plaintext SHA-256 against the manifest (in the worker threads). */
@@ -582,14 +603,6 @@ async function fetchPart(
     );
   }
   return plain;
-}
-
-async function writeAll(fh: fsp.FileHandle, buf: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < buf.length) {
-    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
-    done += bytesWritten;
-  }
 }
 
 async function checkTarget(target: string, force: boolean): Promise<void> {
