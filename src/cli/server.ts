@@ -9,7 +9,7 @@ import { backupDeps } from './backup-deps.js';
 import { buildStatus, type StatusReport } from '../backup/status.js';
 import { runRestoreTest } from '../backup/restore-test.js';
 import { drillMarkdown, runDrill } from '../backup/drill.js';
-import { startServe } from '../server/serve.js';
+import type { startServe } from '../server/serve.js';
 import { formatDuration, parseDurationMs } from '../util/time.js';
 import { formatBytes } from '../util/format.js';
 import { ExitCode, UsageError } from '../errors.js';
@@ -46,7 +46,9 @@ export function register(program: Command): void {
         }
         let s: Awaited<ReturnType<typeof startServe>>;
         try {
-          s = await startServe(ctx.config, { noPanel: !opts.panel, catchUpDelayMs: delay });
+          // Loaded here: the panel (Fastify) costs every other command ~40 ms of start-up otherwise.
+          const serve = await import('../server/serve.js');
+          s = await serve.startServe(ctx.config, { noPanel: !opts.panel, catchUpDelayMs: delay });
         } catch (err) {
           process.off('SIGTERM', handler);
           process.off('SIGINT', handler);

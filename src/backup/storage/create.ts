@@ -16,7 +16,8 @@ import type { BackupConfig } from '../../config/types.js';
 import { StorageCode } from './errors.js';
 import { LocalStorage, type LocalStorageOptions } from './local.js';
 import { withRetries, type RetryPolicy } from './retry.js';
-import { S3Storage, type S3StorageOptions } from './s3.js';
+import type { S3StorageOptions } from './s3.js';
+import { LazyStorage } from './lazy.js';
 import type { Storage } from './types.js';
 
 export interface CreateStorageOptions {
@@ -71,7 +72,11 @@ export function createStorage(
   if (location.kind === 'local') {
     return withRetries(new LocalStorage(location.path, options.local), options.retry);
   }
-  return withRetries(new S3Storage(s3Options(location, config.s3, env, options)), options.retry);
+  // Options are checked now (a bad endpoint is a config error at once); the SDK loads on first use.
+  const s3 = s3Options(location, config.s3, env, options);
+  const url = `s3://${location.bucket}${location.prefix ? `/${location.prefix}` : ''}`;
+  const storage = new LazyStorage(url, async () => new (await import('./s3.js')).S3Storage(s3));
+  return withRetries(storage, options.retry);
 }
 
 function s3Options(

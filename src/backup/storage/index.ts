@@ -2,7 +2,10 @@
 export type * from './types.js';
 export { StorageCode, isTransient } from './errors.js';
 export { LocalStorage, type LocalStorageOptions } from './local.js';
-export { S3Storage, type S3StorageOptions, type S3Credentials } from './s3.js';
+// S3Storage itself is imported from './s3.js' where needed: re-exporting it here would load the
+// AWS SDK (~90 ms) for every importer of this index, local repositories included (see lazy.ts).
+export type { S3StorageOptions, S3Credentials } from './s3.js';
+export { LazyStorage } from './lazy.js';
 export {
   withRetries,
   retrying,
