@@ -16,7 +16,7 @@ import { formatDuration } from '../util/time.js';
 import { SafetynetError } from '../errors.js';
 import { Spool } from '../log/spool.js';
 import { describeStore } from '../log/writer-core.js';
-import { databaseSource } from './sources/index.js';
+import { databaseSource, logStoreSource } from './sources/index.js';
 import type { StreamStatus } from './sources/types.js';
 import { clockBehindMs } from './repo/point-time.js';
 
@@ -326,7 +326,7 @@ function longestGapMs(crons: string[], timezone: string, from: number): number {
 
 /** One line on how the log store is backed up (docs/disaster-recovery.md, "The log store"). */
 function logStoreCoverage(config: BackupDeps['config'], newest: CatalogEntry | undefined): string {
-  if (config.logs.store.type === 'postgres') {
+  if (!logStoreSource(config)) {
     return "a PostgreSQL database: covered by that cluster's backups (the shop cluster's base backups and WAL when it lives there; otherwise back that cluster up as the database source of its own config)";
   }
   return newest

@@ -11,6 +11,7 @@ import type { BackupDeps } from '../backup/context.js';
 import type { HistoryRecord } from '../backup/repo/repository.js';
 import type { CatalogEntry } from '../backup/repo/types.js';
 import { buildStatus, type JobStatus, type PointSummary } from '../backup/status.js';
+import { logStoreSource } from '../backup/sources/index.js';
 import type { Scheduler } from '../schedule/scheduler.js';
 import type { JobRunRecord } from '../schedule/state.js';
 import { formatDuration } from '../util/time.js';
@@ -211,7 +212,7 @@ export function backupsPageProvider(deps: BackupDeps, scheduler: Scheduler): Bac
       return {
         ok: true,
         message:
-          `Backup requested: a database point and a files point${r.busy ? `, after the ${r.busy} run that is going now` : ''}. ` +
+          `Backup requested: a database point, ${logStoreSource(deps.config) ? 'a log-store point ' : ''}and a files point${r.busy ? `, after the ${r.busy} run that is going now` : ''}. ` +
           'Their progress and results show below; this page reloads itself until they are done.',
       };
     },

@@ -108,7 +108,7 @@ describe('Backups page over a real repository and scheduler', () => {
     await gate.reached;
     const running = (await e.panel.get('/backups', session)).body;
     expect(running).toContain(
-      '<p class="flash" role="status">Backup requested: a database point and a files point.',
+      '<p class="flash" role="status">Backup requested: a database point, a log-store point and a files point.',
     );
     expect(running).toContain('<meta http-equiv="refresh" content="1" />');
     expect(running).toMatch(/Running now: <strong>incremental<\/strong>/);
