@@ -39,6 +39,10 @@ export type WriteOutcome =
   | { kind: 'spool'; file: string; firstLine: number }
   | { kind: 'failed'; error: string };
 
+/** What became of overflow records: stored, already stored by another writer, or not yet. */
+export type OverflowOutcome =
+  { kind: 'store'; firstId: number } | { kind: 'consumed' } | { kind: 'failed'; error: string };
+
 const REPLAY_ROWS = 2000;
 const MAX_RETRY_MS = 30_000;
 
@@ -95,6 +99,52 @@ export class WriterCore {
         `safetynet: cannot write the log spool in ${this.options.spoolDir} either (${msg}); keeping entries in memory`,
       );
       return { kind: 'failed', error: msg };
+    }
+  }
+
+  /**
+   * Stores the rows of overflow file `file`, bytes `[from, to)`, committing the file's replay mark
+   * with them (a crash never stores them twice). They are durable in the file already, so when
+   * the store cannot take them they are not spooled: the caller keeps them and retries.
+   */
+  async writeOverflow(file: string, from: number, to: number, rows: AppendRow[]): Promise<OverflowOutcome> {
+    if (!this.healthy) await this.recover(false);
+    if (!this.healthy) return { kind: 'failed', error: this.down ?? 'the log store is not open' };
+    const store = this.store!;
+    try {
+      let mark = from;
+      for (;;) {
+        try {
+          const r = await store.append(rows, { spoolMark: { file, from: mark, to }, deferIndex: true });
+          this.mirror(rows, (i) => String(r.firstId + i));
+          return { kind: 'store', firstId: r.firstId };
+        } catch (err) {
+          if (!(err instanceof SpoolMarkConflict)) throw err;
+          // The file's mark is elsewhere: at or past `to` these records are stored already (a
+          // restarted writer thread resending them); before `from`, records in between could not
+          // be read back, and these are stored from where the mark is.
+          const at = await store.spoolOffset(file);
+          if (at >= to) return { kind: 'consumed' };
+          if (at === mark) throw err;
+          mark = at;
+        }
+      }
+    } catch (err) {
+      this.markDown(err);
+      return { kind: 'failed', error: errText(err) };
+    }
+  }
+
+  /**
+   * An overflow file whose records are all stored: deleted first, then its replay mark (the other
+   * order could let a crash in between replay the file from its start again).
+   */
+  async finishOverflow(file: string): Promise<void> {
+    this.spool.remove(file);
+    try {
+      if (this.store) await this.store.forgetSpool(file);
+    } catch {
+      // a mark left behind names a file that no longer exists: harmless
     }
   }
 
