@@ -783,6 +783,7 @@ export class InlineSink extends BatchingSink {
       notify: options.notify,
       overflowDir: options.spoolDir,
       onClosed: () => this.loopClosed?.(),
+      unrefTimers: true,
     });
     this.loop.start();
   }

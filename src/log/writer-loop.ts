@@ -46,6 +46,12 @@ export interface WriterLoopOptions {
   pull?: () => void;
   /** Called once the loop has closed the store after a close request. */
   onClosed?: () => void;
+  /**
+   * Background work must not keep the process alive (the inline writer, on the app's own thread).
+   * It is then scheduled with unref'd timers: an unref'd setImmediate would not wake an event loop
+   * waiting for I/O, so it could wait for ever. The writer thread keeps its loop alive anyway.
+   */
+  unrefTimers?: boolean;
 }
 
 export class WriterLoop {
@@ -254,19 +260,20 @@ export class WriterLoop {
       this.idleTimer = undefined;
       this.scheduleIdle();
     }, ms);
-    this.idleTimer.unref();
+    if (this.options.unrefTimers) this.idleTimer.unref();
   }
 
   /** Background work while no hand-off waits: spool replay when due, store upkeep (text index). */
   private scheduleIdle(): void {
     if (this.idleScheduled || this.closed) return;
     this.idleScheduled = true;
-    const t = setImmediate(() => {
+    const run = (): void => {
       this.idleScheduled = false;
       if (this.closing || this.draining || this.queue.length > 0) return;
       void this.idleStep();
-    });
-    t.unref?.();
+    };
+    if (this.options.unrefTimers) setTimeout(run, 0).unref();
+    else setImmediate(run);
   }
 
   private async idleStep(): Promise<void> {
@@ -287,5 +294,8 @@ export class WriterLoop {
     const more = await this.core.idle().finally(() => (this.draining = false));
     if (this.queue.length > 0 || this.closing) return this.drain();
     if (more) this.scheduleIdle();
+    // The upkeep failed and the store was closed: come back when the retry is due, or the index
+    // would stay behind until something is logged again.
+    else if (!this.core.healthy) this.idleLater(Math.max(50, this.core.retryDelay()));
   }
 }
