@@ -75,10 +75,14 @@ const yieldNow = () => new Promise<void>((r) => setImmediate(r));
 /** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
 const TICKS = 100;
 
-/** CPU seconds (user + system) used so far by this process's main thread and by all its other threads. */
-function threadCpu(): { main: number; other: number } {
+/**
+ * CPU seconds (user + system) used so far by this process's main thread, by all its other threads,
+ * and by each thread (by id: the busiest other thread of a run is our writer).
+ */
+function threadCpu(): { main: number; other: number; byTid: Map<string, number> } {
   let main = 0;
   let other = 0;
+  const byTid = new Map<string, number>();
   for (const tid of readdirSync('/proc/self/task')) {
     let stat: string;
     try {
@@ -89,10 +93,38 @@ function threadCpu(): { main: number; other: number } {
     // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const s = (Number(f[11]) + Number(f[12])) / TICKS;
+    byTid.set(tid, s);
     if (Number(tid) === process.pid) main += s;
     else other += s;
   }
-  return { main, other };
+  return { main, other, byTid };
+}
+
+/** CPU seconds between two threadCpu() readings of the busiest thread other than the main one. */
+function busiestOther(
+  a: ReturnType<typeof threadCpu>,
+  b: ReturnType<typeof threadCpu>,
+): { tid: string; cpu: number } {
+  let best = { tid: '', cpu: 0 };
+  for (const [tid, s] of b.byTid) {
+    const cpu = s - (a.byTid.get(tid) ?? 0);
+    if (Number(tid) !== process.pid && cpu > best.cpu) best = { tid, cpu };
+  }
+  return best;
+}
+
+/**
+ * Nanosecond counters of one thread from /proc (schedstat): time on a CPU, and time runnable but
+ * waiting for one (the machine's load). Wall time minus both is time the thread was blocked (I/O,
+ * fsync, waiting for work): what a quiet machine cannot hide.
+ */
+function schedstat(tid: string): { run: number; wait: number } {
+  try {
+    const [run, wait] = readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+    return { run: run! / 1e9, wait: wait! / 1e9 };
+  } catch {
+    return { run: 0, wait: 0 };
+  }
 }
 
 interface Result {
@@ -107,9 +139,13 @@ interface Result {
   perSec: number;
   loopUsPerCall: number;
   callUsPerCall: number;
-  /** CPU seconds from the first call to `ms`: main thread, other threads. */
+  /** CPU seconds from the first call to `ms`: main thread, other threads, the busiest other thread. */
   cpuMain: number;
   cpuOther: number;
+  cpuBusiest: number;
+  /** The busiest other thread (ours: the writer) until `ms`: seconds waiting for a CPU, and blocked. */
+  busiestWait: number;
+  busiestBlocked: number;
   bytes: number;
 }
 
@@ -120,6 +156,7 @@ async function runOurs(entries: Prepared[]): Promise<Result> {
   const storePath = path.join(dir, 'logs.sqlite');
   const log = await createLogger({ storePath, spoolDir: path.join(dir, 'spool') });
   const cpu0 = threadCpu();
+  const sched0 = new Map([...cpu0.byTid.keys()].map((t) => [t, schedstat(t)]));
   const elu0 = performance.eventLoopUtilization();
   const t0 = performance.now();
   let callMs = 0;
@@ -153,6 +190,8 @@ async function runOurs(entries: Prepared[]): Promise<Result> {
   const ms = performance.now() - t0;
   const elu = performance.eventLoopUtilization(elu0);
   const cpu1 = threadCpu();
+  const writer = busiestOther(cpu0, cpu1);
+  const writerSched = schedstat(writer.tid);
   // The full-text index trails a burst (it is filled once writes pause): report when it caught up.
   while (reader.ftsBacklog() > 0) await new Promise((r) => setTimeout(r, 20));
   const indexedMs = performance.now() - t0;
@@ -174,6 +213,12 @@ async function runOurs(entries: Prepared[]): Promise<Result> {
     callUsPerCall: (callMs * 1000) / entries.length,
     cpuMain: cpu1.main - cpu0.main,
     cpuOther: cpu1.other - cpu0.other,
+    cpuBusiest: writer.cpu,
+    busiestWait: writerSched.wait - (sched0.get(writer.tid)?.wait ?? 0),
+    busiestBlocked:
+      ms / 1000 -
+      (writerSched.run - (sched0.get(writer.tid)?.run ?? 0)) -
+      (writerSched.wait - (sched0.get(writer.tid)?.wait ?? 0)),
     bytes: statSync(storePath).size,
   };
 }
@@ -224,6 +269,9 @@ async function runPino(entries: Prepared[]): Promise<Result> {
     callUsPerCall: (callMs * 1000) / entries.length,
     cpuMain: cpu1.main - cpu0.main,
     cpuOther: cpu1.other - cpu0.other,
+    cpuBusiest: busiestOther(cpu0, cpu1).cpu,
+    busiestWait: 0,
+    busiestBlocked: 0,
     bytes: statSync(file).size,
   };
 }
@@ -235,7 +283,11 @@ const fmt = (r: Result) =>
     ? ` (calls done ${s(r.callsMs)}, flush durable ${s(r.flushMs)}, stored ${s(r.ms)}, searchable ${s(r.indexedMs)})`
     : ` (calls done ${s(r.callsMs)})`) +
   `; event loop ${r.loopUsPerCall.toFixed(2)} µs/entry (in the call ${r.callUsPerCall.toFixed(2)} µs)` +
-  `; CPU main ${r.cpuMain.toFixed(2)} s + other threads ${r.cpuOther.toFixed(2)} s; ${(r.bytes / 1e6).toFixed(0)} MB`;
+  `; CPU main ${r.cpuMain.toFixed(2)} s + other threads ${r.cpuOther.toFixed(2)} s (busiest ${r.cpuBusiest.toFixed(2)} s` +
+  (r.indexedMs !== undefined
+    ? `: the writer, which also waited ${r.busiestWait.toFixed(2)} s for a CPU and was blocked ${r.busiestBlocked.toFixed(2)} s)`
+    : ')') +
+  `; ${(r.bytes / 1e6).toFixed(0)} MB`;
 
 async function main(): Promise<void> {
   console.log(

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { StorageError } from '../../errors.js';
 import { assertValidRows } from '../entry-check.js';
 import { fileChange, fileIdentity, rescueAndFail, type FileIdentity } from './sqlite-file-watch.js';
-import { GENESIS_HASH, linkHash } from '../chain.js';
+import { GENESIS_HASH, linkHashOf } from '../chain.js';
 import {
   LEVEL_RANK,
   type Level,
@@ -50,6 +50,14 @@ import type {
 } from './types.js';
 
 export { isUnavailable } from './sqlite-common.js';
+
+/**
+ * Rows per INSERT statement in an append. Each statement run has a fixed cost on top of its rows
+ * (the call into better-sqlite3, binding, step and reset, the result object it builds): 300,000
+ * entries in 32,768-entry transactions cost 4.1-4.2 µs of CPU per entry with one row per
+ * statement, 3.3-3.5 µs with 32 (16: 3.4-3.6; 64: no better).
+ */
+const ROWS_PER_INSERT = 32;
 
 export interface SqliteStoreOptions {
   /** How long to wait for another writer's lock before failing, ms (default 5000). */
@@ -144,9 +152,16 @@ export class SqliteLogStore implements LogStore {
     const setMeta = this.stmt(
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
     );
+    // The hash goes in as hex and SQLite turns it into the stored bytes (cheaper than a Buffer per row).
     const insert = this.stmt(
-      'INSERT INTO logs (id, ts, level, category, message, details, order_id, error_stack, seq, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO logs (id, ts, level, category, message, details, order_id, error_stack, seq, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, unhex(?))',
     );
+    const insertMany = this.stmt(
+      'INSERT INTO logs (id, ts, level, category, message, details, order_id, error_stack, seq, hash) VALUES ' +
+        Array<string>(ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, unhex(?))').join(', '),
+    );
+    const args: unknown[] = new Array<unknown>(ROWS_PER_INSERT * 10);
+    let pending = 0;
     const headsStmt = this.stmt('SELECT category, seq, hash FROM chain_heads');
     const putHead = this.stmt(
       'INSERT INTO chain_heads (category, seq, hash) VALUES (?, ?, ?) ON CONFLICT (category) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
@@ -165,43 +180,55 @@ export class SqliteLogStore implements LogStore {
       }
       const touched = new Set<string>();
       let id = firstId;
+      let head: Head | undefined;
+      let headOf = '';
       for (const row of rows) {
-        let head = heads.get(row.category);
-        if (!head) {
-          head = { seq: 0, hash: GENESIS_HASH };
-          heads.set(row.category, head);
+        const category = row.category;
+        // Consecutive entries often share a category: skip the lookup then.
+        if (category !== headOf || head === undefined) {
+          head = heads.get(category);
+          if (!head) {
+            head = { seq: 0, hash: GENESIS_HASH };
+            heads.set(category, head);
+          }
+          headOf = category;
+          touched.add(category);
         }
         const details = row.webhook ? this.webhookDetails(row, id) : row.details;
         const seq = head.seq + 1;
-        const level = LEVEL_RANK[row.level];
-        const h = linkHash(head.hash, {
+        const h = linkHashOf(
+          head.hash,
           id,
           seq,
-          ts: row.ts,
-          level: row.level,
-          category: row.category,
-          message: row.message,
-          details,
-          orderId: row.orderId,
-          errorStack: row.errorStack,
-        });
-        insert.run(
-          id,
           row.ts,
-          level,
-          row.category,
+          row.level,
+          category,
           row.message,
           details,
           row.orderId,
           row.errorStack,
-          seq,
-          Buffer.from(h, 'hex'),
         );
+        const o = pending * 10;
+        args[o] = id;
+        args[o + 1] = row.ts;
+        args[o + 2] = LEVEL_RANK[row.level];
+        args[o + 3] = category;
+        args[o + 4] = row.message;
+        args[o + 5] = details;
+        args[o + 6] = row.orderId;
+        args[o + 7] = row.errorStack;
+        args[o + 8] = seq;
+        args[o + 9] = h;
+        if (++pending === ROWS_PER_INSERT) {
+          insertMany.run(args);
+          pending = 0;
+        }
         head.seq = seq;
         head.hash = h;
-        touched.add(row.category);
         id++;
       }
+      // The last rows, fewer than ROWS_PER_INSERT, one statement each.
+      for (let i = 0; i < pending * 10; i += 10) insert.run(args.slice(i, i + 10));
       for (const cat of touched) {
         const h = heads.get(cat)!;
         putHead.run(cat, h.seq, Buffer.from(h.hash, 'hex'));
