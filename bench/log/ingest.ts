@@ -22,7 +22,7 @@
  * pino: its async writes and the same helpers): CPU time is what to compare on a loaded machine.
  * At the end, the medians of the ratios over the rounds (who goes first alternates).
  */
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -219,7 +219,8 @@ async function runOurs(entries: Prepared[]): Promise<Result> {
       ms / 1000 -
       (writerSched.run - (sched0.get(writer.tid)?.run ?? 0)) -
       (writerSched.wait - (sched0.get(writer.tid)?.wait ?? 0)),
-    bytes: statSync(storePath).size,
+    bytes:
+      statSync(storePath).size + (existsSync(`${storePath}-wal`) ? statSync(`${storePath}-wal`).size : 0),
   };
 }
 

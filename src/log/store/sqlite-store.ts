@@ -58,6 +58,18 @@ export { isUnavailable } from './sqlite-common.js';
  * statement, 3.3-3.5 µs with 32 (16: 3.4-3.6; 64: no better).
  */
 const ROWS_PER_INSERT = 32;
+/**
+ * WAL pages after which a commit also checkpoints (SQLite's default is 1,000, i.e. after almost
+ * every large commit of a burst). A checkpoint copies the WAL's pages into the database and
+ * fsyncs it, on the committing thread: measured over 1M entries, the writer spent 0.2 s more CPU
+ * and 0.1 s more blocked with the default than with none during the burst. With this limit a burst
+ * checkpoints about every 256 MiB; otherwise the writer checkpoints when idle (maintain), once at
+ * least IDLE_CHECKPOINT_ROWS were appended, so the WAL does not stay large.
+ */
+const WAL_AUTOCHECKPOINT_PAGES = 65_536;
+const IDLE_CHECKPOINT_ROWS = 8192;
+/** After a checkpoint the WAL file is cut back to this size (it would otherwise keep its peak). */
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 
 export interface SqliteStoreOptions {
   /** How long to wait for another writer's lock before failing, ms (default 5000). */
@@ -86,6 +98,8 @@ export class SqliteLogStore implements LogStore {
   /** The file opened (see sqlite-file-watch.ts). */
   private readonly identity: FileIdentity | undefined;
   private walIdentity: FileIdentity | undefined;
+  /** Entries appended since the last idle checkpoint (see checkpointWhenIdle). */
+  private appendedSinceCheckpoint = 0;
 
   private constructor(file: string, db: Database.Database, options: SqliteStoreOptions) {
     this.file = file;
@@ -112,6 +126,9 @@ export class SqliteLogStore implements LogStore {
       if (!options.readonly) {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = FULL');
+        // Checkpoints are mostly left to idle time (maintain): see WAL_AUTOCHECKPOINT_PAGES.
+        db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+        db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
         migrate(db, abs);
       }
       db.pragma('cache_size = -32000');
@@ -234,6 +251,7 @@ export class SqliteLogStore implements LogStore {
         putHead.run(cat, h.seq, Buffer.from(h.hash, 'hex'));
       }
       setMeta.run('next_id', id);
+      this.appendedSinceCheckpoint += rows.length;
       return { firstId, count: rows.length };
     };
     try {
@@ -282,7 +300,23 @@ export class SqliteLogStore implements LogStore {
    */
   async maintain(budgetRows: number): Promise<boolean> {
     const rows = Math.max(budgetRows, FTS_SLICE_ROWS);
-    return this.indexFtsSync(rows) === rows;
+    if (this.indexFtsSync(rows) === rows) return true;
+    this.checkpointWhenIdle();
+    return false;
+  }
+
+  /**
+   * The checkpoint SQLite would have run inside the commits (see WAL_AUTOCHECKPOINT_PAGES), run
+   * once the writer has nothing else to do and enough was appended since the last one.
+   */
+  private checkpointWhenIdle(): void {
+    if (this.appendedSinceCheckpoint < IDLE_CHECKPOINT_ROWS) return;
+    this.appendedSinceCheckpoint = 0;
+    try {
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // a later one copies these pages; readers never depend on it
+    }
   }
 
   indexBacklog(): number {
