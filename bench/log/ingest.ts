@@ -198,6 +198,12 @@ async function runOurs(entries: Prepared[]): Promise<Result> {
   const stored = reader.db.prepare('SELECT count(*) FROM logs').pluck().get() as number;
   reader.closeSync();
   const report = await log.close();
+  // The chains must verify too (outside the timed part): a fast store with broken links is a failure.
+  const check = SqliteLogStore.open(storePath, { readonly: true });
+  const verified = check.verifySync();
+  check.closeSync();
+  if (!verified.ok || verified.checked !== entries.length)
+    throw new Error(`the chains do not verify: ${JSON.stringify(verified)}`);
   // Every entry logged must be in the store, once: anything else is a failure, not a figure.
   if (stored !== entries.length || !report.durable)
     throw new Error(

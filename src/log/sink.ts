@@ -17,10 +17,8 @@
  * Two writers: a worker thread (default; the event loop never waits for SQLite or fsync) and
  * inline (the CLI: no thread start-up). Both run writer-loop.ts.
  */
-import { Worker } from 'node:worker_threads';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import * as path from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { spawnLogThread } from './spawn-thread.js';
 import { Spool, OVERFLOW_EXT } from './spool.js';
 import { OverflowFile, encodeRecord } from './overflow.js';
 import { WriterCore } from './writer-core.js';
@@ -673,7 +671,7 @@ export class WorkerSink extends BatchingSink {
 
   private spawn(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const worker = spawnWriterThread(this.data);
+      const worker = spawnLogThread('sqlite-worker', this.data);
       this.worker = worker;
       let ready = false;
       worker.on('message', (m: { t: string; acks?: Ack[]; text?: string }) => {
@@ -848,21 +846,4 @@ async function withDeadline(p: Promise<unknown>, deadline: number): Promise<void
     }),
   ]);
   clearTimeout(timer);
-}
-
-/**
- * Starts the writer thread. Under a TypeScript runner (tests, benchmarks) the sources are .ts and
- * the thread registers tsx itself; the built package runs the compiled .js directly.
- */
-function spawnWriterThread(data: WorkerData): Worker {
-  const here = import.meta.url;
-  if (here.endsWith('.ts')) {
-    const target = new URL('./sqlite-worker.ts', here).href;
-    const tsxDir = path.dirname(createRequire(here).resolve('tsx/package.json'));
-    const tsx = pathToFileURL(path.join(tsxDir, 'dist/esm/api/index.mjs')).href;
-    const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(target)}); })
-      .catch((err) => setImmediate(() => { throw err; }));`;
-    return new Worker(code, { eval: true, workerData: data });
-  }
-  return new Worker(new URL('./sqlite-worker.js', here), { workerData: data });
 }

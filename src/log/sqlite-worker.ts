@@ -10,7 +10,9 @@
  * is also stored in a shared Int32Array so the main thread can wait for it synchronously (flush on
  * process exit).
  */
-import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData, type Worker } from 'node:worker_threads';
+import { ChainAheadClient } from './chain-ahead.js';
+import { spawnLogThread } from './spawn-thread.js';
 import { writeSync } from 'node:fs';
 import { WriterCore, type WriterCoreOptions } from './writer-core.js';
 import { WriterLoop } from './writer-loop.js';
@@ -30,7 +32,20 @@ const options: WriterCoreOptions = {
 };
 if (data.stdout) options.mirror = writeStdout;
 
+// Chain links are hashed ahead on a helper thread while this one inserts (chain-ahead.ts); if it
+// cannot start, the store hashes everything itself.
+let helper: Worker | undefined;
+const ahead = new ChainAheadClient((helperPort) => {
+  try {
+    helper = spawnLogThread('chain-worker', { port: helperPort, overflowDir: data.spoolDir }, [helperPort]);
+    return helper;
+  } catch {
+    return undefined;
+  }
+});
+
 const loop = new WriterLoop(new WriterCore(options), {
+  ahead,
   ack(acks: Ack[]) {
     Atomics.store(acked, 0, acks[acks.length - 1]!.seq);
     Atomics.notify(acked, 0);
@@ -45,6 +60,7 @@ const loop = new WriterLoop(new WriterCore(options), {
       loop.enqueue(m.message as WriterMessage);
   },
   onClosed: () => {
+    ahead.close(helper);
     port.postMessage({ t: 'closed' });
     port.close();
   },

@@ -12,7 +12,8 @@
  */
 import { readOverflowRange } from './overflow.js';
 import { decodeBatch, type Ack, type WriterMessage } from './wire.js';
-import type { WriterCore } from './writer-core.js';
+import type { ChainAheadClient } from './chain-ahead.js';
+import type { ChainReport, WriterCore } from './writer-core.js';
 import type { AppendRow } from './store/types.js';
 
 /**
@@ -46,6 +47,8 @@ export interface WriterLoopOptions {
   pull?: () => void;
   /** Called once the loop has closed the store after a close request. */
   onClosed?: () => void;
+  /** Chain links computed ahead on a helper thread (the writer thread has one; see chain-ahead.ts). */
+  ahead?: ChainAheadClient;
   /**
    * Background work must not keep the process alive (the inline writer, on the app's own thread).
    * It is then scheduled with unref'd timers: an unref'd setImmediate would not wake an event loop
@@ -86,7 +89,31 @@ export class WriterLoop {
 
   /** Starts writing what is queued, unless a retry is due (a close still gets one attempt). */
   kick(): void {
+    this.offerAhead();
     if (!this.retryTimer || this.closing) this.drain();
+  }
+
+  /** Lets the chain helper hash what is queued (as far as its window goes). */
+  private offerAhead(): void {
+    const ahead = this.options.ahead;
+    if (!ahead) return;
+    ahead.offer(
+      (function* (queue: Handoff[]) {
+        for (const m of queue) {
+          if (m.t === 'append') yield { seq: m.seq, count: m.batch.count, batch: m.batch };
+          else if (m.t === 'overflow')
+            yield { seq: m.seq, count: m.count, file: m.file, from: m.from, to: m.to };
+        }
+      })(this.queue),
+    );
+  }
+
+  /** After a commit of `seqs`: tells the chain helper what is stored and lets it go on. */
+  private afterCommit(seqs: number[], chain: ChainReport | undefined, aheadRows: number): void {
+    const ahead = this.options.ahead;
+    if (!ahead) return;
+    ahead.stored(seqs[seqs.length - 1]!, seqs, chain, aheadRows);
+    this.offerAhead();
   }
 
   /**
@@ -149,6 +176,7 @@ export class WriterLoop {
       }
       if (this.core.healthy && this.core.indexBacklog() >= FTS_MAX_LAG) await this.core.idle();
       this.options.pull?.();
+      this.offerAhead();
     }
   }
 
@@ -163,9 +191,12 @@ export class WriterLoop {
     }
     const decoded: AppendRow[] = [];
     for (const m of group) decodeBatch(m.batch, decoded);
-    const out = await this.core.write(decoded);
+    const seqs = group.map((m) => m.seq);
+    const ahead = this.options.ahead?.take(seqs);
+    const out = await this.core.write(decoded, ahead);
     if (out.kind === 'failed') return false;
     this.queue.splice(0, group.length);
+    this.afterCommit(seqs, out.kind === 'store' ? out.chain : undefined, ahead ? rows : 0);
     const acks: Ack[] = [];
     let offset = 0;
     for (const m of group) {
@@ -209,9 +240,12 @@ export class WriterLoop {
       this.options.ack(group.map((m) => ({ seq: m.seq, kind: 'consumed' })));
       return true;
     }
-    const out = await this.core.writeOverflow(first.file, first.from, to, decoded);
+    const seqs = group.map((m) => m.seq);
+    const ahead = this.options.ahead?.take(seqs);
+    const out = await this.core.writeOverflow(first.file, first.from, to, decoded, ahead);
     if (out.kind === 'failed') return false;
     this.queue.splice(0, group.length);
+    this.afterCommit(seqs, out.kind === 'store' ? out.chain : undefined, ahead ? rows : 0);
     const acks: Ack[] = [];
     let offset = 0;
     for (const m of group) {

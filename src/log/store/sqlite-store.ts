@@ -40,6 +40,7 @@ import type {
   AppendOptions,
   AppendResult,
   AppendRow,
+  ChainAhead,
   ChainState,
   LogStore,
   RawEntry,
@@ -195,6 +196,12 @@ export class SqliteLogStore implements LogStore {
       for (const h of headsStmt.all() as { category: string; seq: number; hash: Buffer }[]) {
         heads.set(h.category, { seq: h.seq, hash: h.hash.toString('hex') });
       }
+      // Links computed ahead are used while they fit: the state they assumed is this one, and
+      // they hashed the details that are stored (a repeated webhook gets other details here).
+      const aheadCats = aheadFits(options.ahead, rows.length, firstId, heads);
+      const ahead = aheadCats ? options.ahead!.hashes : undefined;
+      const stale = new Set<string>();
+      let usedAhead = 0;
       const touched = new Set<string>();
       let id = firstId;
       let head: Head | undefined;
@@ -210,21 +217,29 @@ export class SqliteLogStore implements LogStore {
           }
           headOf = category;
           touched.add(category);
+          if (aheadCats && !aheadCats.has(category)) stale.add(category);
         }
         const details = row.webhook ? this.webhookDetails(row, id) : row.details;
         const seq = head.seq + 1;
-        const h = linkHashOf(
-          head.hash,
-          id,
-          seq,
-          row.ts,
-          row.level,
-          category,
-          row.message,
-          details,
-          row.orderId,
-          row.errorStack,
-        );
+        if (ahead !== undefined && details !== row.details) stale.add(category);
+        let h: string;
+        if (ahead !== undefined && !stale.has(category)) {
+          const k = (id - firstId) * 64;
+          h = ahead.slice(k, k + 64);
+          usedAhead++;
+        } else
+          h = linkHashOf(
+            head.hash,
+            id,
+            seq,
+            row.ts,
+            row.level,
+            category,
+            row.message,
+            details,
+            row.orderId,
+            row.errorStack,
+          );
         const o = pending * 10;
         args[o] = id;
         args[o + 1] = row.ts;
@@ -237,7 +252,7 @@ export class SqliteLogStore implements LogStore {
         args[o + 8] = seq;
         args[o + 9] = h;
         if (++pending === ROWS_PER_INSERT) {
-          insertMany.run(args);
+          insertMany.run(...args);
           pending = 0;
         }
         head.seq = seq;
@@ -252,7 +267,12 @@ export class SqliteLogStore implements LogStore {
       }
       setMeta.run('next_id', id);
       this.appendedSinceCheckpoint += rows.length;
-      return { firstId, count: rows.length };
+      const result: AppendResult = { firstId, count: rows.length };
+      if (options.reportChain) {
+        const all = [...heads].map(([category, h]) => ({ category, seq: h.seq, hash: h.hash }));
+        result.chain = { nextId: id, heads: all, usedAhead };
+      }
+      return result;
     };
     try {
       return this.db.transaction(run).immediate();
@@ -456,6 +476,25 @@ export class SqliteLogStore implements LogStore {
   async close(): Promise<void> {
     this.closeSync();
   }
+}
+
+/**
+ * When links computed ahead (AppendOptions.ahead) assumed exactly the state the append starts
+ * from (the first id, and the head of each category they list), the categories they cover;
+ * otherwise undefined (they are not used).
+ */
+function aheadFits(
+  ahead: ChainAhead | undefined,
+  rows: number,
+  firstId: number,
+  heads: Map<string, Head>,
+): Set<string> | undefined {
+  if (!ahead || ahead.firstId !== firstId || ahead.hashes.length !== rows * 64) return undefined;
+  for (const s of ahead.start) {
+    const h = heads.get(s.category);
+    if (h ? h.seq !== s.seq || h.hash !== s.hash : s.seq !== 0 || s.hash !== GENESIS_HASH) return undefined;
+  }
+  return new Set(ahead.start.map((s) => s.category));
 }
 
 /**
