@@ -19,9 +19,10 @@
  */
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { GENESIS_HASH, linkHashOf } from './chain.js';
-import { readOverflowRange } from './overflow.js';
-import { decodeBatch, type WireBatch } from './wire.js';
-import type { AppendRow, ChainAhead, ChainHead } from './store/types.js';
+import { readOverflowBatches } from './overflow.js';
+import { LEVELS } from './types.js';
+import { META_STRIDE, type WireBatch } from './wire.js';
+import type { ChainAhead, ChainHead } from './store/types.js';
 
 /** Entries handed to the helper and not yet stored, at most (two of the writer's commits). */
 export const AHEAD_WINDOW = 65_536;
@@ -91,56 +92,72 @@ export class AheadComputer {
   }
 
   private hash(item: AheadItem): AheadResult | undefined {
-    let rows: AppendRow[];
+    let batches: WireBatch[];
     try {
-      rows =
-        'batch' in item
-          ? decodeBatch(item.batch)
-          : readOverflowRange(this.overflowDir, item.file, item.from, item.to);
+      batches =
+        'batch' in item ? [item.batch] : readOverflowBatches(this.overflowDir, item.file, item.from, item.to);
     } catch {
       return undefined;
     }
     const firstId = this.nextId;
     const start: ChainHead[] = [];
-    const parts: string[] = new Array<string>(rows.length);
-    let id = firstId;
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]!;
-      let head = this.heads.get(row.category);
+    const parts: string[] = [];
+    for (const b of batches) this.hashBatch(b, start, parts);
+    return {
+      t: 'ahead',
+      seq: item.seq,
+      gen: this.gen,
+      count: parts.length,
+      firstId,
+      start,
+      hashes: parts.join(''),
+    };
+  }
+
+  /**
+   * Hashes the rows of a batch straight from its columns (wire.ts), as decodeBatch would cut
+   * them, without making a row object for each: this thread's garbage is its own cost.
+   */
+  private hashBatch(b: WireBatch, start: ChainHead[], parts: string[]): void {
+    const { ts, meta, text } = b;
+    let o = 0;
+    let id = this.nextId;
+    for (let r = 0, m = 0; r < b.count; r++, m += META_STRIDE) {
+      const category = text.slice(o, (o += meta[m + 1]!));
+      const message = text.slice(o, (o += meta[m + 2]!));
+      const details = text.slice(o, (o += meta[m + 3]!));
+      const lo = meta[m + 4]!;
+      const orderId = lo < 0 ? null : text.slice(o, (o += lo));
+      const ls = meta[m + 5]!;
+      const errorStack = ls < 0 ? null : text.slice(o, (o += ls));
+      const lp = meta[m + 6]!;
+      if (lp >= 0) o += lp + meta[m + 7]!; // webhook provider and event id: not hashed
+      let head = this.heads.get(category);
       if (!head) {
         head = { seq: 0, hash: GENESIS_HASH };
-        this.heads.set(row.category, head);
+        this.heads.set(category, head);
       }
-      if (!start.some((s) => s.category === row.category))
-        start.push({ category: row.category, seq: head.seq, hash: head.hash });
+      if (!start.some((s) => s.category === category))
+        start.push({ category, seq: head.seq, hash: head.hash });
       const seq = head.seq + 1;
       const h = linkHashOf(
         head.hash,
         id,
         seq,
-        row.ts,
-        row.level,
-        row.category,
-        row.message,
-        row.details,
-        row.orderId,
-        row.errorStack,
+        ts[r]!,
+        LEVELS[meta[m]!] ?? `level ${meta[m]!}`,
+        category,
+        message,
+        details,
+        orderId,
+        errorStack,
       );
-      parts[i] = h;
+      parts.push(h);
       head.seq = seq;
       head.hash = h;
       id++;
     }
     this.nextId = id;
-    return {
-      t: 'ahead',
-      seq: item.seq,
-      gen: this.gen,
-      count: rows.length,
-      firstId,
-      start,
-      hashes: parts.join(''),
-    };
   }
 }
 

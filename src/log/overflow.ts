@@ -112,12 +112,17 @@ export function parseRecords(buf: Buffer, base: number, maxRows = Infinity): Rec
 
 /** Reads `[from, to)` of an overflow file (whole records, as announced) and returns the rows. */
 export function readOverflowRange(dir: string, file: string, from: number, to: number): AppendRow[] {
+  const rows: AppendRow[] = [];
+  for (const b of readOverflowBatches(dir, file, from, to)) decodeBatch(b, rows);
+  return rows;
+}
+
+/** The batches of `[from, to)` of an overflow file (whole records, as announced). */
+export function readOverflowBatches(dir: string, file: string, from: number, to: number): WireBatch[] {
   const buf = readBytes(path.join(dir, file), from, to - from);
   const r = parseRecords(buf, from);
   if (r.next !== to) throw new Error(`overflow file ${file}: bytes ${from}-${to} are not whole records`);
-  const rows: AppendRow[] = [];
-  for (const b of r.batches) decodeBatch(b, rows);
-  return rows;
+  return r.batches;
 }
 
 /** Reads `length` bytes at `offset` (fewer at the end of the file). */
