@@ -167,7 +167,8 @@ export class AheadComputer {
  * no-op and the store hashes everything itself.
  */
 export class ChainAheadClient {
-  private readonly port: MessagePort;
+  /** The channel to the helper (once started). */
+  private port: MessagePort | undefined;
   private gen = 0;
   /** The helper has a state to hash from (set by the first append that reports one). */
   private started = false;
@@ -179,19 +180,37 @@ export class ChainAheadClient {
   private lastStored = 0;
   private dead = false;
 
-  /** `start` spawns the helper thread with the other end of the channel it gets. */
-  constructor(start: (port: MessagePort) => Worker | undefined) {
+  private worker: Worker | undefined;
+
+  /**
+   * `spawn` starts the helper thread with the other end of the channel it gets. It is started
+   * with the first append whose store reports its chain state (a store that does not, like
+   * PostgreSQL, never needs it).
+   */
+  constructor(private readonly spawn: (port: MessagePort) => Worker | undefined) {}
+
+  /** Starts the helper thread; false when it cannot run. */
+  private startThread(): boolean {
+    if (this.worker) return true;
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    const worker = start(port2);
-    if (!worker) this.dead = true;
-    else {
-      worker.on('error', () => (this.dead = true));
-      worker.on('exit', () => (this.dead = true));
-      worker.unref();
-    }
     // Results are read between commits (collect()), never from the event loop.
     this.port.unref();
+    let worker: Worker | undefined;
+    try {
+      worker = this.spawn(port2);
+    } catch {
+      worker = undefined;
+    }
+    if (!worker) {
+      this.dead = true;
+      return false;
+    }
+    worker.on('error', () => (this.dead = true));
+    worker.on('exit', () => (this.dead = true));
+    worker.unref();
+    this.worker = worker;
+    return true;
   }
 
   /**
@@ -263,6 +282,7 @@ export class ChainAheadClient {
     // Inline because the helper was late is fine: the same links, the state it assumed. A
     // prediction that did not hold, or none yet, needs the state from the store.
     if (!this.started || (aheadRows > 0 && chain.usedAhead < aheadRows)) {
+      if (!this.startThread()) return;
       this.started = true;
       this.gen++;
       for (const seq of [...this.results.keys()]) if (seq <= lastSeq) this.results.delete(seq);
@@ -272,6 +292,7 @@ export class ChainAheadClient {
   }
 
   private collect(): void {
+    if (!this.port) return;
     for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
       const r = m.message as AheadResult;
       // Late results for what the store already hashed itself are dropped.
@@ -281,15 +302,15 @@ export class ChainAheadClient {
 
   private send(msg: ToHelper): void {
     try {
-      this.port.postMessage(msg);
+      this.port?.postMessage(msg);
     } catch {
       this.dead = true;
     }
   }
 
-  close(worker?: Worker): void {
+  close(): void {
     this.dead = true;
-    this.port.close();
-    void worker?.terminate();
+    this.port?.close();
+    void this.worker?.terminate();
   }
 }

@@ -10,7 +10,7 @@
  * is also stored in a shared Int32Array so the main thread can wait for it synchronously (flush on
  * process exit).
  */
-import { parentPort, receiveMessageOnPort, workerData, type Worker } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { ChainAheadClient } from './chain-ahead.js';
 import { spawnLogThread } from './spawn-thread.js';
 import { writeSync } from 'node:fs';
@@ -34,15 +34,9 @@ if (data.stdout) options.mirror = writeStdout;
 
 // Chain links are hashed ahead on a helper thread while this one inserts (chain-ahead.ts); if it
 // cannot start, the store hashes everything itself.
-let helper: Worker | undefined;
-const ahead = new ChainAheadClient((helperPort) => {
-  try {
-    helper = spawnLogThread('chain-worker', { port: helperPort, overflowDir: data.spoolDir }, [helperPort]);
-    return helper;
-  } catch {
-    return undefined;
-  }
-});
+const ahead = new ChainAheadClient((helperPort) =>
+  spawnLogThread('chain-worker', { port: helperPort, overflowDir: data.spoolDir }, [helperPort]),
+);
 
 const loop = new WriterLoop(new WriterCore(options), {
   ahead,
@@ -60,7 +54,7 @@ const loop = new WriterLoop(new WriterCore(options), {
       loop.enqueue(m.message as WriterMessage);
   },
   onClosed: () => {
-    ahead.close(helper);
+    ahead.close();
     port.postMessage({ t: 'closed' });
     port.close();
   },
