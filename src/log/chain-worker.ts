@@ -5,7 +5,15 @@
  */
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { AheadComputer, type ToHelper } from './chain-ahead.js';
+import { lowerThreadPriority } from './spawn-thread.js';
 
+/**
+ * Nice levels below the app's threads (see lowerThreadPriority): lower than the writer too, as
+ * this thread only saves the writer work it can always do itself.
+ */
+const HELPER_NICE = 15;
+
+lowerThreadPriority(HELPER_NICE);
 const { port, overflowDir } = workerData as { port: MessagePort; overflowDir: string };
 const computer = new AheadComputer(overflowDir);
 

@@ -4,6 +4,8 @@
  * thread registers tsx itself; the built package runs the compiled .js directly.
  */
 import { Worker, type TransferListItem } from 'node:worker_threads';
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import * as path from 'node:path';
@@ -23,4 +25,20 @@ export function spawnLogThread(
     return new Worker(code, { eval: true, workerData, transferList });
   }
   return new Worker(new URL(`./${name}.js`, here), { workerData, transferList });
+}
+
+/**
+ * Lowers the calling thread's scheduling priority by `steps` nice levels (Linux: a thread is a
+ * task with its own nice value; elsewhere nothing happens). The logger's threads use it so the
+ * app's own event loop gets a CPU first: on the 2-core machine, during a 1M-entry burst the main
+ * thread waited 1.1 s for a CPU while the writer and the chain helper ran at its priority, 0.4-0.6 s
+ * with them at +5 and +15, the entries stored as fast.
+ */
+export function lowerThreadPriority(steps: number): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + steps));
+  } catch {
+    // not Linux, or not allowed: the thread keeps the process's priority
+  }
 }

@@ -12,12 +12,16 @@
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { ChainAheadClient } from './chain-ahead.js';
-import { spawnLogThread } from './spawn-thread.js';
+import { lowerThreadPriority, spawnLogThread } from './spawn-thread.js';
 import { writeSync } from 'node:fs';
 import { WriterCore, type WriterCoreOptions } from './writer-core.js';
 import { WriterLoop } from './writer-loop.js';
 import type { Ack, WorkerData, WriterMessage } from './wire.js';
 
+/** Nice levels below the app's threads (see lowerThreadPriority). */
+const WRITER_NICE = 5;
+
+lowerThreadPriority(WRITER_NICE);
 const data = workerData as WorkerData;
 const port = parentPort!;
 const acked = new Int32Array(data.ackBuffer);
