@@ -149,6 +149,8 @@ interface Result {
   /** The busiest other thread (ours: the writer) until `ms`: seconds waiting for a CPU, and blocked. */
   busiestWait: number;
   busiestBlocked: number;
+  /** The main thread until `ms`: seconds waiting for a CPU (runnable, another thread had it). */
+  mainWait: number;
   bytes: number;
 }
 
@@ -194,7 +196,17 @@ async function runOurs(entries: Prepared[]): Promise<Result> {
   const elu = performance.eventLoopUtilization(elu0);
   const cpu1 = threadCpu();
   const writer = busiestOther(cpu0, cpu1);
+  // SN_THREADS=1: each thread's CPU seconds on stderr (main, writer, chain helper, GC helpers).
+  if (process.env.SN_THREADS)
+    console.error(
+      [...cpu1.byTid]
+        .map(([t, c]) => [t, c - (cpu0.byTid.get(t) ?? 0)] as const)
+        .filter(([, c]) => c > 0.05)
+        .map(([t, c]) => `${t === String(process.pid) ? 'main' : t}: ${c.toFixed(2)}`)
+        .join(', '),
+    );
   const writerSched = schedstat(writer.tid);
+  const mainWait = schedstat(String(process.pid)).wait - sched0.get(String(process.pid))!.wait;
   // The full-text index trails a burst (it is filled once writes pause): report when it caught up.
   while (reader.ftsBacklog() > 0) await new Promise((r) => setTimeout(r, 20));
   const indexedMs = performance.now() - t0;
@@ -224,6 +236,7 @@ async function runOurs(entries: Prepared[]): Promise<Result> {
     cpuOther: cpu1.other - cpu0.other,
     cpuBusiest: writer.cpu,
     busiestWait: writerSched.wait - (sched0.get(writer.tid)?.wait ?? 0),
+    mainWait,
     busiestBlocked:
       ms / 1000 -
       (writerSched.run - (sched0.get(writer.tid)?.run ?? 0)) -
@@ -242,6 +255,7 @@ async function runPino(entries: Prepared[]): Promise<Result> {
   await new Promise<void>((r) => dest.once('ready', () => r()));
   const logger = pino({}, dest);
   const cpu0 = threadCpu();
+  const mainSched0 = schedstat(String(process.pid));
   const elu0 = performance.eventLoopUtilization();
   const t0 = performance.now();
   let callMs = 0;
@@ -282,6 +296,7 @@ async function runPino(entries: Prepared[]): Promise<Result> {
     cpuBusiest: busiestOther(cpu0, cpu1).cpu,
     busiestWait: 0,
     busiestBlocked: 0,
+    mainWait: schedstat(String(process.pid)).wait - mainSched0.wait,
     bytes: statSync(file).size,
   };
 }
@@ -292,7 +307,7 @@ const fmt = (r: Result) =>
   (r.indexedMs !== undefined
     ? ` (calls done ${s(r.callsMs)}, flush durable ${s(r.flushMs)}, stored ${s(r.ms)}, searchable ${s(r.indexedMs)})`
     : ` (calls done ${s(r.callsMs)})`) +
-  `; event loop ${r.loopUsPerCall.toFixed(2)} µs/entry (in the call ${r.callUsPerCall.toFixed(2)} µs)` +
+  `; event loop ${r.loopUsPerCall.toFixed(2)} µs/entry (in the call ${r.callUsPerCall.toFixed(2)} µs; the main thread waited ${r.mainWait.toFixed(2)} s for a CPU)` +
   `; CPU main ${r.cpuMain.toFixed(2)} s + other threads ${r.cpuOther.toFixed(2)} s (busiest ${r.cpuBusiest.toFixed(2)} s` +
   (r.indexedMs !== undefined
     ? `: the writer, which also waited ${r.busiestWait.toFixed(2)} s for a CPU and was blocked ${r.busiestBlocked.toFixed(2)} s)`

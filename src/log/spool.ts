@@ -295,11 +295,20 @@ export class Spool {
     }
   }
 
-  /** Entries waiting in this spool folder (all files), for status displays. */
+  /**
+   * Bytes of entries waiting in this spool folder, for status displays: every spool file, and
+   * the overflow files a process left behind. The overflow file of a logger still running on this
+   * host is a burst on its way to the store, not entries the store could not take.
+   */
   static pendingBytes(dir: string): number {
+    const host = hostname().replace(/[^A-Za-z0-9.]/g, '_') || 'host';
     try {
       return readdirSync(dir)
-        .filter((n) => NAME_RE.test(n))
+        .filter((n) => {
+          const m = NAME_RE.exec(n);
+          if (!m) return false;
+          return m[6] !== OVERFLOW_EXT.slice(1) || m[2] !== host || !processAlive(Number(m[3]));
+        })
         .reduce((sum, n) => sum + statSync(path.join(dir, n)).size, 0);
     } catch {
       return 0;

@@ -257,3 +257,21 @@ describe('overflow file format on disk', () => {
     expect(stored(storePath).map((x) => x.message)).toEqual(Array.from({ length: 1000 }, (_, i) => `f${i}`));
   });
 });
+
+describe('the spool folder as status shows it', () => {
+  it("counts an overflow file a dead process left, not a live logger's burst on its way", () => {
+    const dir = tempDir();
+    const live = OverflowFile.create(dir, new Spool(dir).newName(OVERFLOW_EXT));
+    live.append(encodeRecord(encodeRows([row(0)])), 1);
+    expect(Spool.pendingBytes(dir)).toBe(0);
+    const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+    const dead = OverflowFile.create(
+      dir,
+      new Spool(dir, { pid: deadPid, token: 'aaaaaaaa' }).newName(OVERFLOW_EXT),
+    );
+    dead.append(encodeRecord(encodeRows([row(1), row(2)])), 2);
+    expect(Spool.pendingBytes(dir)).toBe(dead.size);
+    live.close();
+    dead.close();
+  });
+});
