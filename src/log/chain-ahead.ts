@@ -258,9 +258,10 @@ export class ChainAheadClient {
   }
 
   /**
-   * After a commit of hand-offs up to `lastSeq`: `chain` is the state the store reported (when it
-   * can), `ahead` whether links were passed, `used` how many rows took them. The helper is told
-   * to forget what is stored, and given the state again when its prediction did not hold.
+   * After a commit of the hand-offs `seqs` (the last is `lastSeq`): `chain` is the state the
+   * store reported (when it can), with how many rows took a link computed ahead; `aheadRows` is
+   * how many rows had one (0: none was passed). The helper is told to forget what is stored, and
+   * is given the state again when its prediction did not hold (or it has none yet).
    */
   stored(
     lastSeq: number,
