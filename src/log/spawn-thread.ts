@@ -37,7 +37,8 @@ export function spawnLogThread(
 export function lowerThreadPriority(steps: number): void {
   try {
     const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + steps));
+    // Relative to the process (the main thread), not to the thread that started this one.
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, getPriority(process.pid) + steps));
   } catch {
     // not Linux, or not allowed: the thread keeps the process's priority
   }
