@@ -52,24 +52,56 @@ function field(s: string | null): string {
 
 /** The hex SHA-256 of one chain link. */
 export function linkHash(prevHex: string, e: ChainFields): string {
+  return linkHashOf(
+    prevHex,
+    e.id,
+    e.seq,
+    e.ts,
+    e.level,
+    e.category,
+    e.message,
+    e.details,
+    e.orderId,
+    e.errorStack,
+    e.writer,
+  );
+}
+
+/**
+ * linkHash with the fields as arguments: the append path calls it once per entry, and building
+ * a ChainFields object for each call was measurable there. The same bytes are hashed.
+ */
+export function linkHashOf(
+  prevHex: string,
+  id: number,
+  seq: number,
+  ts: number,
+  level: string,
+  category: string,
+  message: string,
+  details: string,
+  orderId: string | null,
+  errorStack: string | null,
+  writer?: number,
+): string {
   return hash(
     'sha256',
-    (e.writer ? PREFIX_V2 + prevHex + '\n' + e.writer : PREFIX + prevHex) +
+    (writer ? PREFIX_V2 + prevHex + '\n' + writer : PREFIX + prevHex) +
       '\n' +
-      e.id +
+      id +
       '\n' +
-      e.seq +
+      seq +
       '\n' +
-      e.ts +
+      ts +
       '\n' +
-      e.level +
+      level +
       '\n' +
-      e.category +
+      category +
       '\n' +
-      field(e.message) +
-      field(e.details) +
-      field(e.orderId) +
-      field(e.errorStack),
+      field(message) +
+      field(details) +
+      field(orderId) +
+      field(errorStack),
     'hex',
   );
 }

@@ -63,8 +63,9 @@ export interface LoggerOptions {
   /** Where outage/recovery notices go (default: stderr). */
   notify?: (text: string) => void;
   /**
-   * Entries held in memory, not yet durable, before new ones are dropped (counted, given to
-   * `lastResort`, and reported in a `system` entry once the writer caught up). Default 20,000.
+   * Entries held in memory, not yet durable, before further batches go to an overflow file on
+   * disk (stored from there in order; dropped only when that file cannot be written either:
+   * counted, given to `lastResort`, reported in a `system` entry). Default 20,000.
    */
   maxQueueEntries?: number;
   /** The same cap in bytes of message, details and stack text (default 32 MiB). */

@@ -8,6 +8,10 @@
  * own file and the files of processes on this host that no longer run. How far a file has been
  * replayed is committed in the store together with the replayed entries, so a crash during replay
  * never stores an entry twice.
+ *
+ * The same folder holds overflow files (`….batches`, see overflow.ts): a burst the logging thread
+ * could not hold in memory. They are named and replayed the same way (a process that died with
+ * one leaves it to the next logger on the host); only their records differ from NDJSON lines.
  */
 import { rowProblem } from './entry-check.js';
 import {
@@ -29,8 +33,12 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isLevel } from './types.js';
 import type { AppendRow } from './store/types.js';
+import { decodeBatch } from './wire.js';
+import { parseRecords, readBytes } from './overflow.js';
 
-const NAME_RE = /^spool-(\d{15})-(.+)-(\d+)-([0-9a-f]{8})-([0-9a-f]{8})\.ndjson$/;
+const NAME_RE = /^spool-(\d{15})-(.+)-(\d+)-([0-9a-f]{8})-([0-9a-f]{8})\.(ndjson|batches)$/;
+/** Extension of overflow files (records of batches, overflow.ts); spool files are `.ndjson`. */
+export const OVERFLOW_EXT = '.batches';
 
 const TOKEN_KEY = Symbol.for('safetynet.processToken');
 
@@ -85,14 +93,22 @@ export class Spool {
   }
 
   /**
+   * A new file name of this process, sorting after every earlier one: `.ndjson` for the spool,
+   * OVERFLOW_EXT for an overflow file.
+   */
+  newName(ext: '.ndjson' | typeof OVERFLOW_EXT, token = this.token): string {
+    const stamp = String(Date.now()).padStart(15, '0');
+    return `spool-${stamp}-${this.host}-${this.pid}-${token}-${randomBytes(4).toString('hex')}${ext}`;
+  }
+
+  /**
    * Appends rows as NDJSON and fsyncs. Returns the file and the line number of the first row.
    * Throws when the spool cannot be written either (the caller keeps the rows and retries).
    */
   append(rows: AppendRow[]): { file: string; firstLine: number } {
     if (this.fd === null) {
       mkdirSync(this.dir, { recursive: true });
-      const stamp = String(Date.now()).padStart(15, '0');
-      const name = `spool-${stamp}-${this.host}-${this.pid}-${this.token}-${randomBytes(4).toString('hex')}.ndjson`;
+      const name = this.newName('.ndjson');
       this.fd = openSync(path.join(this.dir, name), 'a', 0o600);
       this.ownName = name;
       this.lines = 0;
@@ -128,8 +144,7 @@ export class Spool {
    */
   writeComplete(rows: AppendRow[]): { file: string; firstLine: number } {
     mkdirSync(this.dir, { recursive: true });
-    const stamp = String(Date.now()).padStart(15, '0');
-    const name = `spool-${stamp}-${this.host}-${this.pid}-${ORPHAN_TOKEN}-${randomBytes(4).toString('hex')}.ndjson`;
+    const name = this.newName('.ndjson', ORPHAN_TOKEN);
     const tmp = path.join(this.dir, `.${name}.tmp`);
     let text = '';
     for (const r of rows) text += JSON.stringify(r) + '\n';
@@ -171,8 +186,9 @@ export class Spool {
       .sort();
   }
 
-  /** Reads complete lines from `offset`, at most `maxRows` entries. */
+  /** Reads complete lines (or overflow records) from `offset`, about `maxRows` entries. */
   read(file: string, offset: number, maxRows: number): SpoolRead {
+    if (file.endsWith(OVERFLOW_EXT)) return this.readOverflow(file, offset, maxRows);
     const full = path.join(this.dir, file);
     let fd: number;
     try {
@@ -220,6 +236,42 @@ export class Spool {
     }
   }
 
+  /**
+   * Reads whole records of an overflow file left by a process that ended (at least one record,
+   * then up to about `maxRows` entries). A record cut short or damaged ends the file: it was
+   * being written when the process died and was never acknowledged.
+   */
+  private readOverflow(file: string, offset: number, maxRows: number): SpoolRead {
+    const full = path.join(this.dir, file);
+    let size: number;
+    try {
+      size = statSync(full).size;
+    } catch {
+      return { rows: [], next: offset, bad: 0, atEnd: true };
+    }
+    let chunk = READ_CHUNK;
+    for (;;) {
+      const buf = readBytes(full, offset, Math.min(chunk, Math.max(0, size - offset)));
+      const r = parseRecords(buf, offset, maxRows);
+      // One record larger than the chunk (huge details): read more at once.
+      if (r.batches.length === 0 && r.stopped && buf.length < size - offset) {
+        chunk *= 2;
+        continue;
+      }
+      const rows: AppendRow[] = [];
+      let bad = 0;
+      for (const b of r.batches) {
+        for (const row of decodeBatch(b)) {
+          if (rowProblem(row) === undefined) rows.push(row);
+          else bad++;
+        }
+      }
+      // What remains after a stop within the data is a torn or damaged record: skipped.
+      const atEnd = r.next >= size || (r.stopped && buf.length === size - offset);
+      return { rows, next: r.next, bad, atEnd };
+    }
+  }
+
   /** Deletes a fully replayed file (closing it first when it is this process's own). */
   remove(file: string): void {
     if (file === this.ownName && this.fd !== null) {
@@ -243,11 +295,20 @@ export class Spool {
     }
   }
 
-  /** Entries waiting in this spool folder (all files), for status displays. */
+  /**
+   * Bytes of entries waiting in this spool folder, for status displays: every spool file, and
+   * the overflow files a process left behind. The overflow file of a logger still running on this
+   * host is a burst on its way to the store, not entries the store could not take.
+   */
   static pendingBytes(dir: string): number {
+    const host = hostname().replace(/[^A-Za-z0-9.]/g, '_') || 'host';
     try {
       return readdirSync(dir)
-        .filter((n) => NAME_RE.test(n))
+        .filter((n) => {
+          const m = NAME_RE.exec(n);
+          if (!m) return false;
+          return m[6] !== OVERFLOW_EXT.slice(1) || m[2] !== host || !processAlive(Number(m[3]));
+        })
         .reduce((sum, n) => sum + statSync(path.join(dir, n)).size, 0);
     } catch {
       return 0;

@@ -16,7 +16,14 @@ import type { LogStoreConfig } from '../config/types.js';
 import { Spool } from './spool.js';
 import { mirrorLine } from './stdout-mirror.js';
 import { openLogStore } from './store/open.js';
-import { SpoolMarkConflict, type AppendRow, type LogStore } from './store/types.js';
+import {
+  SpoolMarkConflict,
+  type AppendOptions,
+  type AppendResult,
+  type AppendRow,
+  type ChainAhead,
+  type LogStore,
+} from './store/types.js';
 
 export interface WriterCoreOptions {
   /** The store to write (SQLite file or PostgreSQL). */
@@ -34,9 +41,18 @@ export interface WriterCoreOptions {
   processToken?: string;
 }
 
+/** The chain state an append reported (AppendResult.chain), passed on to the chain helper. */
+export type ChainReport = NonNullable<AppendResult['chain']>;
+
 export type WriteOutcome =
-  | { kind: 'store'; firstId: number }
+  | { kind: 'store'; firstId: number; chain?: ChainReport }
   | { kind: 'spool'; file: string; firstLine: number }
+  | { kind: 'failed'; error: string };
+
+/** What became of overflow records: stored, already stored by another writer, or not yet. */
+export type OverflowOutcome =
+  | { kind: 'store'; firstId: number; chain?: ChainReport }
+  | { kind: 'consumed' }
   | { kind: 'failed'; error: string };
 
 const REPLAY_ROWS = 2000;
@@ -72,14 +88,19 @@ export class WriterCore {
     await this.recover(true);
   }
 
-  /** Stores `rows` durably: in the store when possible, otherwise in the spool. */
-  async write(rows: AppendRow[]): Promise<WriteOutcome> {
+  /**
+   * Stores `rows` durably: in the store when possible, otherwise in the spool. `ahead`: their
+   * chain links computed ahead (chain-ahead.ts), for the store to use where they fit.
+   */
+  async write(rows: AppendRow[], ahead?: ChainAhead): Promise<WriteOutcome> {
     if (!this.healthy) await this.recover(false);
     if (this.healthy) {
       try {
-        const r = await this.store!.append(rows, { deferIndex: true });
+        const r = await this.store!.append(rows, appendOptions(ahead));
         this.mirror(rows, (i) => String(r.firstId + i));
-        return { kind: 'store', firstId: r.firstId };
+        return r.chain
+          ? { kind: 'store', firstId: r.firstId, chain: r.chain }
+          : { kind: 'store', firstId: r.firstId };
       } catch (err) {
         this.markDown(err);
       }
@@ -95,6 +116,63 @@ export class WriterCore {
         `safetynet: cannot write the log spool in ${this.options.spoolDir} either (${msg}); keeping entries in memory`,
       );
       return { kind: 'failed', error: msg };
+    }
+  }
+
+  /**
+   * Stores the rows of overflow file `file`, bytes `[from, to)`, committing the file's replay mark
+   * with them (a crash never stores them twice). They are durable in the file already, so when
+   * the store cannot take them they are not spooled: the caller keeps them and retries.
+   */
+  async writeOverflow(
+    file: string,
+    from: number,
+    to: number,
+    rows: AppendRow[],
+    ahead?: ChainAhead,
+  ): Promise<OverflowOutcome> {
+    if (!this.healthy) await this.recover(false);
+    if (!this.healthy) return { kind: 'failed', error: this.down ?? 'the log store is not open' };
+    const store = this.store!;
+    try {
+      let mark = from;
+      for (;;) {
+        try {
+          const r = await store.append(rows, {
+            ...appendOptions(ahead),
+            spoolMark: { file, from: mark, to },
+          });
+          this.mirror(rows, (i) => String(r.firstId + i));
+          return r.chain
+            ? { kind: 'store', firstId: r.firstId, chain: r.chain }
+            : { kind: 'store', firstId: r.firstId };
+        } catch (err) {
+          if (!(err instanceof SpoolMarkConflict)) throw err;
+          // The file's mark is elsewhere: at or past `to` these records are stored already (a
+          // restarted writer thread resending them); before `from`, records in between could not
+          // be read back, and these are stored from where the mark is.
+          const at = await store.spoolOffset(file);
+          if (at >= to) return { kind: 'consumed' };
+          if (at === mark) throw err;
+          mark = at;
+        }
+      }
+    } catch (err) {
+      this.markDown(err);
+      return { kind: 'failed', error: errText(err) };
+    }
+  }
+
+  /**
+   * An overflow file whose records are all stored: deleted first, then its replay mark (the other
+   * order could let a crash in between replay the file from its start again).
+   */
+  async finishOverflow(file: string): Promise<void> {
+    this.spool.remove(file);
+    try {
+      if (this.store) await this.store.forgetSpool(file);
+    } catch {
+      // a mark left behind names a file that no longer exists: harmless
     }
   }
 
@@ -257,6 +335,11 @@ export class WriterCore {
     for (let i = 0; i < rows.length; i++) text += mirrorLine(rows[i]!, idOf(i));
     out(text);
   }
+}
+
+/** The writer's append options: the text index deferred, the chain state reported, links computed ahead. */
+function appendOptions(ahead: ChainAhead | undefined): AppendOptions {
+  return ahead ? { deferIndex: true, reportChain: true, ahead } : { deferIndex: true, reportChain: true };
 }
 
 /** The store for messages: the SQLite file, or the PostgreSQL server without its password. */

@@ -38,6 +38,32 @@ export interface AppendOptions {
    * append may leave it behind. Without it, what was appended is searchable by text at once.
    */
   deferIndex?: boolean;
+  /**
+   * Chain links computed ahead by another thread on the assumption of a chain state (see
+   * chain-ahead.ts). A store may use them for the rows they fit (same first id, same heads,
+   * same details hashed) and computes the rest itself; stores that cannot ignore them.
+   */
+  ahead?: ChainAhead;
+  /** Report the chain state after the append in the result (`chain`), when the store can. */
+  reportChain?: boolean;
+}
+
+/** The newest link of one category's chain. */
+export interface ChainHead {
+  category: string;
+  seq: number;
+  /** Hex SHA-256. */
+  hash: string;
+}
+
+/** Chain links of rows to append, computed before the append (AppendOptions.ahead). */
+export interface ChainAhead {
+  /** The id the first row was assumed to get. */
+  firstId: number;
+  /** Each category the rows touch, with the head it was assumed to have before them (seq 0 and 64 zeros: a new chain). */
+  start: ChainHead[];
+  /** The rows' hashes, 64 hex characters each, in row order. */
+  hashes: string;
 }
 
 /** Raised by `append` when another process already replayed that spool range (nothing stored). */
@@ -47,6 +73,11 @@ export class SpoolMarkConflict extends Error {}
 export interface AppendResult {
   firstId: number;
   count: number;
+  /**
+   * With `reportChain`, from a store that can: the chain state after the append (every
+   * category's head and the next id) and how many rows took their link from `ahead`.
+   */
+  chain?: { nextId: number; heads: ChainHead[]; usedAhead: number };
 }
 
 /** Retention as cutoffs: entries older than their category's cutoff are deleted. */

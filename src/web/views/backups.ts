@@ -246,10 +246,9 @@ function buttons(csrfToken: string, busy: boolean): SafeHtml {
       <button type="submit" id="restore-test-now" class="secondary">Run restore test now</button>
     </form>
     <p class="note">
-      <strong>Back up now</strong> takes a point of the database, of the log store (when it is a SQLite
-      file) and of the file sets.
-      <strong>Run restore test now</strong> restores the newest points into a scratch folder, checks them, and
-      deletes the copy; the shop is not touched. Both wait their turn on the
+      <strong>Back up now</strong> takes a point of the database, of the log store (when it is a SQLite file)
+      and of the file sets. <strong>Run restore test now</strong> restores the newest points into a scratch
+      folder, checks them, and deletes the copy; the shop is not touched. Both wait their turn on the
       scheduler${busy ? ' (a job is running now)' : ''}.
     </p>
   </section>`;
