@@ -6,25 +6,14 @@
 import { Worker, type TransferListItem } from 'node:worker_threads';
 import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import * as path from 'node:path';
+import { workerUrl } from '../util/worker-url.js';
 
 export function spawnLogThread(
   name: 'sqlite-worker' | 'chain-worker',
   workerData: unknown,
   transferList: TransferListItem[] = [],
 ): Worker {
-  const here = import.meta.url;
-  if (here.endsWith('.ts')) {
-    const target = new URL(`./${name}.ts`, here).href;
-    const tsxDir = path.dirname(createRequire(here).resolve('tsx/package.json'));
-    const tsx = pathToFileURL(path.join(tsxDir, 'dist/esm/api/index.mjs')).href;
-    const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(target)}); })
-      .catch((err) => setImmediate(() => { throw err; }));`;
-    return new Worker(code, { eval: true, workerData, transferList });
-  }
-  return new Worker(new URL(`./${name}.js`, here), { workerData, transferList });
+  return new Worker(workerUrl(import.meta.url, name), { workerData, transferList });
 }
 
 /**

@@ -4,13 +4,12 @@
  * errors it backs off and reopens; a search file SQLite calls damaged is deleted and rebuilt (it
  * is derived data).
  */
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { workerData } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FAILED, POKE, STEPS, STOP, UPTO_OFFSET, waitChange, type IndexerData } from './sqlite-indexer.js';
 import { removeSearchFile, SearchConnection } from './sqlite-search-file.js';
 import { syncTextIndex, TEXT_SLICE_ROWS } from './sqlite-text-index.js';
+import { lowerThreadPriority } from '../spawn-thread.js';
 
 const IDLE_POLL_MS = 1000;
 const MAX_BACKOFF_MS = 30_000;
@@ -20,18 +19,10 @@ const ctl = new Int32Array(data.control, 0, 4);
 const uptoCell = new BigInt64Array(data.control, UPTO_OFFSET, 1);
 
 /**
- * Lowers this thread's scheduling priority (Linux: a thread id given to setpriority affects that
- * thread alone), so on a busy machine the shop's own threads and the log writer go first and the
- * index takes the idle time; on a quiet one it still gets a whole core. Elsewhere it stays as is.
+ * Nice levels below the app's threads: the shop's threads and the log writer (+5) go first on a
+ * busy machine and the index takes the idle time; on a quiet one it still gets a whole core.
  */
-function lowerPriority(): void {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, 10);
-  } catch {
-    // not Linux, or not allowed: same priority as the writer
-  }
-}
+const INDEXER_NICE = 10;
 
 function open(): SearchConnection {
   return SearchConnection.open(data.storeFile, { busyTimeoutMs: data.busyTimeoutMs, storeCacheKiB: 4000 });
@@ -43,7 +34,7 @@ function damaged(err: unknown): boolean {
 }
 
 async function run(): Promise<void> {
-  if (data.lowPriority) lowerPriority();
+  if (data.lowPriority) lowerThreadPriority(INDEXER_NICE);
   let conn: SearchConnection | undefined;
   let backoff = 0;
   let failures = 0;

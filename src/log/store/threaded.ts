@@ -8,9 +8,7 @@
  * `threads` busy threads, and callers beyond them wait in a queue of bounded length.
  */
 import { Worker } from 'node:worker_threads';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import * as path from 'node:path';
+import { workerUrl } from '../../util/worker-url.js';
 import type { LogStoreConfig } from '../../config/types.js';
 import { SafetynetError, StorageError, UsageError, ConfigError, IntegrityError } from '../../errors.js';
 import type { LogEntry, LogFilter, SearchOptions, SearchPage } from '../types.js';
@@ -292,16 +290,7 @@ function fromWire(e: WireError): Error {
   }
 }
 
-/** Starts a reader thread (tsx-registered under a TypeScript runner, as the writer thread). */
+/** Starts a reader thread (from the .ts sources under a TypeScript runner: see worker-url.ts). */
 function spawnReader(data: { store: LogStoreConfig; busyTimeoutMs: number }): Worker {
-  const here = import.meta.url;
-  if (here.endsWith('.ts')) {
-    const target = new URL('./reader-worker.ts', here).href;
-    const tsxDir = path.dirname(createRequire(here).resolve('tsx/package.json'));
-    const tsx = pathToFileURL(path.join(tsxDir, 'dist/esm/api/index.mjs')).href;
-    const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(target)}); })
-      .catch((err) => setImmediate(() => { throw err; }));`;
-    return new Worker(code, { eval: true, workerData: data });
-  }
-  return new Worker(new URL('./reader-worker.js', here), { workerData: data });
+  return new Worker(workerUrl(import.meta.url, 'reader-worker'), { workerData: data });
 }

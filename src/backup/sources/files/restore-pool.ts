@@ -3,32 +3,12 @@
  * blobs to put in place, and answers with a result per blob. Tasks run in submission order as
  * workers free up; the caller bounds how many it submits at once (memory: one sealed pack each).
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { SafetynetError } from '../../../errors.js';
+import { workerUrl } from '../../../util/worker-url.js';
 import { encodeIdentity, type Identity } from '../../crypto/keys.js';
 import type { PackResponse, PackTask, RestoreWorkerInit } from './restore-protocol.js';
-
-/**
- * The worker's entry: the compiled .js beside this file, or, when running from the .ts sources
- * (tests, benchmarks), a bootstrap that registers tsx in the new thread first (a worker does not
- * inherit the parent's module hooks). Same approach as the crypto SealPool.
- */
-function workerUrl(): URL {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new URL('./restore-worker.js', here);
-  const pkgFile = createRequire(here).resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as {
-    exports: Record<string, { import: { default: string } }>;
-  };
-  const api = new URL(pkg.exports['./esm/api']!.import.default, pathToFileURL(pkgFile)).href;
-  const target = new URL('./restore-worker.ts', here).href;
-  const code = `import { register } from ${JSON.stringify(api)}; register(); await import(${JSON.stringify(target)});`;
-  return new URL('data:text/javascript,' + encodeURIComponent(code));
-}
 
 interface Pending {
   task: PackTask;
@@ -95,7 +75,7 @@ export class RestorePool {
   }
 
   private spawn(): Worker {
-    const w = new Worker(workerUrl(), { workerData: this.init });
+    const w = new Worker(workerUrl(import.meta.url, 'restore-worker'), { workerData: this.init });
     this.all.push(w);
     w.on('message', (res: PackResponse) => {
       const p = this.running.get(w);
