@@ -102,11 +102,16 @@ function member(s: TarState, ops: TarOp[]): void {
     return;
   }
   if (!checksumOk(h)) throw formatError('a tar header of the base backup has a wrong checksum');
-  const rel = safeRelative(memberName(h));
+  const name = memberName(h);
   const type = String.fromCharCode(h[156]!);
   const size = tarNumber(h.subarray(124, 136));
   const mode = tarNumber(h.subarray(100, 108)) & 0o777;
   s.members++;
+  if (type === '5' && /^(\.\/?)?$/.test(name)) {
+    s.skip = padded(size); // the folder itself ("./")
+    return;
+  }
+  const rel = safeRelative(name);
   if (type === '5') {
     ops.push({ op: 'mkdir', rel, mode: mode || 0o700 });
     s.skip = padded(size);
