@@ -60,123 +60,156 @@ export async function extractInWorkers(
     root,
   };
   const count = Math.max(1, Math.min(opts.workers ?? availableParallelism(), parts.length + wal.length));
-  const jobs = interleave(parts.length, wal.length);
-  const t0 = performance.now();
-  const times: ExtractTimes = { baseMs: 0, walMs: 0 };
   const workers = Array.from(
     { length: count },
     () => new Worker(workerUrl(import.meta.url, 'extract-worker'), { workerData: init }),
   );
-  const busy = new Set<Worker>();
-  // Fetches run ahead of the workers in job order: a few sealed objects wait in memory.
-  const ahead = count * 2 + 2;
-  const loaded: Loaded[] = [];
-  let nextToLoad = 0;
-  const partWorker = new Map<number, Worker>();
-  let state: TarState | null = initialTarState();
-  let stateIndex = 0;
-  let partsWritten = 0;
-  let walWritten = 0;
-  let failure: unknown;
-
-  const load = () => {
-    while (failure === undefined && nextToLoad < jobs.length && loaded.length < ahead) {
-      const job = jobs[nextToLoad++]!;
-      const request =
-        job.kind === 'part'
-          ? partRequest(repo, pointId, parts[job.index]!, job.index)
-          : walRequest(repo, wal[job.id]!, job.id);
-      request.catch(() => {});
-      loaded.push({ job, request });
-    }
-  };
-
   try {
+    return await new Extraction(repo, pointId, parts, wal, workers).run(opts.signal);
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+/** One extraction: hands jobs to idle workers in order and passes the tar state along. */
+class Extraction {
+  private readonly jobs: Job[];
+  private readonly busy = new Set<Worker>();
+  /** Fetched ahead of the workers, in job order: a few sealed objects wait in memory. */
+  private readonly loaded: Loaded[] = [];
+  private readonly ahead: number;
+  private nextToLoad = 0;
+  /** The worker holding each part whose state it has not reported yet. */
+  private readonly partWorker = new Map<number, Worker>();
+  /** The tar state at the start of part `stateIndex`, until it is sent to that part's worker. */
+  private state: TarState | null = initialTarState();
+  private stateIndex = 0;
+  private partsWritten = 0;
+  private walWritten = 0;
+  private failure: unknown;
+  private dispatching = false;
+  private readonly t0 = performance.now();
+  private readonly times: ExtractTimes = { baseMs: 0, walMs: 0 };
+  private settle!: { resolve: () => void; reject: (err: unknown) => void };
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly pointId: string,
+    private readonly parts: PartRecord[],
+    private readonly wal: WalFileJob[],
+    private readonly workers: Worker[],
+  ) {
+    this.jobs = interleave(parts.length, wal.length);
+    this.ahead = workers.length * 2 + 2;
+  }
+
+  async run(signal?: AbortSignal): Promise<ExtractTimes> {
     await new Promise<void>((resolve, reject) => {
-      let dispatching = false;
-      const finishIfDone = () => {
-        if (failure !== undefined) {
-          // Settle once no worker is between opening a file and closing it: the ones still busy
-          // only hold a part waiting for a state that will not come.
-          if ([...busy].every((w) => [...partWorker.values()].includes(w))) reject(failure);
-          return;
-        }
-        if (partsWritten === parts.length && walWritten === wal.length) resolve();
-      };
-      const fail = (err: unknown) => {
-        failure ??= err;
-        finishIfDone();
-      };
-      const sendState = () => {
-        const w = partWorker.get(stateIndex);
-        if (!w || !state || failure !== undefined) return;
-        w.postMessage({ type: 'state', index: stateIndex, state } satisfies ExtractRequest);
-        state = null; // until that part's reader reports the next one
-      };
-      // Hands the next loaded job to an idle worker, in job order.
-      const dispatch = async () => {
-        if (dispatching) return;
-        dispatching = true;
-        try {
-          while (failure === undefined && loaded.length) {
-            const idle = workers.find((w) => !busy.has(w));
-            if (!idle) break;
-            const { job, request } = loaded[0]!;
-            const req = await request;
-            loaded.shift();
-            load();
-            busy.add(idle);
-            const transfer = transferList(req);
-            idle.postMessage(req, transfer);
-            if (job.kind === 'part') {
-              partWorker.set(job.index, idle);
-              if (job.index === stateIndex) sendState();
-            }
-          }
-        } catch (err) {
-          fail(err);
-        } finally {
-          dispatching = false;
-        }
-      };
-      for (const w of workers) {
-        w.on('message', (res: ExtractResponse) => {
-          if (res.type === 'parsed') {
-            partWorker.delete(res.index);
-            state = res.state;
-            stateIndex = res.index + 1;
-            sendState();
-            return;
-          }
-          busy.delete(w);
-          if (res.type === 'error') fail(deserializeError(res.error));
-          else if (res.type === 'written') {
-            if (++partsWritten === parts.length) times.baseMs = performance.now() - t0;
-          } else if (++walWritten === wal.length) times.walMs = performance.now() - t0;
-          finishIfDone();
-          void dispatch();
-        });
+      this.settle = { resolve, reject };
+      for (const w of this.workers) {
+        w.on('message', (res: ExtractResponse) => this.onMessage(w, res));
         w.on('error', (err) => {
-          busy.delete(w);
-          fail(
+          this.busy.delete(w);
+          this.fail(
             new SafetynetError('E_EXTRACT_WORKER', `a restore worker thread failed: ${err.message}`, {
               cause: err,
             }),
           );
         });
       }
-      opts.signal?.addEventListener('abort', () => fail(opts.signal!.reason ?? new Error('aborted')), {
+      signal?.addEventListener('abort', () => this.fail(signal.reason ?? new Error('aborted')), {
         once: true,
       });
-      load();
-      if (parts.length === 0 && wal.length === 0) resolve();
-      void dispatch();
+      this.load();
+      this.finishIfDone();
+      void this.dispatch();
     });
-  } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    if (this.parts.length) checkTarEnd(this.state ?? initialTarState());
+    return this.times;
   }
-  if (parts.length) checkTarEnd(state ?? initialTarState());
-  return times;
+
+  private onMessage(w: Worker, res: ExtractResponse): void {
+    if (res.type === 'parsed') {
+      // The part is read; its writes go on. The next part's reader can start at once.
+      this.partWorker.delete(res.index);
+      this.state = res.state;
+      this.stateIndex = res.index + 1;
+      this.sendState();
+      return;
+    }
+    this.busy.delete(w);
+    if (res.type === 'error') this.fail(deserializeError(res.error));
+    else if (res.type === 'written') {
+      if (++this.partsWritten === this.parts.length) this.times.baseMs = performance.now() - this.t0;
+    } else if (++this.walWritten === this.wal.length) this.times.walMs = performance.now() - this.t0;
+    this.finishIfDone();
+    void this.dispatch();
+  }
+
+  private load(): void {
+    while (
+      this.failure === undefined &&
+      this.nextToLoad < this.jobs.length &&
+      this.loaded.length < this.ahead
+    ) {
+      const job = this.jobs[this.nextToLoad++]!;
+      const request =
+        job.kind === 'part'
+          ? partRequest(this.repo, this.pointId, this.parts[job.index]!, job.index)
+          : walRequest(this.repo, this.wal[job.id]!, job.id);
+      request.catch(() => {});
+      this.loaded.push({ job, request });
+    }
+  }
+
+  /** Hands the next loaded job to an idle worker, in job order. */
+  private async dispatch(): Promise<void> {
+    if (this.dispatching) return;
+    this.dispatching = true;
+    try {
+      while (this.failure === undefined && this.loaded.length) {
+        const idle = this.workers.find((w) => !this.busy.has(w));
+        if (!idle) break;
+        const { job, request } = this.loaded[0]!;
+        const req = await request;
+        this.loaded.shift();
+        this.load();
+        this.busy.add(idle);
+        idle.postMessage(req, transferList(req));
+        if (job.kind === 'part') {
+          this.partWorker.set(job.index, idle);
+          if (job.index === this.stateIndex) this.sendState();
+        }
+      }
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.dispatching = false;
+    }
+  }
+
+  private sendState(): void {
+    const w = this.partWorker.get(this.stateIndex);
+    if (!w || !this.state || this.failure !== undefined) return;
+    w.postMessage({ type: 'state', index: this.stateIndex, state: this.state } satisfies ExtractRequest);
+    this.state = null; // until that part's reader reports the next one
+  }
+
+  private fail(err: unknown): void {
+    this.failure ??= err;
+    this.finishIfDone();
+  }
+
+  private finishIfDone(): void {
+    if (this.failure !== undefined) {
+      // Settle once no worker is between opening a file and closing it: the ones still busy only
+      // hold a part waiting for a state that will not come.
+      const holders = [...this.partWorker.values()];
+      if ([...this.busy].every((w) => holders.includes(w))) this.settle.reject(this.failure);
+      return;
+    }
+    if (this.partsWritten === this.parts.length && this.walWritten === this.wal.length) this.settle.resolve();
+  }
 }
 
 /** Parts and WAL files mixed evenly, so both finish near the same time. */
