@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { backupDatabase } from '../../../src/backup/database.js';
 import { WalStreamer } from '../../../src/backup/sources/postgres/walstream.js';
 import { runRestoreTest } from '../../../src/backup/restore-test.js';
@@ -63,6 +64,23 @@ describe('the WAL stream beside base backups', () => {
       ac.abort();
       await running;
     }
+  }, 120_000);
+
+  it('a base backup stopped while pg_basebackup streams leaves no point and no pg_basebackup behind', async () => {
+    const e = await pgEnv({ heartbeatSeconds: 0 });
+    const ac = new AbortController();
+    // Stop it when the first 8 MiB part arrives: pg_basebackup is still sending the rest.
+    const deps = {
+      ...e.deps,
+      progress: { start: () => {}, advance: () => ac.abort(), done: () => {} },
+    };
+    const err = await backupDatabase(deps, { mode: 'full', signal: ac.signal }).catch((x: unknown) => x);
+    expect((err as { code?: string }).code).toBe('E_ABORTED');
+    expect((await e.deps.repo.listPoints()).filter((p) => p.source === 'db')).toEqual([]);
+    const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.includes('pg_basebackup') && l.includes(String(cluster.port)));
+    expect(left).toEqual([]);
   }, 120_000);
 
   it('the heartbeat beats after writes and not while the shop is idle', async () => {

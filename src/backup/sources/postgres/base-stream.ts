@@ -65,6 +65,7 @@ export async function streamBaseBackup(
   const worker = new Worker(workerUrl(import.meta.url, 'basebackup-reader'), { workerData: init });
   const stop = () => worker.postMessage({ type: 'stop' } satisfies ReaderRequest);
   opts.signal?.addEventListener('abort', stop, { once: true });
+  if (opts.signal?.aborted) stop();
   try {
     return await new Promise((resolve, reject) => {
       // Messages are handled one at a time, in order: a part is queued for sealing before the next.
