@@ -117,7 +117,9 @@ async function main(): Promise<void> {
   chmodSync(work, 0o777);
   const peer = pgBackRest(work);
   const cluster = await createCluster({
-    conf: `archive_mode = on\narchive_command = '${peer.archiveCommand}'\narchive_timeout = 60\nmax_wal_size = 4GB\nmax_slot_wal_keep_size = 10GB\nshared_buffers = 128MB`,
+    // fsync = on, as a shop runs (test clusters turn it off): restored servers inherit it, so
+    // both tools' restores end with durable files (pgBackRest syncs each file; so do we).
+    conf: `fsync = on\narchive_mode = on\narchive_command = '${peer.archiveCommand}'\narchive_timeout = 60\nmax_wal_size = 4GB\nmax_slot_wal_keep_size = 10GB\nshared_buffers = 128MB`,
   });
   peer.configure({ dataDir: cluster.dataDir, port: cluster.port, socketDir: cluster.root });
   const rows: Comparison[] = [];

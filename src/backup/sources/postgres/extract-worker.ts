@@ -6,7 +6,7 @@
  * bytes. WAL segments are opened and written here too. See extract-pool.ts for why.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, ftruncateSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, ftruncateSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { SafetynetError, IntegrityError } from '../../../errors.js';
@@ -90,6 +90,10 @@ function writeOps(ops: TarOp[], plain: Buffer): void {
     }
     try {
       writeAll(fd, plain.subarray(op.from, op.to), op.position);
+      // Each file is durable once written, on this thread while the other opens the next part
+      // (pgBackRest syncs every file too). PostgreSQL started with fsync = on would otherwise sync
+      // the whole data directory itself, one file after the other, before recovery begins.
+      if (op.last) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
@@ -102,6 +106,7 @@ function writeSegment(file: string, size: number, pieces: { object: SealedObject
   try {
     ftruncateSync(fd, size);
     for (const p of pieces) writeAll(fd, openObject(p.object), p.start);
+    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

@@ -13,6 +13,8 @@ import { IntegrityError, SafetynetError, UsageError } from '../../../errors.js';
 import type { DbRestoreOptions, DbRestoreResult } from '../types.js';
 import type { PostgresManifest } from './manifest.js';
 import { runTool } from './tools.js';
+import { fsyncDir } from '../../../util/fs.js';
+import { mapLimit } from '../../repo/repository.js';
 import { quoteTable } from './conn.js';
 import { listWal, pgConfig } from './walstream.js';
 import { parseSegmentName, segmentKey, segmentName, type WalListing } from './wal.js';
@@ -152,6 +154,7 @@ export async function restorePostgres(
     });
     phases.add('baseMs', times.baseMs);
     phases.add('walMs', times.walMs);
+    await syncDirectories(target); // the files are synced; their names must be too
     phases.lap('filesMs');
     if (internal.beforeStart) {
       await internal.beforeStart(target);
@@ -253,6 +256,15 @@ function walJobs(listing: WalListing, names: string[], walDir: string, segSize: 
       ...(seg ? {} : { closedKey: segmentKey(name) }),
     };
   });
+}
+
+/** fsyncs every directory under (and including) `root`, so the restored files' names are durable. */
+async function syncDirectories(root: string): Promise<void> {
+  const dirs = [root];
+  for (const e of await fsp.readdir(root, { recursive: true, withFileTypes: true })) {
+    if (e.isDirectory()) dirs.push(path.join(e.parentPath, e.name));
+  }
+  await mapLimit(dirs, 8, (d) => fsyncDir(d));
 }
 
 /** A full disk is E_NO_SPACE (environment), not a damaged backup. */

@@ -31,8 +31,20 @@ export interface TarState {
 /** One thing to do with a part's bytes, in order. */
 export type TarOp =
   | { op: 'mkdir'; rel: string; mode: number }
-  /** Write `buf[from, to)` at `position` of file `rel` (created with `mode` if missing). */
-  | { op: 'write'; rel: string; mode: number; position: number; from: number; to: number; create: boolean };
+  /**
+   * Write `buf[from, to)` at `position` of file `rel` (created with `mode` if missing); `last`:
+   * these are the file's last bytes.
+   */
+  | {
+      op: 'write';
+      rel: string;
+      mode: number;
+      position: number;
+      from: number;
+      to: number;
+      create: boolean;
+      last: boolean;
+    };
 
 export function initialTarState(): TarState {
   return {
@@ -68,6 +80,7 @@ export function planPart(state: TarState, buf: Uint8Array): { ops: TarOp[]; stat
         from: off,
         to: off + n,
         create: f.written === 0,
+        last: f.written + n === f.size,
       });
       f.written += n;
       off += n;
@@ -124,7 +137,7 @@ function member(s: TarState, ops: TarOp[]): void {
   }
   const file = { rel, mode: mode || 0o600, size, written: 0 };
   if (size === 0) {
-    ops.push({ op: 'write', rel, mode: file.mode, position: 0, from: 0, to: 0, create: true });
+    ops.push({ op: 'write', rel, mode: file.mode, position: 0, from: 0, to: 0, create: true, last: true });
     return;
   }
   s.file = file;
