@@ -18,6 +18,7 @@ import {
   type TarOp,
 } from '../../../src/backup/sources/postgres/tar-plan.js';
 import { extractInWorkers } from '../../../src/backup/sources/postgres/extract-pool.js';
+import { recoveryLogPhases } from '../../../src/backup/sources/postgres/recovery-log.js';
 import { pieceKey, segmentKey } from '../../../src/backup/sources/postgres/wal.js';
 import type { PartRecord } from '../../../src/backup/repo/types.js';
 import { useTestEnvs } from '../env.js';
@@ -189,3 +190,28 @@ function fixChecksum(tar: Buffer, at: number): void {
   for (const x of h) sum += x;
   h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
 }
+
+describe("a restored server's own log", () => {
+  it('gives the phases of its start: replay, end of recovery, the end-of-recovery checkpoint, opening', () => {
+    const log = [
+      '2026-12-07 14:31:30.653 UTC [26123] LOG:  starting PostgreSQL 15.20 (Debian 15.20-0+deb12u1) on x86_64-pc-linux-gnu',
+      '2026-12-07 14:31:30.654 UTC [26123] LOG:  listening on IPv4 address "127.0.0.1", port 41999',
+      '2026-12-07 14:31:30.666 UTC [26126] LOG:  starting point-in-time recovery to 2026-12-07 14:19:49.399+00',
+      '2026-12-07 14:31:30.683 UTC [26126] LOG:  redo starts at 0/B1000028',
+      '2026-12-07 14:31:30.694 UTC [26126] LOG:  redo done at 0/B3000028 system usage: CPU: user: 0.00 s',
+      '2026-12-07 14:31:30.700 UTC [26126] LOG:  selected new timeline ID: 2',
+      '2026-12-07 14:31:30.772 UTC [26124] LOG:  checkpoint starting: end-of-recovery immediate wait',
+      '2026-12-07 14:31:30.775 UTC [26124] LOG:  checkpoint complete: wrote 7 buffers (0.0%)',
+      '2026-12-07 14:31:30.807 UTC [26123] LOG:  database system is ready to accept connections',
+      '2026-12-07 14:36:30.807 UTC [26124] LOG:  checkpoint starting: time',
+    ].join('\n');
+    expect(recoveryLogPhases(log)).toEqual({
+      pgStartupMs: 30,
+      pgRedoMs: 11,
+      pgEndRecoveryMs: 78,
+      pgCheckpointMs: 3,
+      pgOpenMs: 32,
+    });
+    expect(recoveryLogPhases('LOG:  redo starts at 0/1\nsomething else')).toEqual({});
+  });
+});

@@ -14,6 +14,7 @@ import { connect } from './conn.js';
 import { pgTool, runTool, spawnSupervised } from './tools.js';
 import { pgConfig } from './walstream.js';
 import type { Phases } from './phases.js';
+import { recoveryLogPhases } from './recovery-log.js';
 
 export interface StartedServer {
   port: number;
@@ -63,8 +64,16 @@ export async function startServer(
   let stop: () => Promise<void>;
   let pid = 0;
   let died: () => string | undefined;
+  let serverLog: () => string;
   if (opts.detached) {
     const log = path.join(dataDir, 'safetynet-restore.log');
+    serverLog = () => {
+      try {
+        return readFileSync(log, 'utf8');
+      } catch {
+        return '';
+      }
+    };
     await runTool(
       pgTool(pgc, 'pg_ctl'),
       ['start', '-D', dataDir, '-l', log, '-W', '-o', serverArgs(port).map(quoteOpt).join(' ')],
@@ -84,6 +93,7 @@ export async function startServer(
       onStderr: () => {},
     });
     pid = child.child.pid ?? 0;
+    serverLog = () => child.stderr();
     let why: string | undefined;
     void child.exited.then(({ code, signal }) => {
       const out = child.stderr().trim().split('\n').slice(-8).join('\n');
@@ -105,6 +115,8 @@ export async function startServer(
     await stop();
     throw err;
   }
+  // The server's own view of its start (replay, end-of-recovery checkpoint), beside ours.
+  if (opts.phases) for (const [k, v] of Object.entries(recoveryLogPhases(serverLog()))) opts.phases.add(k, v);
   return { port, pid, stop, client };
 }
 
