@@ -298,7 +298,21 @@ async function main(): Promise<void> {
           );
           if (m.code !== 0) throw new Error(`safetynet restore db failed: ${m.stderr}`);
           const j = lastJson(m.stdout);
-          extra = `command ${s(m.wallMs)}: ${phasesOf(j.phases as Record<string, unknown>, ['planMs', 'baseMs', 'walMs', 'configMs', 'serverStartMs', 'recoveryMs', 'readyMs', 'countsMs'])}`;
+          extra = `command ${s(m.wallMs)}: ${phasesOf(j.phases as Record<string, unknown>, [
+            'planMs',
+            'baseMs',
+            'walMs',
+            'configMs',
+            'serverStartMs',
+            'recoveryMs',
+            'readyMs',
+            'countsMs',
+            'pgStartupMs',
+            'pgRedoMs',
+            'pgEndRecoveryMs',
+            'pgCheckpointMs',
+            'pgOpenMs',
+          ])}`;
         } else {
           postgresDir(dir);
           m = await measure(
