@@ -17,7 +17,7 @@
  *   npx tsx bench/pg/pg-bench.ts [--mb 1024] [--rounds 3]
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import pg from 'pg';
 import { createCluster, freePort, type TestCluster } from '../../test/backup/postgres/cluster.js';
@@ -27,6 +27,7 @@ import { generateIdentity } from '../../src/backup/crypto/index.js';
 import { resolveConfig } from '../../src/config/index.js';
 import { depsFactory } from '../../test/helpers/backup-deps.js';
 import { WalStreamer, listWal } from '../../src/backup/sources/postgres/walstream.js';
+import { recoveryLogPhases } from '../../src/backup/sources/postgres/recovery-log.js';
 import type { BackupDeps } from '../../src/backup/context.js';
 import { fillShop } from './shop-data.js';
 import { BIN, PEER, asPostgres, pgBackRest, postgresDir, type Peer } from './peer.js';
@@ -317,7 +318,7 @@ async function main(): Promise<void> {
           postgresDir(dir);
           m = await measure(
             'runuser',
-            peerRestoreScript(peer, dir, port, path.join(work, 'peer.log'), [
+            peerRestoreScript(peer, dir, port, path.join(work, `peer-${r}.log`), [
               '--type=time',
               `--target=${targetPeer}`,
               '--target-action=promote',
@@ -329,7 +330,8 @@ async function main(): Promise<void> {
             .trim()
             .split('\n')
             .map((x) => Number(x) / 1e6);
-          extra = `pgbackrest restore ${s(b! - a!)}, then start and recovery`;
+          const own = recoveryLogPhases(readFileSync(path.join(work, `peer-${r}.log`), 'utf8'));
+          extra = `pgbackrest restore ${s(b! - a!)}, then start and recovery: ${phasesOf(own, Object.keys(own))}`;
         }
         const n = await countTicks(port);
         stopServer(dir);
