@@ -10,11 +10,11 @@
  *      servers are polled the same way, every 20 ms), rounds alternating; both must hold exactly
  *      the rows committed up to T
  *   3. `safetynet restore-test` against the peer's restore + start + the same pg_amcheck
- *   4. RPO under steady writes (one insert every 100 ms): at a moment T both repositories are
- *      copied as they are; each copy is restored; RPO = T - newest commit present
+ *   4. RPO under steady writes (one insert every 100 ms): at three random moments T both
+ *      repositories are copied as they are; each copy is restored; RPO = T - newest commit present
  *   5. storage requests per hour of our WAL stream, under writes and idle
  *
- *   npx tsx bench/pg/pg-bench.ts [--mb 1024] [--rounds 3]
+ *   npx tsx bench/pg/pg-bench.ts [--mb 1024] [--rounds 3] [--idle-seconds 300]
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -430,15 +430,20 @@ async function main(): Promise<void> {
     const writesAlone = perHour(alone0, requests, 60_000);
     await setArchiveTimeout('60');
     await sleep(5000);
+    // Three moments T, one at a random point of each minute (pgBackRest's RPO depends on where T
+    // falls between two forced segment switches): both repositories are copied as they are at T by
+    // hard links, in milliseconds (both tools only ever add, rename and delete whole files).
     const before = { ...requests };
-    const windowMs = 50_000 + Math.floor(Math.random() * 10_000);
-    await sleep(windowMs);
-    const T = Date.now();
-    // Both repositories as they are at T: hard-linked copies take milliseconds (both tools only
-    // ever add, rename and delete whole files), so neither gains time while the other is copied.
-    execFileSync('cp', ['-al', path.join(work, 'sn-repo'), path.join(work, 'sn-copy')]);
-    execFileSync('cp', ['-al', peer.repo, path.join(work, 'pgbr-copy')]);
-    const underWrites = perHour(before, requests, windowMs);
+    const w0 = Date.now();
+    const moments: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      await sleep(w0 + k * 60_000 + Math.floor(Math.random() * 60_000) - Date.now());
+      moments.push(Date.now());
+      execFileSync('cp', ['-al', path.join(work, 'sn-repo'), path.join(work, `sn-copy-${k}`)]);
+      execFileSync('cp', ['-al', peer.repo, path.join(work, `pgbr-copy-${k}`)]);
+    }
+    await sleep(w0 + 180_000 - Date.now());
+    const underWrites = perHour(before, requests, Date.now() - w0);
     writing = false;
     await loop;
     await ticker.end();
@@ -454,74 +459,80 @@ async function main(): Promise<void> {
       `\nWAL stream requests: under writes (one insert every 100 ms) ${Math.round(writesAlone)}/h without archive_timeout, ${Math.round(underWrites)}/h with pgBackRest's archive_timeout = 60; ${count(tail, idle0)} in the 90 s after the last write; then ${count(idle0, requests)} in ${idleMs / 1000} s idle (${Math.round(idlePerHour)}/h)`,
     );
 
-    const copyCfg = path.join(work, 'copy.config.json');
-    writeFileSync(
-      copyCfg,
-      JSON.stringify({
-        ...raw,
-        backup: {
-          ...raw.backup,
-          repository: path.join(work, 'sn-copy'),
-          stateDir: path.join(work, 'copy-state'),
-        },
-      }),
-    );
-    const ourDir = path.join(work, 'rpo-ours');
-    const p1 = await freePort();
-    execFileSync(
-      process.execPath,
-      [
-        SAFETYNET_CLI,
-        '--config',
+    const rpo = { ours: [] as number[], peer: [] as number[] };
+    for (const [k, T] of moments.entries()) {
+      const copyCfg = path.join(work, `copy-${k}.config.json`);
+      writeFileSync(
         copyCfg,
+        JSON.stringify({
+          ...raw,
+          backup: {
+            ...raw.backup,
+            repository: path.join(work, `sn-copy-${k}`),
+            stateDir: path.join(work, `copy-state-${k}`),
+          },
+        }),
+      );
+      const ourDir = path.join(work, `rpo-ours-${k}`);
+      const p1 = await freePort();
+      execFileSync(
+        process.execPath,
+        [
+          SAFETYNET_CLI,
+          '--config',
+          copyCfg,
+          'restore',
+          'db',
+          '--to',
+          ourDir,
+          '--start',
+          '--port',
+          String(p1),
+          '--json',
+        ],
+        { stdio: 'ignore' },
+      );
+      rpo.ours.push(T - (await newestTick(p1)));
+      stopServer(ourDir);
+      rmSync(ourDir, { recursive: true, force: true });
+      const copyConf = path.join(work, `pgbackrest-copy-${k}.conf`);
+      writeFileSync(
+        copyConf,
+        execFileSync('sed', [`s#repo1-path=.*#repo1-path=${path.join(work, `pgbr-copy-${k}`)}#`, peer.conf]),
+      );
+      chmodSync(copyConf, 0o644);
+      const peerDir = path.join(work, `rpo-peer-${k}`);
+      postgresDir(peerDir);
+      asPostgres('pgbackrest', [
+        `--config=${copyConf}`,
+        '--stanza=shop',
+        `--pg1-path=${peerDir}`,
+        '--archive-mode=off',
         'restore',
-        'db',
-        '--to',
-        ourDir,
-        '--start',
-        '--port',
-        String(p1),
-        '--json',
-      ],
-      { stdio: 'ignore' },
-    );
-    const ourNewest = await newestTick(p1);
-    stopServer(ourDir);
-    const copyConf = path.join(work, 'pgbackrest-copy.conf');
-    writeFileSync(
-      copyConf,
-      execFileSync('sed', [`s#repo1-path=.*#repo1-path=${path.join(work, 'pgbr-copy')}#`, peer.conf]),
-    );
-    chmodSync(copyConf, 0o644);
-    const peerDir = path.join(work, 'rpo-peer');
-    postgresDir(peerDir);
-    asPostgres('pgbackrest', [
-      `--config=${copyConf}`,
-      '--stanza=shop',
-      `--pg1-path=${peerDir}`,
-      '--archive-mode=off',
-      'restore',
-    ]);
-    const p2 = await freePort();
-    asPostgres(`${BIN}/pg_ctl`, [
-      '-D',
-      peerDir,
-      '-l',
-      path.join(work, 'rpo-peer.log'),
-      '-W',
-      'start',
-      '-o',
-      `-p ${p2} -c unix_socket_directories=`,
-    ]);
-    await untilWritable(p2, performance.now());
-    const peerNewest = await newestTick(p2);
-    stopServer(peerDir);
+      ]);
+      const p2 = await freePort();
+      asPostgres(`${BIN}/pg_ctl`, [
+        '-D',
+        peerDir,
+        '-l',
+        path.join(work, `rpo-peer-${k}.log`),
+        '-W',
+        'start',
+        '-o',
+        `-p ${p2} -c unix_socket_directories=`,
+      ]);
+      await untilWritable(p2, performance.now());
+      rpo.peer.push(T - (await newestTick(p2)));
+      stopServer(peerDir);
+      rmSync(peerDir, { recursive: true, force: true });
+    }
+    note(`RPO at three moments: ours ${rpo.ours.map(s).join(', ')}; peer ${rpo.peer.map(s).join(', ')}`);
     rows.push(
       {
-        metric: 'RPO under steady writes',
+        metric: 'RPO under steady writes (median of 3 moments)',
         unit: 'ms',
-        ours: T - ourNewest,
-        peer: T - peerNewest,
+        ours: median(rpo.ours),
+        peer: median(rpo.peer),
         peerName: PEER,
       },
       {
