@@ -272,7 +272,9 @@ export async function countRows(
     } finally {
       await c.query('COMMIT').catch(() => {});
     }
-    await c.query('SELECT pg_current_xact_id()');
+    // A role that may not take an id (a standby, read-only settings) leaves the catch-up to wait
+    // for the server's next record, as it would without this.
+    await c.query('SELECT pg_current_xact_id()').catch(() => {});
     const walAfter = (await c.query<{ l: string }>('SELECT pg_current_wal_insert_lsn()::text l')).rows[0]!.l;
     return { tables: out, lsn, walAfter };
   });
