@@ -1,87 +1,68 @@
 /**
  * Issue 9 benchmark: a PostgreSQL 15 shop database (random ids, ~400-byte webhook JSON per
  * payment: not pgbench data, which compresses ~20×), safetynet against pgBackRest 2.45 in the same
- * run (zst level 1, AES-256-CBC, process-max=2, start-fast, archive_timeout=60):
- *   1. full/base backup: wall time and stored bytes
- *   2. restore + recovery until the server accepts writes
- *   3. RPO under steady writes (one insert every 100 ms): at a moment T both repositories are copied
- *      as they are; each copy is restored; RPO = T - newest commit present
- *   4. storage requests per hour of safetynet's WAL stream, under writes and idle
+ * run (zst level 1, AES-256-CBC, process-max=2, start-fast, archive_timeout=60), in the steady
+ * state a shop runs in: our WAL stream (as `serve` runs it) and pgBackRest's archive_command are
+ * running and caught up before anything is measured.
+ *   1. base backup, `--rounds` rounds alternating who goes first: wall, CPU of the tool, CPU the
+ *      database server spent meanwhile, stored bytes
+ *   2. restore + recovery to a point in time T until the server accepts writes (both restored
+ *      servers are polled the same way, every 20 ms), rounds alternating; both must hold exactly
+ *      the rows committed up to T
+ *   3. `safetynet restore-test` against the peer's restore + start + the same pg_amcheck
+ *   4. RPO under steady writes (one insert every 100 ms): at three random moments T both
+ *      repositories are copied as they are; each copy is restored; RPO = T - newest commit present
+ *   5. storage requests per hour of our WAL stream, under writes and idle
  *
- *   npx tsx bench/pg/pg-bench.ts [--mb 1024]
+ *   npx tsx bench/pg/pg-bench.ts [--mb 1024] [--rounds 3] [--idle-seconds 300]
  */
 import { execFileSync } from 'node:child_process';
-import { chownSync, mkdirSync, writeFileSync, rmSync, cpSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import pg from 'pg';
 import { createCluster, freePort, type TestCluster } from '../../test/backup/postgres/cluster.js';
-import { runSafetynetJson } from '../lib/safetynet.js';
+import { SAFETYNET_CLI } from '../lib/safetynet.js';
 import { appendResults, printTable, type Comparison } from '../lib/report.js';
 import { generateIdentity } from '../../src/backup/crypto/index.js';
 import { resolveConfig } from '../../src/config/index.js';
 import { depsFactory } from '../../test/helpers/backup-deps.js';
-import { WalStreamer } from '../../src/backup/sources/postgres/walstream.js';
+import { WalStreamer, listWal } from '../../src/backup/sources/postgres/walstream.js';
+import { recoveryLogPhases } from '../../src/backup/sources/postgres/recovery-log.js';
+import type { BackupDeps } from '../../src/backup/context.js';
+import { fillShop } from './shop-data.js';
+import { BIN, PEER, asPostgres, pgBackRest, postgresDir, type Peer } from './peer.js';
+import { measure, median, postmasterPid, untilWritable, type Measured } from './measure.js';
 
-const BIN = '/usr/lib/postgresql/15/bin';
-const PEER = 'pgBackRest 2.45';
-const mb = Number(process.argv[process.argv.indexOf('--mb') + 1] || 1024) || 1024;
+const arg = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) || dflt : dflt;
+};
+const mb = arg('--mb', 1024);
+const rounds = arg('--rounds', 3);
 
-const asPg = (cmd: string, args: string[]) =>
-  execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-const now = () => Number(process.hrtime.bigint() / 1000000n);
-const du = (dir: string) => Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const lastJson = (out: string) => JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
+const phasesOf = (j: Record<string, unknown>, keys: string[]) =>
+  keys
+    .filter((k) => typeof j[k] === 'number')
+    .map((k) => `${k.replace(/Ms$/, '')} ${s(j[k] as number)}`)
+    .join(', ');
 
-async function fill(c: TestCluster, orders: number): Promise<void> {
-  await c.query(`
-    CREATE TABLE products (id bigint PRIMARY KEY, name text, description text, price_cents int);
-    INSERT INTO products SELECT (random()*9e15)::bigint + g, 'product ' || g, repeat(md5(random()::text), 8), (random()*10000)::int FROM generate_series(1, 20000) g;
-    CREATE TABLE orders (id bigint PRIMARY KEY, email text, status text, total_cents int, created_at timestamptz, address text);
-    CREATE TABLE order_items (id bigserial PRIMARY KEY, order_id bigint, product_id bigint, qty int, price_cents int);
-    CREATE TABLE payments (id bigserial PRIMARY KEY, order_id bigint, raw jsonb);
-    CREATE TABLE inventory_movements (id bigserial PRIMARY KEY, product_id bigint, delta int, at timestamptz);
-    CREATE TABLE ticks (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp());`);
-  const batch = 100_000;
-  for (let done = 0; done < orders; done += batch) {
-    const n = Math.min(batch, orders - done);
-    await c.query(`
-      WITH o AS (
-        INSERT INTO orders SELECT (random()*9e15)::bigint * 1000 + (g % 1000), md5(random()::text) || '@example.com',
-          (ARRAY['new','paid','shipped','refunded'])[1 + (random()*3)::int], (random()*50000)::int,
-          now() - random() * interval '400 days', md5(random()::text) || ' ' || md5(random()::text) || ' Street 1, 10115 Berlin'
-        FROM generate_series(1, ${n}) g ON CONFLICT DO NOTHING RETURNING id)
-      , i AS (INSERT INTO order_items (order_id, product_id, qty, price_cents)
-          SELECT o.id, (random()*9e15)::bigint, 1 + (random()*3)::int, (random()*10000)::int FROM o, generate_series(1, 3))
-      , m AS (INSERT INTO inventory_movements (product_id, delta, at)
-          SELECT (random()*9e15)::bigint, -1, now() FROM o, generate_series(1, 3))
-      INSERT INTO payments (order_id, raw) SELECT o.id, jsonb_build_object('id', 'evt_' || md5(random()::text),
-          'object', 'event', 'type', 'payment_intent.succeeded', 'data', jsonb_build_object('amount', (random()*50000)::int,
-          'currency', 'eur', 'customer', 'cus_' || md5(random()::text), 'payment_method', 'pm_' || md5(random()::text),
-          'receipt_email', md5(random()::text) || '@example.com', 'metadata', jsonb_build_object('order', o.id::text, 'note', md5(random()::text)))) FROM o`);
-  }
-  await c.query(
-    'CREATE INDEX ON orders (created_at); CREATE INDEX ON order_items (order_id); CREATE INDEX ON payments (order_id)',
-  );
-  await c.query('VACUUM ANALYZE');
-}
-
-async function waitWritable(port: number, timeoutMs = 600_000): Promise<void> {
+/** Waits until both archives hold the segment completed now. */
+async function catchUp(cluster: TestCluster, deps: BackupDeps, timeoutMs = 900_000): Promise<void> {
+  const seg = (await cluster.query<{ w: string }>('SELECT pg_walfile_name(pg_switch_wal()) w'))[0]!.w;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    try {
-      const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'shop' });
-      await c.connect();
-      const r = (await c.query('SELECT pg_is_in_recovery() r')).rows[0].r as boolean;
-      await c.end();
-      if (!r) return;
-    } catch {
-      // starting
-    }
-    await new Promise((r) => setTimeout(r, 100));
+    const archived = (
+      await cluster.query<{ w: string | null }>('SELECT last_archived_wal w FROM pg_stat_archiver')
+    )[0]!.w;
+    // The stream may have started after that segment (its slot was made after the fill).
+    const ours = [...(await listWal(deps)).segments.keys()].some((k) => k >= seg);
+    if (ours && archived !== null && archived >= seg) return;
+    await sleep(1000);
   }
-  throw new Error('server did not become writable');
+  throw new Error(`the archives did not catch up to ${seg}`);
 }
 
 async function newestTick(port: number): Promise<number> {
@@ -92,39 +73,73 @@ async function newestTick(port: number): Promise<number> {
   return at.getTime();
 }
 
+async function countTicks(port: number): Promise<number> {
+  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'shop' });
+  await c.connect();
+  const n = Number((await c.query('SELECT count(*) n FROM ticks')).rows[0].n);
+  await c.end();
+  return n;
+}
+
+function stopServer(dir: string): void {
+  try {
+    asPostgres(`${BIN}/pg_ctl`, ['-D', dir, '-m', 'immediate', 'stop']);
+  } catch {
+    // not running
+  }
+}
+
+/** The peer's restore to `target` and a start, as one timed script (timestamps between steps). */
+function peerRestoreScript(peer: Peer, dir: string, port: number, log: string, target: string[]): string[] {
+  const q = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+  const restore = [
+    'pgbackrest',
+    ...peer.args('restore', [`--pg1-path=${dir}`, '--archive-mode=off', ...target]),
+  ];
+  const start = [
+    `${BIN}/pg_ctl`,
+    '-D',
+    dir,
+    '-l',
+    log,
+    '-W',
+    'start',
+    '-o',
+    `-p ${port} -c unix_socket_directories=`,
+  ];
+  const script = `date +%s%N; ${restore.map(q).join(' ')} && date +%s%N && ${start.map(q).join(' ')} >/dev/null`;
+  return ['-u', 'postgres', '--', 'sh', '-c', script];
+}
+
 async function main(): Promise<void> {
   const work = path.join('/tmp', `safetynet-pg-bench-${process.pid}`);
   rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true, mode: 0o755 });
-  const pgbrRepo = path.join(work, 'pgbackrest');
-  mkdirSync(pgbrRepo);
-  chownSync(
-    pgbrRepo,
-    Number(execFileSync('id', ['-u', 'postgres']).toString()),
-    Number(execFileSync('id', ['-g', 'postgres']).toString()),
-  );
-  const pgbrConf = path.join(work, 'pgbackrest.conf');
+  mkdirSync(work, { recursive: true });
+  chmodSync(work, 0o777);
+  const peer = pgBackRest(work);
   const cluster = await createCluster({
-    conf: `archive_mode = on\narchive_command = 'pgbackrest --config=${pgbrConf} --stanza=shop archive-push %p'\narchive_timeout = 60\nmax_wal_size = 4GB\nmax_slot_wal_keep_size = 10GB\nshared_buffers = 128MB`,
+    // fsync = on, as a shop runs (test clusters turn it off): restored servers inherit it, so
+    // both tools' restores end with durable files (pgBackRest syncs each file; so do we).
+    conf: `fsync = on\narchive_mode = on\narchive_command = '${peer.archiveCommand}'\narchive_timeout = 60\nmax_wal_size = 4GB\nmax_slot_wal_keep_size = 10GB\nshared_buffers = 128MB`,
   });
-  writeFileSync(
-    pgbrConf,
-    `[global]\nrepo1-path=${pgbrRepo}\nrepo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass=bench-pass-0123456789\ncompress-type=zst\ncompress-level=1\nprocess-max=2\nstart-fast=y\nlog-level-console=warn\nlog-path=${work}\nlock-path=${work}\n\n[shop]\npg1-path=${cluster.dataDir}\npg1-port=${cluster.port}\npg1-socket-path=${cluster.root}\n`,
-  );
-  execFileSync('chmod', ['644', pgbrConf]);
-  execFileSync('chmod', ['777', work]);
+  peer.configure({ dataDir: cluster.dataDir, port: cluster.port, socketDir: cluster.root });
   const rows: Comparison[] = [];
-  const push = rows.push.bind(rows);
-  rows.push = (...r: Comparison[]) => (r.forEach((x) => console.log(JSON.stringify(x))), push(...r));
+  const notes: string[] = [];
+  const note = (line: string) => {
+    notes.push(line);
+    console.log(line);
+  };
+  const ac = new AbortController();
+  let stream: Promise<void> | undefined;
+  let closeAll: (() => Promise<void>) | undefined;
   try {
-    const t0 = now();
-    await fill(cluster, Math.round(mb * 1100));
+    const t0 = Date.now();
+    await fillShop(cluster, Math.round(mb * 1100));
     const size = Number(
       (await cluster.query<{ s: string }>("SELECT pg_database_size('shop')::text s"))[0]!.s,
     );
-    console.log(`data: ${(size / 2 ** 20).toFixed(0)} MiB in ${((now() - t0) / 1000).toFixed(0)} s`);
+    note(`data: ${(size / 2 ** 20).toFixed(0)} MiB in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
-    // safetynet config
     const { identity, recipient } = generateIdentity();
     const idFile = path.join(work, 'identity.txt');
     writeFileSync(idFile, identity + '\n', { mode: 0o600 });
@@ -143,246 +158,412 @@ async function main(): Promise<void> {
     };
     const cfgFile = path.join(work, 'safetynet.config.json');
     writeFileSync(cfgFile, JSON.stringify(raw));
+    const cli = (args: string[]) => [SAFETYNET_CLI, '--config', cfgFile, ...args, '--json'];
+    asPostgres('pgbackrest', peer.args('stanza-create'));
 
-    asPg('pgbackrest', [`--config=${pgbrConf}`, '--stanza=shop', 'stanza-create']);
-    // 1. full backups, alternating order: peer, ours, ours, peer
-    const peerMs: number[] = [];
-    const ourMs: number[] = [];
-    const peerFull = () => {
-      const s = now();
-      asPg('pgbackrest', [`--config=${pgbrConf}`, '--stanza=shop', '--type=full', 'backup']);
-      peerMs.push(now() - s);
-    };
-    let stored = 0;
-    const ourFull = () => {
-      const r = runSafetynetJson(cfgFile, ['backup', 'db']);
-      ourMs.push(r.ms);
-      stored = Number(r.json.storedBytes);
-    };
-    peerFull();
-    ourFull();
-    const peerStored = du(path.join(pgbrRepo, 'backup')); // both fulls so far: 1
-    ourFull();
-    peerFull();
-    const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
-    rows.push({
-      metric: 'base backup wall time',
-      unit: 'ms',
-      ours: med(ourMs),
-      peer: med(peerMs),
-      peerName: PEER,
-      goalRatio: 1,
-    });
-    rows.push({
-      metric: 'stored bytes of one full',
-      unit: 'bytes',
-      ours: stored,
-      peer: peerStored,
-      peerName: PEER,
-      goalRatio: 1,
-    });
-
-    // 2. restore + recovery until writable
-    const peerDir = path.join(work, 'peer-restore');
-    const ourDir = path.join(work, 'our-restore');
-    const peerPort = await freePort();
-    const s = now();
-    mkdirSync(peerDir, { mode: 0o700 });
-    chownSync(
-      peerDir,
-      Number(execFileSync('id', ['-u', 'postgres']).toString()),
-      Number(execFileSync('id', ['-g', 'postgres']).toString()),
-    );
-    asPg('pgbackrest', [
-      `--config=${pgbrConf}`,
-      '--stanza=shop',
-      `--pg1-path=${peerDir}`,
-      '--archive-mode=off',
-      '--type=immediate',
-      '--target-action=promote',
-      'restore',
-    ]);
-    asPg(`${BIN}/pg_ctl`, [
-      '-D',
-      peerDir,
-      '-l',
-      path.join(work, 'peer.log'),
-      '-W',
-      'start',
-      '-o',
-      `-p ${peerPort} -c unix_socket_directories=`,
-    ]);
-    await waitWritable(peerPort);
-    const peerRestore = now() - s;
-    // The peer's half of a restore test: the same heap + index check on its restored server.
-    const a = now();
-    asPg(`${BIN}/pg_amcheck`, [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(peerPort),
-      '--install-missing',
-      '--heapallindexed',
-      '-d',
-      'shop',
-    ]);
-    const peerAmcheck = now() - a;
-    asPg(`${BIN}/pg_ctl`, ['-D', peerDir, '-m', 'immediate', 'stop']);
-    const ourPort = await freePort();
-    const r = runSafetynetJson(cfgFile, [
-      'restore',
-      'db',
-      '--to',
-      ourDir,
-      '--start',
-      '--port',
-      String(ourPort),
-    ]);
-    await waitWritable(ourPort);
-    asPg(`${BIN}/pg_ctl`, ['-D', ourDir, '-m', 'immediate', 'stop']);
-    rows.push({
-      metric: 'restore + recovery until writable',
-      unit: 'ms',
-      ours: r.ms,
-      peer: peerRestore,
-      peerName: PEER,
-      goalRatio: 1,
-    });
-    rmSync(peerDir, { recursive: true, force: true });
-    rmSync(ourDir, { recursive: true, force: true });
-
-    // 3. the restore test (restore into a scratch server + pg_verifybackup + pg_amcheck + row counts)
-    //    against the peer's restore + recovery + the same pg_amcheck (pgBackRest has no restore test).
-    const rt = runSafetynetJson(cfgFile, ['restore-test']);
-    if (rt.json.ok !== true) throw new Error(`restore test failed: ${JSON.stringify(rt.json.failed)}`);
-    rows.push({
-      metric: 'restore test (restore + recovery + amcheck [+ verifybackup, counts])',
-      unit: 'ms',
-      ours: rt.ms,
-      peer: peerRestore + peerAmcheck,
-      peerName: `${PEER} restore + pg_amcheck`,
-    });
-
-    // 3 + 4. RPO under steady writes, requests per hour
+    // The steady state: our stream in this process (as serve runs it; its requests are counted),
+    // pgBackRest's archive_command in the server; both caught up with the fill's WAL.
     const config = resolveConfig(raw, { file: cfgFile, baseDir: work, env: {} });
-    const { makeDeps, closeAll } = depsFactory(config);
-    const deps = await makeDeps();
-    let puts = 0;
-    let deletes = 0;
+    const factory = depsFactory(config);
+    closeAll = factory.closeAll;
+    const deps = await factory.makeDeps();
+    const requests = { put: 0, delete: 0, list: 0 };
     const st = deps.repo.storage;
     const put = st.put.bind(st);
     const del = st.delete.bind(st);
-    st.put = (k, b, o) => (k.startsWith('wal/') && puts++, put(k, b, o));
-    st.delete = (k) => (k.startsWith('wal/') && deletes++, del(k));
-    const ac = new AbortController();
-    const stream = new WalStreamer(deps, { signal: ac.signal, heartbeat: true }).run();
+    const list = st.list.bind(st);
+    st.put = (k, b, o) => (k.startsWith('wal/') && requests.put++, put(k, b, o));
+    st.delete = (k, o) => (k.startsWith('wal/') && requests.delete++, del(k, o));
+    st.list = (p) => (p.startsWith('wal/') && requests.list++, list(p));
+    stream = new WalStreamer(deps, { signal: ac.signal, heartbeat: true }).run();
+    const tc = Date.now();
+    await catchUp(cluster, deps);
+    note(`both archives caught up with the fill's WAL in ${((Date.now() - tc) / 1000).toFixed(0)} s`);
+    const serverPid = postmasterPid(cluster.dataDir);
+    const line = (who: string, m: Measured, extra = '') =>
+      note(
+        `  ${who.padEnd(4)} wall ${s(m.wallMs)}  cpu ${s(m.cpuMs)}  server cpu ${s(m.serverCpuMs)}  load ${m.load1}${extra ? `  ${extra}` : ''}`,
+      );
+
+    // 1. Base backups.
+    note(`\nbase backup, ${rounds} rounds alternating who goes first:`);
+    const bk = { ours: [] as Measured[], peer: [] as Measured[] };
+    let storedOurs = 0;
+    for (let r = 0; r < rounds; r++) {
+      for (const who of r % 2 ? (['ours', 'peer'] as const) : (['peer', 'ours'] as const)) {
+        if (who === 'peer') {
+          const m = await measure(
+            'runuser',
+            ['-u', 'postgres', '--', 'pgbackrest', ...peer.args('backup', ['--type=full'])],
+            { serverPid },
+          );
+          if (m.code !== 0) throw new Error(`pgbackrest backup failed: ${m.stderr}`);
+          bk.peer.push(m);
+          line('peer', m);
+        } else {
+          const m = await measure(process.execPath, cli(['backup', 'db']), { serverPid });
+          if (m.code !== 0) throw new Error(`safetynet backup db failed: ${m.stderr}`);
+          const j = lastJson(m.stdout);
+          storedOurs = Number(j.storedBytes);
+          bk.ours.push(m);
+          line('ours', m, phasesOf(j, ['checkpointMs', 'streamMs', 'countsMs', 'walMs', 'commitMs']));
+        }
+      }
+    }
+    const info = JSON.parse(asPostgres('pgbackrest', [...peer.args('info'), '--output=json'])) as {
+      backup: { info: { repository: { delta: number } } }[];
+    }[];
+    const storedPeer = info[0]!.backup[info[0]!.backup.length - 1]!.info.repository.delta;
+    const med = (a: Measured[], k: keyof Measured) => median(a.map((m) => m[k] as number));
+    rows.push(
+      {
+        metric: 'base backup wall (median)',
+        unit: 'ms',
+        ours: med(bk.ours, 'wallMs'),
+        peer: med(bk.peer, 'wallMs'),
+        peerName: PEER,
+        goalRatio: 1,
+      },
+      {
+        metric: 'base backup CPU of the tool (median)',
+        unit: 'ms',
+        ours: med(bk.ours, 'cpuMs'),
+        peer: med(bk.peer, 'cpuMs'),
+        peerName: PEER,
+      },
+      {
+        metric: 'base backup CPU of the database server (median)',
+        unit: 'ms',
+        ours: med(bk.ours, 'serverCpuMs'),
+        peer: med(bk.peer, 'serverCpuMs'),
+        peerName: PEER,
+      },
+      {
+        metric: 'stored bytes of one full',
+        unit: 'bytes',
+        ours: storedOurs,
+        peer: storedPeer,
+        peerName: PEER,
+        goalRatio: 1,
+      },
+    );
+
+    // 2. A point in time between commits; both archives hold it.
     const writer = new pg.Client({ connectionString: cluster.connectionString });
     await writer.connect();
-    await new Promise((r2) => setTimeout(r2, 5000));
+    let target = ''; // pgBackRest wants "YYYY-MM-DD HH:MM:SS.mmm+00"; we take ISO 8601
+    for (let i = 0; i < 20; i++) {
+      await writer.query('INSERT INTO ticks DEFAULT VALUES');
+      if (i === 9) {
+        await sleep(50);
+        target = (
+          await writer.query<{ t: string }>(
+            "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') t",
+          )
+        ).rows[0]!.t;
+        await sleep(50);
+      }
+      await sleep(100);
+    }
+    const targetIso = `${target.replace(' ', 'T')}Z`;
+    const targetPeer = `${target}+00`;
+    const expected = Number(
+      (await writer.query('SELECT count(*) n FROM ticks WHERE at <= $1', [targetIso])).rows[0].n,
+    );
+    await writer.end();
+    await catchUp(cluster, deps);
+
+    // 3. Restore + recovery to T until writable.
+    note(
+      `\nrestore + recovery to ${targetIso} until the server accepts writes, ${rounds} rounds alternating:`,
+    );
+    const rs = {
+      ours: [] as number[],
+      peer: [] as number[],
+      oursCpu: [] as number[],
+      peerCpu: [] as number[],
+    };
+    for (let r = 0; r < rounds; r++) {
+      for (const who of r % 2 ? (['ours', 'peer'] as const) : (['peer', 'ours'] as const)) {
+        const dir = path.join(work, `${who}-restore`);
+        const port = await freePort();
+        const watch = (since: number, signal: AbortSignal) => untilWritable(port, since, signal);
+        let m: Measured & { watched?: number };
+        let extra: string;
+        if (who === 'ours') {
+          mkdirSync(path.dirname(dir), { recursive: true });
+          m = await measure(
+            process.execPath,
+            cli(['restore', 'db', '--to', dir, '--at', targetIso, '--start', '--port', String(port)]),
+            { serverPid, watch },
+          );
+          if (m.code !== 0) throw new Error(`safetynet restore db failed: ${m.stderr}`);
+          const j = lastJson(m.stdout);
+          extra = `command ${s(m.wallMs)}: ${phasesOf(j.phases as Record<string, unknown>, [
+            'planMs',
+            'baseMs',
+            'walMs',
+            'configMs',
+            'serverStartMs',
+            'recoveryMs',
+            'readyMs',
+            'countsMs',
+            'pgStartupMs',
+            'pgRedoMs',
+            'pgEndRecoveryMs',
+            'pgCheckpointMs',
+            'pgOpenMs',
+          ])}`;
+        } else {
+          postgresDir(dir);
+          m = await measure(
+            'runuser',
+            peerRestoreScript(peer, dir, port, path.join(work, `peer-${r}.log`), [
+              '--type=time',
+              `--target=${targetPeer}`,
+              '--target-action=promote',
+            ]),
+            { serverPid, watch },
+          );
+          if (m.code !== 0) throw new Error(`pgbackrest restore failed: ${m.stderr}`);
+          const [a, b] = m.stdout
+            .trim()
+            .split('\n')
+            .map((x) => Number(x) / 1e6);
+          const own = recoveryLogPhases(readFileSync(path.join(work, `peer-${r}.log`), 'utf8'));
+          extra = `pgbackrest restore ${s(b! - a!)}, then start and recovery: ${phasesOf(own, Object.keys(own))}`;
+        }
+        const n = await countTicks(port);
+        stopServer(dir);
+        rmSync(dir, { recursive: true, force: true });
+        if (n !== expected)
+          throw new Error(`${who}'s restore to ${targetIso} holds ${n} ticks, expected ${expected}`);
+        rs[who].push(m.watched!);
+        rs[who === 'ours' ? 'oursCpu' : 'peerCpu'].push(m.cpuMs);
+        line(who, { ...m, wallMs: m.watched! }, extra);
+      }
+    }
+    rows.push(
+      {
+        metric: 'restore + recovery to T until writable (median)',
+        unit: 'ms',
+        ours: median(rs.ours),
+        peer: median(rs.peer),
+        peerName: PEER,
+        goalRatio: 1,
+      },
+      {
+        metric: 'restore CPU of the tool (median)',
+        unit: 'ms',
+        ours: median(rs.oursCpu),
+        peer: median(rs.peerCpu),
+        peerName: PEER,
+      },
+    );
+
+    // 4. The restore test against the peer's restore + start + the same pg_amcheck.
+    note('\nrestore test:');
+    const rt = await measure(process.execPath, cli(['restore-test']), { serverPid });
+    const rtj = lastJson(rt.stdout);
+    if (rtj.ok !== true) throw new Error(`restore test failed: ${JSON.stringify(rtj)}`);
+    line('ours', rt);
+    const pdir = path.join(work, 'peer-check');
+    postgresDir(pdir);
+    const pport = await freePort();
+    const amcheck = [
+      '--install-missing',
+      '--heapallindexed',
+      '-j',
+      '2',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(pport),
+      '-U',
+      'postgres',
+      '-d',
+      'shop',
+    ];
+    const script = peerRestoreScript(peer, pdir, pport, path.join(work, 'peer-check.log'), [
+      '--type=immediate',
+      '--target-action=promote',
+    ]);
+    script[script.length - 1] +=
+      `; until ${BIN}/psql -h 127.0.0.1 -p ${pport} -U postgres -d shop -Atc 'select not pg_is_in_recovery()' 2>/dev/null | grep -q t; do sleep 0.02; done; ${BIN}/pg_amcheck ${amcheck.join(' ')}`;
+    const pc = await measure('runuser', script, { serverPid });
+    stopServer(pdir);
+    rmSync(pdir, { recursive: true, force: true });
+    if (pc.code !== 0) throw new Error(`peer restore + pg_amcheck failed: ${pc.stderr}`);
+    line('peer', pc, 'restore + start + pg_amcheck --heapallindexed -j 2');
+    rows.push({
+      metric: 'restore test (restore + recovery + pg_verifybackup + amcheck + counts)',
+      unit: 'ms',
+      ours: rt.wallMs,
+      peer: pc.wallMs,
+      peerName: `${PEER} restore + pg_amcheck`,
+    });
+
+    // 5. RPO under steady writes, and our stream's storage requests.
+    const count = (a: typeof requests, b: typeof requests) =>
+      b.put - a.put + b.delete - a.delete + b.list - a.list;
+    const perHour = (a: typeof requests, b: typeof requests, ms: number) => (count(a, b) / ms) * 3_600_000;
+    const ticker = new pg.Client({ connectionString: cluster.connectionString });
+    await ticker.connect();
     let writing = true;
     const loop = (async () => {
       while (writing) {
-        await writer.query('INSERT INTO ticks DEFAULT VALUES');
-        await new Promise((r2) => setTimeout(r2, 100));
+        await ticker.query('INSERT INTO ticks DEFAULT VALUES');
+        await sleep(100);
       }
     })();
-    const putsBefore = puts;
-    const delsBefore = deletes;
-    const windowMs = 50_000 + Math.floor(Math.random() * 10_000);
-    await new Promise((r2) => setTimeout(r2, windowMs));
-    const T = Date.now();
-    cpSync(path.join(work, 'sn-repo'), path.join(work, 'sn-copy'), { recursive: true });
-    execFileSync('cp', ['-a', pgbrRepo, path.join(work, 'pgbr-copy')]);
-    const writeReqPerHour = ((puts - putsBefore + deletes - delsBefore) / windowMs) * 3_600_000;
+    // First without archive_timeout (a shop with safetynet alone): pgBackRest's 60 s forced segment
+    // switches close a mostly empty segment every minute, which we then store whole and whose
+    // pieces we delete.
+    const setArchiveTimeout = async (v: string) => {
+      await cluster.query(`ALTER SYSTEM SET archive_timeout = '${v}'`);
+      await cluster.query('SELECT pg_reload_conf()');
+    };
+    await setArchiveTimeout('0');
+    await sleep(5000);
+    const alone0 = { ...requests };
+    await sleep(60_000);
+    const writesAlone = perHour(alone0, requests, 60_000);
+    await setArchiveTimeout('60');
+    await sleep(5000);
+    // Three moments T, one at a random point of each minute (pgBackRest's RPO depends on where T
+    // falls between two forced segment switches): both repositories are copied as they are at T by
+    // hard links, in milliseconds (both tools only ever add, rename and delete whole files).
+    const before = { ...requests };
+    const w0 = Date.now();
+    const moments: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      await sleep(w0 + k * 60_000 + Math.floor(Math.random() * 60_000) - Date.now());
+      moments.push(Date.now());
+      execFileSync('cp', ['-al', path.join(work, 'sn-repo'), path.join(work, `sn-copy-${k}`)]);
+      execFileSync('cp', ['-al', peer.repo, path.join(work, `pgbr-copy-${k}`)]);
+    }
+    await sleep(w0 + 180_000 - Date.now());
+    const underWrites = perHour(before, requests, Date.now() - w0);
     writing = false;
     await loop;
-    await writer.end();
-    // idle: only the heartbeat writes
-    const idleP = puts;
-    const idleD = deletes;
-    await new Promise((r2) => setTimeout(r2, 60_000));
-    const idleReqPerHour = ((puts - idleP + deletes - idleD) / 60_000) * 3_600_000;
-    ac.abort();
-    await stream;
-    await closeAll();
+    await ticker.end();
+    // Idle: first the tail of the writes (the last heartbeat, the bgwriter's record, the forced
+    // segment switch), then a quiet window.
+    const tail = { ...requests };
+    await sleep(90_000);
+    const idle0 = { ...requests };
+    const idleMs = arg('--idle-seconds', 300) * 1000;
+    await sleep(idleMs);
+    const idlePerHour = perHour(idle0, requests, idleMs);
+    note(
+      `\nWAL stream requests: under writes (one insert every 100 ms) ${Math.round(writesAlone)}/h without archive_timeout, ${Math.round(underWrites)}/h with pgBackRest's archive_timeout = 60; ${count(tail, idle0)} in the 90 s after the last write; then ${count(idle0, requests)} in ${idleMs / 1000} s idle (${Math.round(idlePerHour)}/h)`,
+    );
 
-    const copyCfg = path.join(work, 'copy.config.json');
-    writeFileSync(
-      copyCfg,
-      JSON.stringify({
-        ...raw,
-        backup: {
-          ...raw.backup,
-          repository: path.join(work, 'sn-copy'),
-          stateDir: path.join(work, 'copy-state'),
-        },
-      }),
+    const rpo = { ours: [] as number[], peer: [] as number[] };
+    for (const [k, T] of moments.entries()) {
+      const copyCfg = path.join(work, `copy-${k}.config.json`);
+      writeFileSync(
+        copyCfg,
+        JSON.stringify({
+          ...raw,
+          backup: {
+            ...raw.backup,
+            repository: path.join(work, `sn-copy-${k}`),
+            stateDir: path.join(work, `copy-state-${k}`),
+          },
+        }),
+      );
+      const ourDir = path.join(work, `rpo-ours-${k}`);
+      const p1 = await freePort();
+      execFileSync(
+        process.execPath,
+        [
+          SAFETYNET_CLI,
+          '--config',
+          copyCfg,
+          'restore',
+          'db',
+          '--to',
+          ourDir,
+          '--start',
+          '--port',
+          String(p1),
+          '--json',
+        ],
+        { stdio: 'ignore' },
+      );
+      rpo.ours.push(T - (await newestTick(p1)));
+      stopServer(ourDir);
+      rmSync(ourDir, { recursive: true, force: true });
+      const copyConf = path.join(work, `pgbackrest-copy-${k}.conf`);
+      writeFileSync(
+        copyConf,
+        execFileSync('sed', [`s#repo1-path=.*#repo1-path=${path.join(work, `pgbr-copy-${k}`)}#`, peer.conf]),
+      );
+      chmodSync(copyConf, 0o644);
+      const peerDir = path.join(work, `rpo-peer-${k}`);
+      postgresDir(peerDir);
+      asPostgres('pgbackrest', [
+        `--config=${copyConf}`,
+        '--stanza=shop',
+        `--pg1-path=${peerDir}`,
+        '--archive-mode=off',
+        'restore',
+      ]);
+      const p2 = await freePort();
+      asPostgres(`${BIN}/pg_ctl`, [
+        '-D',
+        peerDir,
+        '-l',
+        path.join(work, `rpo-peer-${k}.log`),
+        '-W',
+        'start',
+        '-o',
+        `-p ${p2} -c unix_socket_directories=`,
+      ]);
+      await untilWritable(p2, performance.now());
+      rpo.peer.push(T - (await newestTick(p2)));
+      stopServer(peerDir);
+      rmSync(peerDir, { recursive: true, force: true });
+    }
+    note(`RPO at three moments: ours ${rpo.ours.map(s).join(', ')}; peer ${rpo.peer.map(s).join(', ')}`);
+    rows.push(
+      {
+        metric: 'RPO under steady writes (median of 3 moments)',
+        unit: 'ms',
+        ours: median(rpo.ours),
+        peer: median(rpo.peer),
+        peerName: PEER,
+      },
+      {
+        metric: 'WAL storage requests/hour, writes (no archive_timeout)',
+        unit: 'count',
+        ours: Math.round(writesAlone),
+        peer: NaN,
+        peerName: 'none (reported)',
+      },
+      {
+        metric: 'WAL storage requests/hour, writes (archive_timeout = 60)',
+        unit: 'count',
+        ours: Math.round(underWrites),
+        peer: NaN,
+        peerName: 'none (reported)',
+      },
+      {
+        metric: 'WAL storage requests/hour, idle',
+        unit: 'count',
+        ours: Math.round(idlePerHour),
+        peer: NaN,
+        peerName: 'none (reported)',
+      },
     );
-    const p1 = await freePort();
-    runSafetynetJson(copyCfg, ['restore', 'db', '--to', ourDir, '--start', '--port', String(p1)]);
-    const ourNewest = await newestTick(p1);
-    asPg(`${BIN}/pg_ctl`, ['-D', ourDir, '-m', 'immediate', 'stop']);
-    const copyConf = path.join(work, 'pgbackrest-copy.conf');
-    writeFileSync(
-      copyConf,
-      execFileSync('sed', [`s#repo1-path=.*#repo1-path=${path.join(work, 'pgbr-copy')}#`, pgbrConf]),
-    );
-    execFileSync('chmod', ['644', copyConf]);
-    mkdirSync(peerDir, { mode: 0o700 });
-    chownSync(
-      peerDir,
-      Number(execFileSync('id', ['-u', 'postgres']).toString()),
-      Number(execFileSync('id', ['-g', 'postgres']).toString()),
-    );
-    asPg('pgbackrest', [
-      `--config=${copyConf}`,
-      '--stanza=shop',
-      `--pg1-path=${peerDir}`,
-      '--archive-mode=off',
-      'restore',
-    ]);
-    const p2 = await freePort();
-    asPg(`${BIN}/pg_ctl`, [
-      '-D',
-      peerDir,
-      '-l',
-      path.join(work, 'peer2.log'),
-      '-W',
-      'start',
-      '-o',
-      `-p ${p2} -c unix_socket_directories=`,
-    ]);
-    await waitWritable(p2);
-    const peerNewest = await newestTick(p2);
-    asPg(`${BIN}/pg_ctl`, ['-D', peerDir, '-m', 'immediate', 'stop']);
-    rows.push({
-      metric: 'RPO under steady writes',
-      unit: 'ms',
-      ours: T - ourNewest,
-      peer: T - peerNewest,
-      peerName: PEER,
-    });
-    rows.push({
-      metric: 'WAL storage requests/hour, writes',
-      unit: 'count',
-      ours: Math.round(writeReqPerHour),
-      peer: NaN,
-      peerName: 'none (reported)',
-    });
-    rows.push({
-      metric: 'WAL storage requests/hour, idle',
-      unit: 'count',
-      ours: Math.round(idleReqPerHour),
-      peer: NaN,
-      peerName: 'none (reported)',
-    });
 
-    printTable(
-      `PostgreSQL ${(size / 2 ** 20).toFixed(0)} MiB shop database: safetynet vs pgBackRest 2.45`,
-      rows,
-    );
-    appendResults('pg', rows, { sizeBytes: size });
+    printTable(`PostgreSQL ${(size / 2 ** 20).toFixed(0)} MiB shop database: safetynet vs ${PEER}`, rows);
+    appendResults('pg', rows, { sizeBytes: size, rounds, notes });
   } finally {
+    ac.abort();
+    await stream?.catch(() => {});
+    await closeAll?.();
     await cluster.destroy();
     rmSync(work, { recursive: true, force: true });
   }

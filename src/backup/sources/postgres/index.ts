@@ -82,12 +82,12 @@ export const postgresSource: DatabaseSource = {
       check(
         'objects decrypt and match the manifest',
         true,
-        `${formatBytes(r.sizeBytes)} base backup, SHA-256 ${r.sha256}, ${r.walSegments} WAL segments`,
+        `${formatBytes(r.sizeBytes)} base backup (every part's size and SHA-256 as in the manifest), ${r.walSegments} WAL segments`,
       );
       check(
         'recovery reaches the backup time and the server accepts connections',
         true,
-        `recovered to ${m.database.countsLsn} in ${Math.round(r.phases.recoveryMs! / 100) / 10} s on port ${r.started!.port}`,
+        `recovered to ${m.database.countsLsn} in ${Math.round(((r.phases.serverStartMs ?? 0) + (r.phases.recoveryMs ?? 0) + (r.phases.readyMs ?? 0)) / 100) / 10} s on port ${r.started!.port}`,
       );
       const conn = clientConfig(pgc.connectionString);
       const amcheck = await runTool(pgTool(pgc, 'pg_amcheck'), [

@@ -30,8 +30,11 @@ export interface PostgresManifest {
     countsLsn: string;
     /** Bytes of the tar stream (the parts' plaintexts concatenated, in order). */
     tarBytes: number;
-    /** SHA-256 of the tar stream. */
-    sha256: string;
+    /**
+     * SHA-256 of the tar stream: written by earlier builds only (a sequential pass over every
+     * byte); restore checks it when present. Newer points rely on each part's `sealedSha256`.
+     */
+    sha256?: string;
   };
   parts: PartRecord[];
   durationMs: number;

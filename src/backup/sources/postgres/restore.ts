@@ -5,20 +5,22 @@
  * restored cluster can never push into our repository), owned by the OS user with mode 0700.
  * With `start`, the server is started and awaited until it is promoted and accepts connections.
  */
-import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { BackupDeps } from '../../context.js';
 import type { CatalogEntry } from '../../repo/types.js';
-import { mapLimit } from '../../repo/repository.js';
 import { IntegrityError, SafetynetError, UsageError } from '../../../errors.js';
 import type { DbRestoreOptions, DbRestoreResult } from '../types.js';
-import { forEachPartInOrder } from '../sqlite/restore.js';
 import type { PostgresManifest } from './manifest.js';
-import { runTool, spawnSupervised, commandFailed } from './tools.js';
+import { runTool } from './tools.js';
+import { fsyncDir } from '../../../util/fs.js';
+import { mapLimit } from '../../repo/repository.js';
+import { quoteTable } from './conn.js';
 import { listWal, pgConfig } from './walstream.js';
-import { parseSegmentName, segmentName, type WalListing } from './wal.js';
+import { parseSegmentName, segmentKey, segmentName, type WalListing } from './wal.js';
 import { startServer, type StartedServer } from './server.js';
+import { extractInWorkers, type WalFileJob } from './extract-pool.js';
+import { Phases } from './phases.js';
 
 export interface PgRestoreResult extends DbRestoreResult {
   walSegments: number;
@@ -110,6 +112,7 @@ export async function restorePostgres(
   const { repo, clock } = deps;
   const pgc = pgConfig(deps);
   const t0 = performance.now();
+  const phases = new Phases();
   await repo.requireConfig();
   await repo.identities();
   const target = path.resolve(opts.to);
@@ -137,49 +140,52 @@ export async function restorePostgres(
         { hint: 'restore another point (`safetynet backups list`) and run `safetynet verify`' },
       );
     }
-    const tBase = performance.now();
+    phases.lap('planMs');
     const walDir = path.join(target, 'pg_wal');
-    const [sha256] = await Promise.all([
-      extractBase(deps, manifest, target),
-      (async () => {
-        await fsp.mkdir(walDir, { recursive: true });
-        await fetchWal(deps, listing, plan.names, walDir, m.segSize);
-      })(),
-    ]);
-    if (sha256 !== m.sha256) {
-      throw new IntegrityError(
-        'E_RESTORE_CHECKSUM',
-        `the restored base backup does not match point ${point.id}: SHA-256 ${sha256}, expected ${m.sha256}`,
-        { hint: 'a stored object is damaged; run `safetynet verify --read-data` and restore another point' },
-      );
+    await fsp.mkdir(walDir, { recursive: true, mode: 0o700 });
+    const times = await extractInWorkers(
+      repo,
+      target,
+      point.id,
+      manifest.parts,
+      walJobs(listing, plan.names, walDir, m.segSize),
+    ).catch((err: unknown) => {
+      throw asSpaceError(err, target);
+    });
+    phases.add('baseMs', times.baseMs);
+    phases.add('walMs', times.walMs);
+    await syncDirectories(target); // the files are synced; their names must be too
+    phases.lap('filesMs');
+    if (internal.beforeStart) {
+      await internal.beforeStart(target);
+      phases.lap('beforeStartMs');
     }
-    const fetchMs = performance.now() - tBase;
-    await internal.beforeStart?.(target);
     await writeRecoveryConfig(target, opts, clock.now());
     await own(deps, target);
+    phases.lap('configMs');
 
     let started: StartedServer | undefined;
     let tables: Record<string, number> = {};
-    let recoveryMs = 0;
     if (opts.start) {
-      const tStart = performance.now();
       started = await startServer(deps, target, {
         ...(opts.port ? { port: opts.port } : {}),
         detached: !internal.supervised,
+        phases,
       });
-      recoveryMs = performance.now() - tStart;
+      // The server accepts writes from here on; the counts (the contract's proof of the restored
+      // rows) come after, as their own phase.
       tables = await countRestored(started, Object.keys(m.tables));
+      phases.lap('countsMs');
     }
     return {
       point,
       chain: [point.id],
       to: target,
       sizeBytes: m.tarBytes,
-      sha256,
       tables,
       expectedTables: m.tables,
       durationMs: Math.round(performance.now() - t0),
-      phases: { fetchAndWriteMs: Math.round(fetchMs), recoveryMs: Math.round(recoveryMs) },
+      phases: phases.ms,
       facts: {
         walSegments: plan.names.length,
         walGap: plan.gap,
@@ -236,50 +242,37 @@ async function reachableBy(user: string, dir: string): Promise<void> {
   }
 }
 
-/** Streams the base backup's parts (in order) into `tar -x`; returns the tar's SHA-256. */
-async function extractBase(deps: BackupDeps, manifest: PostgresManifest, target: string): Promise<string> {
-  const tar = spawnSupervised('tar', ['-x', '-f', '-', '-C', target], { stdin: true });
-  const stdin = tar.child.stdin!;
-  const hash = createHash('sha256');
-  let broken: Error | undefined;
-  stdin.on('error', (e) => (broken = e));
-  try {
-    await forEachPartInOrder(deps.repo, manifest, async (plain) => {
-      if (broken) throw broken;
-      hash.update(plain);
-      if (!stdin.write(plain)) await new Promise<void>((r) => stdin.once('drain', () => r()));
-    });
-  } catch (err) {
-    stdin.destroy();
-    await tar.stop(1000);
-    throw err;
-  }
-  stdin.end();
-  const { code, signal } = await tar.exited;
-  if (code !== 0) throw commandFailed(tar.command, code, signal, tar.stderr());
-  return hash.digest('hex');
+/** The WAL files to write: closed segments whole, open ones from their pieces over zeros. */
+function walJobs(listing: WalListing, names: string[], walDir: string, segSize: number): WalFileJob[] {
+  return names.map((name) => {
+    const seg = listing.segments.get(name);
+    const pieces = seg
+      ? [{ key: seg.key, start: 0 }]
+      : listing.pieces.get(name)!.map((p) => ({ key: p.info.key, start: p.start }));
+    return {
+      path: path.join(walDir, name),
+      size: segSize,
+      pieces,
+      ...(seg ? {} : { closedKey: segmentKey(name) }),
+    };
+  });
 }
 
-/** Fetches segments (4 at a time), assembling open segments from their pieces (zero-padded). */
-async function fetchWal(
-  deps: BackupDeps,
-  listing: WalListing,
-  names: string[],
-  walDir: string,
-  segSize: number,
-): Promise<void> {
-  const pool = await deps.repo.openPool();
-  const open = async (key: string) =>
-    (await pool.open(await deps.repo.storage.get(key), { name: key })).plain;
-  await mapLimit(names, 4, async (name) => {
-    let data: Buffer;
-    const seg = listing.segments.get(name);
-    if (seg) data = await open(seg.key);
-    else {
-      data = Buffer.alloc(segSize);
-      for (const p of listing.pieces.get(name)!) (await open(p.info.key)).copy(data, p.start);
-    }
-    await fsp.writeFile(path.join(walDir, name), data, { mode: 0o600 });
+/** fsyncs every directory under (and including) `root`, so the restored files' names are durable. */
+async function syncDirectories(root: string): Promise<void> {
+  const dirs = [root];
+  for (const e of await fsp.readdir(root, { recursive: true, withFileTypes: true })) {
+    if (e.isDirectory()) dirs.push(path.join(e.parentPath, e.name));
+  }
+  await mapLimit(dirs, 8, (d) => fsyncDir(d));
+}
+
+/** A full disk is E_NO_SPACE (environment), not a damaged backup. */
+function asSpaceError(err: unknown, dir: string): unknown {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') return err;
+  return new SafetynetError('E_NO_SPACE', `the disk holding ${dir} filled up during the restore`, {
+    hint: 'free some space or restore to another disk with --to (add --force to reuse the folder)',
+    cause: err,
   });
 }
 
@@ -328,20 +321,22 @@ async function own(deps: BackupDeps, target: string): Promise<void> {
   await fsp.chmod(target, 0o700);
 }
 
-/** Row counts of `tables` in a started restore. */
+/** Row counts of `tables` in a started restore, two tables at a time (one per core). */
 export async function countRestored(s: StartedServer, tables: string[]): Promise<Record<string, number>> {
-  const c = await s.client();
-  try {
-    const out: Record<string, number> = {};
-    for (const t of tables) {
-      const q = t
-        .split('.')
-        .map((p) => `"${p.replace(/"/g, '""')}"`)
-        .join('.');
-      out[t] = Number((await c.query<{ n: string }>(`SELECT count(*)::text n FROM ${q}`)).rows[0]!.n);
+  const out: Record<string, number> = {};
+  const queue = [...tables];
+  const counter = async () => {
+    if (queue.length === 0) return;
+    const c = await s.client();
+    try {
+      for (let t = queue.shift(); t !== undefined; t = queue.shift()) {
+        const r = await c.query<{ n: string }>(`SELECT count(*)::text n FROM ${quoteTable(t)}`);
+        out[t] = Number(r.rows[0]!.n);
+      }
+    } finally {
+      await c.end().catch(() => {});
     }
-    return out;
-  } finally {
-    await c.end().catch(() => {});
-  }
+  };
+  await Promise.all([counter(), counter()]);
+  return Object.fromEntries(tables.map((t) => [t, out[t]!]));
 }

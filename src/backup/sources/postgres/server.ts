@@ -4,7 +4,7 @@
  * --start`: the server is meant to outlive the command). Waits, bounded, until recovery has ended
  * (promoted) and the server accepts connections.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, promises as fsp } from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 import type pg from 'pg';
@@ -13,6 +13,8 @@ import { SafetynetError } from '../../../errors.js';
 import { connect } from './conn.js';
 import { pgTool, runTool, spawnSupervised } from './tools.js';
 import { pgConfig } from './walstream.js';
+import type { Phases } from './phases.js';
+import { recoveryLogPhases } from './recovery-log.js';
 
 export interface StartedServer {
   port: number;
@@ -53,7 +55,7 @@ function serverArgs(port: number): string[] {
 export async function startServer(
   deps: BackupDeps,
   dataDir: string,
-  opts: { port?: number; detached?: boolean; timeoutMs?: number } = {},
+  opts: { port?: number; detached?: boolean; timeoutMs?: number; phases?: Phases } = {},
 ): Promise<StartedServer> {
   const pgc = pgConfig(deps);
   const port = opts.port ?? (await freePort());
@@ -61,15 +63,23 @@ export async function startServer(
   const client = () => connect(pgc, { host: '127.0.0.1', port });
   let stop: () => Promise<void>;
   let pid = 0;
-  let exitedEarly: Promise<string> | undefined;
+  let died: () => string | undefined;
+  let serverLog: () => string;
   if (opts.detached) {
     const log = path.join(dataDir, 'safetynet-restore.log');
-    exitedEarly = watchDetached(dataDir, log);
+    serverLog = () => {
+      try {
+        return readFileSync(log, 'utf8');
+      } catch {
+        return '';
+      }
+    };
     await runTool(
       pgTool(pgc, 'pg_ctl'),
       ['start', '-D', dataDir, '-l', log, '-W', '-o', serverArgs(port).map(quoteOpt).join(' ')],
       { asUser: pgc.osUser, timeoutMs: 60_000 },
     );
+    died = detachedDeath(dataDir, log);
     stop = async () => {
       await runTool(pgTool(pgc, 'pg_ctl'), ['stop', '-D', dataDir, '-m', 'fast', '-w'], {
         asUser: pgc.osUser,
@@ -83,10 +93,13 @@ export async function startServer(
       onStderr: () => {},
     });
     pid = child.child.pid ?? 0;
-    exitedEarly = child.exited.then(({ code, signal }) => {
+    serverLog = () => child.stderr();
+    let why: string | undefined;
+    void child.exited.then(({ code, signal }) => {
       const out = child.stderr().trim().split('\n').slice(-8).join('\n');
-      return `postgres ${signal ? `was stopped by ${signal}` : `exited with code ${code}`}: ${out}`;
+      why = `postgres ${signal ? `was stopped by ${signal}` : `exited with code ${code}`}: ${out}`;
     });
+    died = () => why;
     stop = async () => {
       if (child.child.exitCode !== null || child.child.signalCode !== null) return;
       child.child.kill('SIGINT'); // fast shutdown
@@ -95,72 +108,122 @@ export async function startServer(
       clearTimeout(t);
     };
   }
+  opts.phases?.lap('serverStartMs');
   try {
-    await waitPromoted(client, timeoutMs, exitedEarly);
+    await waitPromoted(dataDir, client, timeoutMs, died, opts.phases);
   } catch (err) {
     await stop();
     throw err;
   }
+  // The server's own view of its start (replay, end-of-recovery checkpoint), beside ours.
+  if (opts.phases) for (const [k, v] of Object.entries(recoveryLogPhases(serverLog()))) opts.phases.add(k, v);
   return { port, pid, stop, client };
 }
 
-/** Resolves (with the log's tail) when a detached server's postmaster.pid disappears. */
-function watchDetached(dataDir: string, log: string): Promise<string> {
-  return new Promise((resolve) => {
-    const since = Date.now();
-    const t = setInterval(() => {
-      if (existsSync(path.join(dataDir, 'postmaster.pid'))) return;
-      if (Date.now() - since < 3000) return;
-      clearInterval(t);
-      let tail = '';
-      try {
-        tail = readFileSync(log, 'utf8').trim().split('\n').slice(-8).join('\n');
-      } catch {
-        // no log
-      }
-      resolve(`the server is not running: ${tail}`);
-    }, 250);
-    t.unref();
-  });
+/** The postmaster's status line in postmaster.pid: "starting", "standby", "ready", "stopping". */
+async function postmasterStatus(dataDir: string): Promise<string | 'missing' | 'unreadable'> {
+  try {
+    const lines = (await fsp.readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n');
+    return lines[7]?.trim() || 'starting';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unreadable';
+  }
+}
+
+/**
+ * A detached server has died when its postmaster.pid, once there, is gone (or never came within
+ * 10 s); the reason is the tail of its log.
+ */
+function detachedDeath(dataDir: string, log: string): () => string | undefined {
+  const since = Date.now();
+  let seen = false;
+  let why: string | undefined;
+  return () => {
+    if (why) return why;
+    if (existsSync(path.join(dataDir, 'postmaster.pid'))) {
+      seen = true;
+      return undefined;
+    }
+    if (!seen && Date.now() - since < 10_000) return undefined;
+    let tail = '';
+    try {
+      tail = readFileSync(log, 'utf8').trim().split('\n').slice(-8).join('\n');
+    } catch {
+      // no log
+    }
+    why = `the server is not running: ${tail}`;
+    return why;
+  };
 }
 
 function quoteOpt(a: string): string {
   return a.startsWith('-') ? a : `'${a.replace(/'/g, "'\\''")}'`;
 }
 
-/** Waits until the server accepts connections and is out of recovery. */
+/**
+ * Waits until the server is out of recovery and accepts connections. The postmaster writes
+ * "ready" into postmaster.pid the moment recovery (and promotion) has ended, so a 10 ms look at
+ * that file sees it at once, without a connection attempt every few hundred ms; one query then
+ * confirms it. Where the file cannot be read, connections are polled instead.
+ */
 async function waitPromoted(
+  dataDir: string,
   client: () => Promise<pg.Client>,
   timeoutMs: number,
-  exited: Promise<string> | undefined,
+  died: () => string | undefined,
+  phases: Phases | undefined,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let died: string | undefined;
-  void exited?.then((why) => (died = why));
-  let last = '';
+  let last = 'starting';
+  let byFile = true;
+  const fail = (why: string) =>
+    new SafetynetError('E_PG_RECOVERY', `the restored server stopped during recovery: ${why}`, {
+      hint: 'a recovery target after the newest stored WAL, or a WAL gap, ends recovery early; see the message above',
+    });
   while (Date.now() < deadline) {
-    if (died) {
-      throw new SafetynetError('E_PG_RECOVERY', `the restored server stopped during recovery: ${died}`, {
-        hint: 'a recovery target after the newest stored WAL, or a WAL gap, ends recovery early; see the message above',
-      });
+    const why = died();
+    if (why) throw fail(why);
+    if (byFile) {
+      const status = await postmasterStatus(dataDir);
+      if (status === 'ready') break;
+      if (status === 'unreadable') byFile = false;
+      else last = status === 'missing' ? 'starting' : status;
     }
+    if (!byFile && (await outOfRecovery(client).catch((e: Error) => void (last = e.message)))) break;
+    await sleep(byFile ? 10 : 50);
+  }
+  phases?.lap('recoveryMs');
+  // The status line comes first; the query proves it (a few tries while the socket opens).
+  while (Date.now() < deadline) {
+    const why = died();
+    if (why) throw fail(why);
     try {
-      const c = await client();
-      try {
-        const r = await c.query<{ r: boolean }>('SELECT pg_is_in_recovery() r');
-        if (!r.rows[0]!.r) return;
-        last = 'still in recovery';
-      } finally {
-        await c.end().catch(() => {});
+      if (await outOfRecovery(client)) {
+        phases?.lap('readyMs');
+        return;
       }
+      last = 'still in recovery';
     } catch (err) {
       last = (err as Error).message;
     }
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(10);
   }
   throw new SafetynetError(
     'E_PG_RECOVERY_TIMEOUT',
     `the restored server did not finish recovery within ${Math.round(timeoutMs / 1000)} s (${last})`,
     { hint: 'see the server log in the data directory; a large WAL backlog needs more time' },
   );
+}
+
+async function outOfRecovery(client: () => Promise<pg.Client>): Promise<boolean> {
+  const c = await client();
+  try {
+    return !(await c.query<{ r: boolean }>('SELECT pg_is_in_recovery() r')).rows[0]!.r;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }

@@ -48,8 +48,10 @@ export interface RunOptions {
   /** Called with each stderr line (the `backup` log). */
   onStderr?: (line: string) => void;
   stdio?: 'pipe' | 'ignore';
-  /** Give the child a stdin pipe (tar -x reads the base backup from it). */
+  /** Give the child a stdin pipe. */
   stdin?: boolean;
+  /** A program the command runs under (e.g. `stdbuf -o 1M`), left out of the command's name. */
+  via?: string[];
 }
 
 /** A supervised child: its process, collected stderr and a promise of its exit. */
@@ -69,7 +71,7 @@ export function spawnSupervised(cmd: string, args: string[], opts: RunOptions = 
   if (opts.asUser && process.getuid?.() === 0) {
     pre.push(`--reuid=${opts.asUser}`, `--regid=${opts.asUser}`, '--init-groups');
   }
-  const child = spawn('setpriv', [...pre, '--', cmd, ...args], {
+  const child = spawn('setpriv', [...pre, '--', ...(opts.via ?? []), cmd, ...args], {
     stdio: [opts.stdin ? 'pipe' : 'ignore', opts.stdio ?? 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
   });
@@ -110,6 +112,15 @@ export function spawnSupervised(cmd: string, args: string[], opts: RunOptions = 
     if (timer) clearTimeout(timer);
   });
   return { child, command, stderr: () => err, exited, stop };
+}
+
+/** The path of a program on PATH, if there is one. */
+export function findOnPath(name: string): string | undefined {
+  for (const d of (process.env.PATH ?? '').split(':').filter(Boolean)) {
+    const p = path.join(d, name);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
 }
 
 /** Runs a command to its end; E_PG_COMMAND (naming it, with its stderr) unless it exits 0. */

@@ -11,10 +11,19 @@ import * as path from 'node:path';
 import type { BackupDeps } from '../../context.js';
 import type { PostgresSourceConfig } from '../../../config/types.js';
 import { SafetynetError } from '../../../errors.js';
-import { connect, quoteTable, replicationArgs, withClient } from './conn.js';
+import { replicationArgs, withClient } from './conn.js';
+import { heartbeatLoop } from './heartbeat.js';
+import {
+  flushRequestPath,
+  flushRequested,
+  pendingFlush,
+  requestFlush,
+  streamStoredThrough,
+} from './flush-request.js';
 import { pgTool, spawnSupervised, type Supervised } from './tools.js';
 import {
   WAL_PREFIX,
+  formatLsn,
   historyKey,
   parseLsn,
   parseSegmentName,
@@ -114,7 +123,8 @@ export function coversRange(
  * A slot made just before a base backup reserves WAL from the last checkpoint; if that was long
  * ago, the backup's own checkpoint may invalidate it (max_slot_wal_keep_size). After the backup,
  * such a slot is made again — it then reserves from the backup's checkpoint — so the WAL the
- * backup needs is kept.
+ * backup needs is kept. A slot a running stream uses has moved past the backup's start because
+ * the stream already holds that WAL: the caller's check that the repository holds it decides.
  */
 export async function secureSlotFor(deps: BackupDeps, startLsn: string): Promise<void> {
   const pgc = pgConfig(deps);
@@ -130,6 +140,7 @@ export async function secureSlotFor(deps: BackupDeps, startLsn: string): Promise
     const ok = (x: typeof r) =>
       x && x.wal_status !== 'lost' && x.restart_lsn !== null && parseLsn(x.restart_lsn) <= parseLsn(startLsn);
     if (ok(r)) return;
+    if (r?.active && r.wal_status !== 'lost') return;
     if (r && !r.active) {
       await c.query('SELECT pg_drop_replication_slot($1)', [pgc.slot]);
       await deps.log.warn(`replication slot ${pgc.slot} had lost WAL (${r.wal_status}); made it again`, {
@@ -156,6 +167,8 @@ export interface StreamOptions {
   signal?: AbortSignal;
   /** Write heartbeat rows (continuous mode). */
   heartbeat?: boolean;
+  /** Called after each heartbeat decision: true when a row was written (tests). */
+  onHeartbeat?: (wrote: boolean) => void;
 }
 
 /** Streams WAL into the repository until `signal` aborts (or `endpos` is stored). */
@@ -175,6 +188,10 @@ export class WalStreamer {
   };
   private segSize = 16 * 1024 * 1024;
   private stopping = false;
+  /** End of the newest WAL this stream stored. */
+  private storedThrough = 0n;
+  /** The upload pass running now: passes never overlap (the loop, a reset, the last pass). */
+  private uploading: Promise<void> = Promise.resolve();
 
   constructor(deps: BackupDeps, opts: StreamOptions = {}) {
     this.deps = deps;
@@ -200,7 +217,14 @@ export class WalStreamer {
     await this.loadUploadedPieces();
     const uploader = this.uploadLoop();
     const heartbeat =
-      this.opts.heartbeat && pgc.heartbeatSeconds > 0 ? this.heartbeatLoop() : Promise.resolve();
+      this.opts.heartbeat && pgc.heartbeatSeconds > 0
+        ? heartbeatLoop(deps, {
+            ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+            stopping: () => this.stopped(),
+            sleep: (ms) => sleep(ms, this.opts.signal, () => this.stopping),
+            ...(this.opts.onHeartbeat ? { onBeat: this.opts.onHeartbeat } : {}),
+          })
+        : Promise.resolve();
     let backoff = 1000;
     try {
       while (!this.stopped()) {
@@ -269,7 +293,10 @@ export class WalStreamer {
       '--no-loop',
       ...replicationArgs(pgc),
     ];
-    if (this.opts.endpos) args.push('--endpos', this.opts.endpos);
+    // pg_receivewal stops only once it has received WAL *past* --endpos; when the server then
+    // writes nothing (an idle shop), it would wait for the next record (the bgwriter's, up to
+    // 15 s, or minutes). One byte earlier makes it stop as soon as it holds WAL through endpos.
+    if (this.opts.endpos) args.push('--endpos', formatLsn(parseLsn(this.opts.endpos) - 1n));
     this.child = spawnSupervised(pgTool(pgc, 'pg_receivewal'), args, {
       ...(this.opts.signal ? { signal: this.opts.signal } : {}),
       onStderr: (line) => void this.deps.log.warn(`pg_receivewal: ${line}`, { details: { slot: pgc.slot } }),
@@ -283,16 +310,18 @@ export class WalStreamer {
 
   private async uploadLoop(): Promise<void> {
     const interval = pgConfig(this.deps).walUploadSeconds * 1000;
+    let asked: bigint | undefined;
     while (!this.stopped()) {
-      await sleep(
-        this.opts.endpos ? Math.min(interval, 1000) : interval,
-        this.opts.signal,
-        () => this.stopping,
-      );
+      // A base backup's flush request (flush-request.ts) wakes the loop early; while one is not
+      // met yet (pg_receivewal is still receiving that WAL), look again in 100 ms.
+      const wait = asked !== undefined ? 100 : this.opts.endpos ? Math.min(interval, 1000) : interval;
+      await sleep(wait, this.opts.signal, () => this.stopping || flushRequested(this.deps));
       if (this.stopped()) break;
       try {
         await this.uploadOnce();
+        asked = await pendingFlush(this.deps, this.storedThrough);
       } catch (err) {
+        asked = undefined;
         this.state.lastError = `upload failed: ${(err as Error).message}`;
         await this.deps.logger.error(err, {
           category: 'backup',
@@ -300,42 +329,6 @@ export class WalStreamer {
         });
       }
     }
-  }
-
-  private async heartbeatLoop(): Promise<void> {
-    const pgc = pgConfig(this.deps);
-    const table = quoteTable(pgc.heartbeatTable);
-    let client: Awaited<ReturnType<typeof connect>> | undefined;
-    let failing = false;
-    while (!this.stopped()) {
-      try {
-        client ??= await connect(pgc);
-        const upsert = `INSERT INTO ${table} (id, at) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = now()`;
-        try {
-          await client.query(upsert);
-        } catch (err) {
-          // Only a missing table is made here (a role without CREATE on the schema can still beat).
-          if ((err as { code?: string }).code !== '42P01') throw err;
-          await client.query(
-            `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, at timestamptz NOT NULL)`,
-          );
-          await client.query(upsert);
-        }
-        failing = false;
-      } catch (err) {
-        await client?.end().catch(() => {});
-        client = undefined;
-        // Once per failure streak, not every few seconds.
-        if (!failing)
-          await this.deps.log.warn(
-            `heartbeat row could not be written: ${(err as Error).message} (create ${pgc.heartbeatTable} (id int primary key, at timestamptz not null) and grant the role INSERT, UPDATE on it, or set database.heartbeatSeconds to 0)`,
-            { details: { table: pgc.heartbeatTable } },
-          );
-        failing = true;
-      }
-      await sleep(pgc.heartbeatSeconds * 1000, this.opts.signal, () => this.stopping);
-    }
-    await client?.end().catch(() => {});
   }
 
   /** Learns which pieces of open segments are already stored (after a restart). */
@@ -346,10 +339,21 @@ export class WalStreamer {
       this.uploadedEnd.set(name, end);
     }
     for (const name of listing.segments.keys()) this.uploadedEnd.set(name, this.segSize);
+    for (const [name, end] of this.uploadedEnd) {
+      const seg = parseSegmentName(name, this.segSize);
+      const lsn = seg ? seg.segNo * BigInt(this.segSize) + BigInt(end) : 0n;
+      if (lsn > this.storedThrough) this.storedThrough = lsn;
+    }
   }
 
   /** One pass over the spool folder: closed segments, the open segment's new bytes, history files. */
-  async uploadOnce(): Promise<void> {
+  uploadOnce(): Promise<void> {
+    const pass = this.uploading.catch(() => {}).then(() => this.uploadPass());
+    this.uploading = pass;
+    return pass;
+  }
+
+  private async uploadPass(): Promise<void> {
     const dir = spoolDir(this.deps);
     const names = (await fsp.readdir(dir).catch(() => [] as string[])).sort();
     for (const n of names) {
@@ -399,10 +403,11 @@ export class WalStreamer {
     if (segment) {
       const seg = parseSegmentName(segment, this.segSize)!;
       const lsn = seg.segNo * BigInt(this.segSize) + BigInt(endOffset);
+      if (lsn > this.storedThrough) this.storedThrough = lsn;
       this.state.lastUpload = {
         key,
         at: new Date(this.deps.clock.now()).toISOString(),
-        lsn: `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`,
+        lsn: formatLsn(lsn),
       };
       await this.writeState();
     }
@@ -435,8 +440,10 @@ export function writtenLength(buf: Buffer): number {
 }
 
 /**
- * Makes sure the repository holds WAL through `lsn`: when another process streams on the slot,
- * waits (bounded) for its upload; otherwise runs a one-shot pg_receivewal to that point.
+ * Makes sure the repository holds WAL through `lsn` and at least a byte of the record after it
+ * (recovery to an LSN target reads that record; `coversLsn` asks for it): when another process
+ * streams on the slot, asks it to store that now and waits (bounded); otherwise runs a one-shot
+ * pg_receivewal through `endpos`, which the caller sets past a record it made after `lsn`.
  */
 export async function ensureWalThrough(
   deps: BackupDeps,
@@ -445,6 +452,7 @@ export async function ensureWalThrough(
   lsn: string,
   segSize: number,
   signal?: AbortSignal,
+  endpos?: string,
 ): Promise<'streamed' | 'caught-up'> {
   const pgc = pgConfig(deps);
   const target = parseLsn(lsn);
@@ -452,10 +460,21 @@ export async function ensureWalThrough(
   await secureSlotFor(deps, fromLsn);
   const slot = await ensureSlot(deps);
   if (slot.active) {
-    const deadline = Date.now() + (pgc.walUploadSeconds * 3 + 60) * 1000;
-    while (Date.now() < deadline) {
-      if (coversRange(await listWal(deps), timeline, from, target, segSize)) return 'streamed';
-      await sleep(1000, signal);
+    // Ask the stream to store it now; watch its (local) state file, confirm with one listing.
+    await requestFlush(deps, target + 1n);
+    try {
+      const deadline = Date.now() + (pgc.walUploadSeconds * 3 + 60) * 1000;
+      let listAt = Date.now();
+      while (Date.now() < deadline) {
+        const stored = await streamStoredThrough(streamStatePath(deps));
+        if ((stored !== undefined && stored > target) || Date.now() >= listAt) {
+          if (coversRange(await listWal(deps), timeline, from, target, segSize)) return 'streamed';
+          listAt = Date.now() + 2000;
+        }
+        await sleep(100, signal);
+      }
+    } finally {
+      await fsp.rm(flushRequestPath(deps), { force: true });
     }
     throw new SafetynetError(
       'E_WAL_NOT_STORED',
@@ -463,7 +482,8 @@ export async function ensureWalThrough(
       { hint: 'check the backup log for WAL stream errors (`safetynet status`), then run the backup again' },
     );
   }
-  await new WalStreamer(deps, { endpos: lsn, ...(signal ? { signal } : {}) }).run();
+  const through = endpos && parseLsn(endpos) > target ? endpos : formatLsn(target + 1n);
+  await new WalStreamer(deps, { endpos: through, ...(signal ? { signal } : {}) }).run();
   if (!coversRange(await listWal(deps), timeline, from, target, segSize)) {
     throw new SafetynetError(
       'E_WAL_NOT_STORED',

@@ -1,0 +1,125 @@
+/**
+ * The WAL stream and base backups together, on a real PostgreSQL 15 cluster: a base backup taken
+ * while the stream runs (the slot has moved past the backup's start because the stream already
+ * holds that WAL) gets its WAL from the stream and passes a restore test recovered to the LSN of
+ * its row counts; the heartbeat follows writes and stays silent while the shop is idle.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmodSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { backupDatabase } from '../../../src/backup/database.js';
+import { WalStreamer } from '../../../src/backup/sources/postgres/walstream.js';
+import { runRestoreTest } from '../../../src/backup/restore-test.js';
+import { createCluster, createShopSchema, type TestCluster } from './cluster.js';
+import { useTestEnvs } from '../env.js';
+
+const env = useTestEnvs();
+let cluster: TestCluster;
+
+beforeAll(async () => {
+  cluster = await createCluster();
+  await createShopSchema(cluster, 3000);
+}, 120_000);
+afterAll(async () => {
+  await cluster?.destroy();
+});
+
+async function pgEnv(extra: Record<string, unknown> = {}) {
+  const e = await env({
+    database: {
+      type: 'postgres',
+      connectionString: cluster.connectionString,
+      slot: `s_${Math.random().toString(36).slice(2, 8)}`,
+      tables: ['customers', 'orders', 'payments'],
+      ...extra,
+    },
+  });
+  chmodSync(e.dir, 0o755);
+  return e;
+}
+
+describe('the WAL stream beside base backups', () => {
+  it('a base backup while the stream runs gets its WAL from the stream, and its restore test passes', async () => {
+    // A long upload interval: the backup must not wait for the stream's next tick.
+    const e = await pgEnv({ walUploadSeconds: 30, heartbeatSeconds: 0 });
+    const ac = new AbortController();
+    const running = new WalStreamer(e.deps, { signal: ac.signal }).run();
+    try {
+      await new Promise((r) => setTimeout(r, 1500)); // pg_receivewal is streaming
+      let n = 0;
+      const writer = setInterval(() => {
+        n++;
+        void cluster
+          .query(
+            `INSERT INTO orders (id, customer_id, status, total_cents) VALUES (${700000 + n}, 1, 'w', 1)`,
+          )
+          .catch(() => {});
+      }, 20);
+      const b = await backupDatabase(e.deps, { mode: 'full' }).finally(() => clearInterval(writer));
+      expect(b.facts.wal).toBe('streamed');
+      const rt = await runRestoreTest(e.deps);
+      expect(rt.checks.filter((c) => !c.ok)).toEqual([]);
+      expect(rt.ok).toBe(true);
+    } finally {
+      ac.abort();
+      await running;
+    }
+  }, 120_000);
+
+  it('a base backup stopped while pg_basebackup streams leaves no point and no pg_basebackup behind', async () => {
+    const e = await pgEnv({ heartbeatSeconds: 0 });
+    const ac = new AbortController();
+    // Stop it when the first 8 MiB part arrives: pg_basebackup is still sending the rest.
+    const deps = {
+      ...e.deps,
+      progress: { start: () => {}, advance: () => ac.abort(), done: () => {} },
+    };
+    const err = await backupDatabase(deps, { mode: 'full', signal: ac.signal }).catch((x: unknown) => x);
+    expect((err as { code?: string }).code).toBe('E_ABORTED');
+    expect((await e.deps.repo.listPoints()).filter((p) => p.source === 'db')).toEqual([]);
+    const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.includes('pg_basebackup') && l.includes(String(cluster.port)));
+    expect(left).toEqual([]);
+  }, 120_000);
+
+  it('the heartbeat beats after writes and not while the shop is idle', async () => {
+    const e = await pgEnv({ walUploadSeconds: 1, heartbeatSeconds: 1 });
+    const beats: boolean[] = [];
+    const waitBeats = async (n: number) => {
+      const want = beats.length + n;
+      const deadline = Date.now() + 60_000;
+      while (beats.length < want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    };
+    const ac = new AbortController();
+    const running = new WalStreamer(e.deps, {
+      signal: ac.signal,
+      heartbeat: true,
+      onHeartbeat: (wrote) => beats.push(wrote),
+    }).run();
+    try {
+      await waitBeats(1);
+      expect(beats[0]).toBe(true); // the first one always
+      await waitBeats(4);
+      // Nobody wrote: most decisions were to stay silent (autovacuum's analyze may take an id once).
+      expect(beats.slice(1).filter((w) => !w).length).toBeGreaterThanOrEqual(3);
+      await cluster.query(
+        "INSERT INTO orders (id, customer_id, status, total_cents) VALUES (710001, 1, 'w', 1)",
+      );
+      const i = beats.length;
+      await waitBeats(2); // one decision may have been under way during the insert
+      expect(beats.slice(i)).toContain(true);
+      const lastBeat = Number(
+        (
+          await cluster.query<{ t: string }>(
+            'SELECT extract(epoch FROM at) * 1000 AS t FROM safetynet_heartbeat',
+          )
+        )[0]!.t,
+      );
+      expect(lastBeat).toBeGreaterThan(Date.now() - 10_000);
+    } finally {
+      ac.abort();
+      await running;
+    }
+  }, 120_000);
+});
