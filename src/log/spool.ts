@@ -101,6 +101,11 @@ export class Spool {
     return `spool-${stamp}-${this.host}-${this.pid}-${token}-${randomBytes(4).toString('hex')}${ext}`;
   }
 
+  /** A new name for writeComplete (decided ahead when the store must know it, see BatchMark). */
+  completeName(): string {
+    return this.newName('.ndjson', ORPHAN_TOKEN);
+  }
+
   /**
    * Appends rows as NDJSON and fsyncs. Returns the file and the line number of the first row.
    * Throws when the spool cannot be written either (the caller keeps the rows and retries).
@@ -140,11 +145,11 @@ export class Spool {
 
   /**
    * Writes `rows` as a complete, immutable spool file (temp name, fsync, rename), for entries that
-   * arrive when no writer runs any more (logged after close). Any logger may replay it at once.
+   * arrive when no writer runs any more (logged after close), or a batch whose append may have
+   * committed (`name` is then its BatchMark's file). Any logger may replay it at once.
    */
-  writeComplete(rows: AppendRow[]): { file: string; firstLine: number } {
+  writeComplete(rows: AppendRow[], name = this.completeName()): { file: string; firstLine: number } {
     mkdirSync(this.dir, { recursive: true });
-    const name = this.newName('.ndjson', ORPHAN_TOKEN);
     const tmp = path.join(this.dir, `.${name}.tmp`);
     let text = '';
     for (const r of rows) text += JSON.stringify(r) + '\n';

@@ -21,6 +21,7 @@ import {
   type AppendOptions,
   type AppendResult,
   type AppendRow,
+  type BatchMark,
   type ChainAhead,
   type LogStore,
 } from './store/types.js';
@@ -78,6 +79,11 @@ export class WriterCore {
     this.where = describeStore(options.store);
   }
 
+  /** Why the spool last refused entries; null once it took some again. */
+  private spoolRefused: string | null = null;
+  /** The BatchMark file of the last direct append that committed: forgotten by the next one. */
+  private lastBatchMark: string | undefined;
+
   /** True while the store is reachable and nothing waits in the spool. */
   get healthy(): boolean {
     return this.store !== null && !this.spoolPending;
@@ -94,29 +100,51 @@ export class WriterCore {
    */
   async write(rows: AppendRow[], ahead?: ChainAhead): Promise<WriteOutcome> {
     if (!this.healthy) await this.recover(false);
+    let unsure: string | undefined;
     if (this.healthy) {
+      const store = this.store!;
+      const batch = store.capabilities.unsureCommits ? this.nextBatchMark() : undefined;
       try {
-        const r = await this.store!.append(rows, appendOptions(ahead));
+        const r = await store.append(rows, {
+          ...appendOptions(ahead),
+          ...(batch ? { batchMark: batch } : {}),
+        });
+        if (batch) this.lastBatchMark = batch.file;
         this.mirror(rows, (i) => String(r.firstId + i));
         return r.chain
           ? { kind: 'store', firstId: r.firstId, chain: r.chain }
           : { kind: 'store', firstId: r.firstId };
       } catch (err) {
         this.markDown(err);
+        unsure = batch?.file;
       }
     }
+    // The spool refused too (disk full): try it again only when the store's next retry is due,
+    // so a writer holding entries does not encode them anew for every attempt.
+    if (this.spoolRefused !== null && !unsure && Date.now() < this.nextAttempt)
+      return { kind: 'failed', error: this.spoolRefused };
     try {
-      const s = this.spool.append(rows);
+      // A batch the store may have committed goes to the file its mark names: replay stores it
+      // only if the mark is not there (it never went in).
+      const s = unsure ? this.spool.writeComplete(rows, unsure) : this.spool.append(rows);
+      this.spoolRefused = null;
       this.spoolPending = true;
       this.mirror(rows, (i) => `spool:${s.file}:${s.firstLine + i}`);
       return { kind: 'spool', file: s.file, firstLine: s.firstLine };
     } catch (err) {
       const msg = errText(err);
+      this.spoolRefused = msg;
       this.options.notify(
         `safetynet: cannot write the log spool in ${this.options.spoolDir} either (${msg}); keeping entries in memory`,
       );
       return { kind: 'failed', error: msg };
     }
+  }
+
+  /** A fresh BatchMark, forgetting the previous committed one's. */
+  private nextBatchMark(): BatchMark {
+    const file = this.spool.completeName();
+    return this.lastBatchMark ? { file, forget: this.lastBatchMark } : { file };
   }
 
   /**
@@ -214,6 +242,8 @@ export class WriterCore {
     const store = this.store;
     this.store = null;
     if (store) {
+      if (this.lastBatchMark) await store.forgetSpool(this.lastBatchMark).catch(() => {});
+      this.lastBatchMark = undefined;
       try {
         // Leave the text index caught up for the next reader (bounded: closing must stay quick;
         // searches cover a remaining tail and the next writer finishes the job).

@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createLogger } from '../../src/log/index.js';
 import { retentionCutoffs } from '../../src/log/retention.js';
@@ -14,6 +14,7 @@ import { PostgresLogStore } from '../../src/log/store/pg-store.js';
 import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
 import type { AppendRow } from '../../src/log/store/types.js';
 import { runCli } from '../helpers/cli.js';
+import { LossyProxy } from '../helpers/lossy-proxy.js';
 import { TestCluster, freshDatabase } from '../helpers/pg.js';
 import { tempDir } from '../helpers/tmp.js';
 import { startChild } from './child.js';
@@ -114,6 +115,43 @@ describe('logger on PostgreSQL', () => {
     const msgs = (await rows(cluster.url)).map((r) => r.message);
     expect(msgs).toEqual(Array.from({ length: 600 }, (_, i) => `p${i}`));
     expect((await verify(cluster.url)).ok).toBe(true);
+  });
+
+  it('the answer to COMMIT lost: the batch spools, and replay finds it stored and stores nothing twice', async () => {
+    const url = await freshDatabase();
+    const proxy = await LossyProxy.start({ host: '127.0.0.1', port: Number(new URL(url).port || 5432) });
+    try {
+      const viaProxy = new URL(url);
+      viaProxy.port = String(proxy.port);
+      const spool = path.join(tempDir(), 'spool');
+      const notes: string[] = [];
+      const log = await createLogger({
+        storePath: '',
+        store: { type: 'postgres', path: '', connectionString: viaProxy.toString() },
+        spoolDir: spool,
+        retryMs: 100,
+        notify: (t) => notes.push(t),
+      });
+      expect(await log.order.info('before')).toMatch(/^\d+$/);
+      proxy.loseNextCommitReply();
+      // Committed by the server, but the logger never heard so: it keeps the entry in its spool.
+      expect(await log.payment.info('unsure')).toMatch(/^spool:/);
+      expect(proxy.lost).toBe(1);
+      expect(await log.order.info('after')).toBeTruthy();
+      await log.close();
+      expect(notes.join('\n')).toMatch(/writable again/);
+      expect((await rows(url)).map((r) => r.message)).toEqual(['before', 'unsure', 'after']);
+      expect(readdirSync(spool).filter((f) => f.startsWith('spool-'))).toEqual([]);
+      // Only the newest batch's mark may remain while a writer runs; none after it closed.
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      const marks = (await c.query('SELECT file FROM safetynet_log.spool_offsets')).rows;
+      await c.end();
+      expect(marks).toEqual([]);
+      expect((await verify(url)).ok).toBe(true);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('connections cut mid-batch: every entry arrives exactly once', async () => {

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { SafetynetError } from '../../src/errors.js';
 import { retentionCutoffs } from '../../src/log/retention.js';
-import type { AppendRow, LogStore } from '../../src/log/store/types.js';
+import { SPOOL_FILE_STORED, type AppendRow, type LogStore } from '../../src/log/store/types.js';
 import type { LogEntry, LogFilter } from '../../src/log/types.js';
 
 export interface StoreHarness {
@@ -464,6 +464,27 @@ export function runLogStoreConformance(h: StoreHarness): void {
       expect((await store.countByLevel({})).counts.info).toBe(1);
       await store.forgetSpool('spool-a.ndjson');
       expect(await store.spoolOffset('spool-a.ndjson')).toBe(0);
+      await store.close();
+    });
+
+    it('records a batch mark with the entries and forgets the previous one in the same transaction', async () => {
+      const store = await h.create();
+      await store.append([row({ ts: T0, message: 'first' })], { batchMark: { file: 'spool-b1.ndjson' } });
+      expect(await store.spoolOffset('spool-b1.ndjson')).toBe(SPOOL_FILE_STORED);
+      await store.append([row({ ts: T0 + 1, message: 'second' })], {
+        batchMark: { file: 'spool-b2.ndjson', forget: 'spool-b1.ndjson' },
+      });
+      expect(await store.spoolOffset('spool-b1.ndjson')).toBe(0);
+      expect(await store.spoolOffset('spool-b2.ndjson')).toBe(SPOOL_FILE_STORED);
+      // A batch refused as a whole records no mark: replaying its spool file stores it.
+      await expect(
+        store.append([row({ ts: T0 + 2 }), row({ ts: Number.NaN })], {
+          batchMark: { file: 'spool-b3.ndjson', forget: 'spool-b2.ndjson' },
+        }),
+      ).rejects.toThrow();
+      expect(await store.spoolOffset('spool-b3.ndjson')).toBe(0);
+      expect(await store.spoolOffset('spool-b2.ndjson')).toBe(SPOOL_FILE_STORED);
+      expect((await store.countByLevel({})).counts.info).toBe(2);
       await store.close();
     });
   });

@@ -6,8 +6,8 @@
 import type { LogStoreConfig } from '../../config/types.js';
 import { SafetynetError } from '../../errors.js';
 import type { LogEntry, LogFilter, SearchOptions, SearchPage } from '../types.js';
-import { PostgresLogStore } from './pg-store.js';
-import { SqliteLogStore } from './sqlite-store.js';
+import { PG_CAPABILITIES, PostgresLogStore } from './pg-store.js';
+import { SQLITE_CAPABILITIES, SqliteLogStore } from './sqlite-store.js';
 import type {
   AppendOptions,
   AppendResult,
@@ -57,9 +57,7 @@ export function openLogStore(config: LogStoreConfig, options: OpenStoreOptions =
 
 /** What a store of this configuration can do, without opening it. */
 export function storeCapabilities(config: LogStoreConfig): StoreCapabilities {
-  return config.type === 'postgres'
-    ? { fullText: true, multiProcess: true, multiHost: true, writerChains: true }
-    : { fullText: true, multiProcess: true, multiHost: false };
+  return { ...(config.type === 'postgres' ? PG_CAPABILITIES : SQLITE_CAPABILITIES) };
 }
 
 /** A LogStore that opens the real one on first use; each method rejects when opening fails. */

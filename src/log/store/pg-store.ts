@@ -41,6 +41,7 @@ import {
 import { copyRows, type CopyRow } from './pg-copy.js';
 import { indexedText, webhookBody } from './pg-text.js';
 import {
+  SPOOL_FILE_STORED,
   SpoolMarkConflict,
   type AppendOptions,
   type AppendResult,
@@ -109,14 +110,18 @@ const types = {
   },
 } as pg.CustomTypesConfig;
 
+/** What the PostgreSQL store can do (see StoreCapabilities). */
+export const PG_CAPABILITIES: Readonly<StoreCapabilities> = {
+  fullText: true,
+  multiProcess: true,
+  multiHost: true,
+  writerChains: true,
+  unsureCommits: true,
+};
+
 export class PostgresLogStore implements LogStore {
   readonly kind = 'postgres';
-  readonly capabilities: StoreCapabilities = {
-    fullText: true,
-    multiProcess: true,
-    multiHost: true,
-    writerChains: true,
-  };
+  readonly capabilities: StoreCapabilities = PG_CAPABILITIES;
   readonly pool: pg.Pool;
   /** Where the store is, for messages (the connection string without its password). */
   readonly where: string;
@@ -302,12 +307,21 @@ export class PostgresLogStore implements LogStore {
         });
     }
     if (rows.length === 0) return { result: { firstId: 0, count: 0 } };
+    const batch = options.batchMark;
+    if (batch) {
+      await c.query(
+        `WITH gone AS (DELETE FROM ${S}.spool_offsets WHERE file = $2)
+         INSERT INTO ${S}.spool_offsets (file, offset_bytes) VALUES ($1, $3)
+         ON CONFLICT (file) DO UPDATE SET offset_bytes = excluded.offset_bytes`,
+        [batch.file, batch.forget ?? null, SPOOL_FILE_STORED],
+      );
+    }
     const w = await this.claimWriter(c);
     const heads = new Map([...w.heads].map(([k, v]) => [k, { ...v }]));
     const webhookFirst = await webhookFirsts(c, rows, firstId);
     // Hashes are computed here, in the client: the chain is this writer's alone, so nothing in
     // the database has to be read or locked for it.
-    const batch: CopyRow[] = new Array<CopyRow>(rows.length);
+    const copy: CopyRow[] = new Array<CopyRow>(rows.length);
     let id = firstId;
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
@@ -329,7 +343,7 @@ export class PostgresLogStore implements LogStore {
       });
       head.seq = seq;
       head.hash = hash;
-      batch[i] = {
+      copy[i] = {
         writer: w.id,
         id,
         ts: row.ts,
@@ -346,7 +360,7 @@ export class PostgresLogStore implements LogStore {
       id++;
     }
     const cats = [...new Set(rows.map((r) => r.category))];
-    await copyRows(c, batch);
+    await copyRows(c, copy);
     await c.query(UPSERT_HEADS, [
       w.id,
       cats,

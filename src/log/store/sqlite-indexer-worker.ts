@@ -7,6 +7,7 @@
 import { workerData } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FAILED, POKE, STEPS, STOP, UPTO_OFFSET, waitChange, type IndexerData } from './sqlite-indexer.js';
+import { fileIdentity } from './sqlite-file-watch.js';
 import { removeSearchFile, SearchConnection } from './sqlite-search-file.js';
 import { syncTextIndex, TEXT_SLICE_ROWS } from './sqlite-text-index.js';
 import { lowerThreadPriority } from '../spawn-thread.js';
@@ -24,8 +25,27 @@ const uptoCell = new BigInt64Array(data.control, UPTO_OFFSET, 1);
  */
 const INDEXER_NICE = 10;
 
-function open(): SearchConnection {
-  return SearchConnection.open(data.storeFile, { busyTimeoutMs: data.busyTimeoutMs, storeCacheKiB: 4000 });
+/**
+ * The connection, or undefined while the path no longer holds the file the writer opened. A
+ * connection opened at a replaced path would read (and on close checkpoint) the old file's WAL
+ * frames into the replacement until the writer has rescued its content and removed that WAL
+ * (sqlite-file-watch.ts); the writer then closes this store and starts a new indexer.
+ */
+function open(): SearchConnection | undefined {
+  if (!isWritersFile()) return undefined;
+  const conn = SearchConnection.open(data.storeFile, {
+    busyTimeoutMs: data.busyTimeoutMs,
+    storeCacheKiB: 4000,
+  });
+  if (isWritersFile()) return conn;
+  conn.close();
+  return undefined;
+}
+
+function isWritersFile(): boolean {
+  const now = fileIdentity(data.storeFile);
+  const want = data.identity;
+  return now !== undefined && want !== undefined && now.dev === want.dev && now.ino === want.ino;
 }
 
 function damaged(err: unknown): boolean {
@@ -42,12 +62,17 @@ async function run(): Promise<void> {
     const pokes = Atomics.load(ctl, POKE);
     let indexed: number;
     try {
-      // The store or search file replaced or deleted under us: follow the paths.
+      // The store or search file replaced or deleted under us: follow the search file's path;
+      // the store's, only while it is the writer's file (see open()).
       if (conn?.moved()) {
         conn.close();
         conn = undefined;
       }
       conn ??= open();
+      if (!conn) {
+        await waitChange(ctl, POKE, pokes, IDLE_POLL_MS);
+        continue;
+      }
       const r = syncTextIndex(conn, TEXT_SLICE_ROWS);
       indexed = r.indexed + r.removed;
       Atomics.store(uptoCell, 0, BigInt(r.upto));

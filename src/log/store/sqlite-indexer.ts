@@ -11,6 +11,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { workerUrl } from '../../util/worker-url.js';
+import type { FileIdentity } from './sqlite-file-watch.js';
 
 /** Int32 slots of the control block. */
 export const POKE = 0;
@@ -27,6 +28,11 @@ export interface IndexerData {
   control: SharedArrayBuffer;
   /** Run at a lower scheduling priority than the writer (see the worker). */
   lowPriority: boolean;
+  /**
+   * The store file the writer opened (device and inode): the thread opens the path only while
+   * it is still that file. Following a replacement is the writer's job (sqlite-file-watch.ts).
+   */
+  identity: FileIdentity | undefined;
 }
 
 /**
@@ -89,11 +95,16 @@ export class TextIndexer {
   }
 
   /** Starts the thread, or returns undefined when threads cannot be started here. */
-  static start(storeFile: string, busyTimeoutMs: number, lowPriority = true): TextIndexer | undefined {
+  static start(
+    storeFile: string,
+    busyTimeoutMs: number,
+    identity: FileIdentity | undefined,
+    lowPriority = true,
+  ): TextIndexer | undefined {
     const control = new SharedArrayBuffer(CONTROL_BYTES);
     new BigInt64Array(control, UPTO_OFFSET, 1)[0] = -1n;
     try {
-      const data: IndexerData = { storeFile, busyTimeoutMs, control, lowPriority };
+      const data: IndexerData = { storeFile, busyTimeoutMs, control, lowPriority, identity };
       const worker = new Worker(workerUrl(import.meta.url, 'sqlite-indexer-worker'), { workerData: data });
       return new TextIndexer(worker, control);
     } catch {

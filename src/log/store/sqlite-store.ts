@@ -32,7 +32,7 @@ import {
   textWorkLeft,
 } from './sqlite-text-index.js';
 import { verifySync } from './sqlite-verify.js';
-import { SpoolMarkConflict } from './types.js';
+import { SPOOL_FILE_STORED, SpoolMarkConflict } from './types.js';
 import type {
   AppendOptions,
   AppendResult,
@@ -92,9 +92,16 @@ const INDEX_THREAD_BACKLOG = 20_000;
 
 export { SpoolMarkConflict } from './types.js';
 
+/** What the SQLite store can do (see StoreCapabilities). */
+export const SQLITE_CAPABILITIES: Readonly<StoreCapabilities> = {
+  fullText: true,
+  multiProcess: true,
+  multiHost: false,
+};
+
 export class SqliteLogStore implements LogStore {
   readonly kind = 'sqlite';
-  readonly capabilities: StoreCapabilities = { fullText: true, multiProcess: true, multiHost: false };
+  readonly capabilities: StoreCapabilities = SQLITE_CAPABILITIES;
   readonly file: string;
   readonly db: Database.Database;
   /** Used for `pruned_at` records. */
@@ -220,6 +227,11 @@ export class SqliteLogStore implements LogStore {
         const at = Number(getMeta.get(`spool:${mark.file}`) ?? 0);
         if (at !== mark.from) throw new SpoolMarkConflict(`spool ${mark.file} is at ${at}, not ${mark.from}`);
         setMeta.run(`spool:${mark.file}`, mark.to);
+      }
+      const batch = options.batchMark;
+      if (batch && rows.length > 0) {
+        setMeta.run(`spool:${batch.file}`, SPOOL_FILE_STORED);
+        if (batch.forget) this.forgetSpoolSync(batch.forget);
       }
       const firstId = Number(getMeta.get('next_id') ?? 1);
       const heads = new Map<string, Head>();
@@ -401,7 +413,7 @@ export class SqliteLogStore implements LogStore {
   private startIndexer(): void {
     if (this.db.readonly || !Number.isFinite(this.indexThreadBacklog)) return;
     if (this.indexer && !this.indexer.running) return; // it failed once: index here from now on
-    this.indexer ??= TextIndexer.start(this.file, this.busyTimeoutMs);
+    this.indexer ??= TextIndexer.start(this.file, this.busyTimeoutMs, this.identity);
     this.indexer?.poke();
   }
 
@@ -445,6 +457,9 @@ export class SqliteLogStore implements LogStore {
     if (c && !c.moved() && (c.attached || !existsSync(searchFilePath(this.file)))) return c;
     c?.close();
     this.searchConn = undefined;
+    // The store file replaced under us: rescue it first (throws). A new connection at the path
+    // would read the old file's WAL frames, and checkpoint them into the replacement on close.
+    if (!this.db.readonly) this.checkFileSync();
     const open = () =>
       SearchConnection.open(this.file, { readonly: this.db.readonly, busyTimeoutMs: this.busyTimeoutMs });
     try {

@@ -31,8 +31,29 @@ export interface SpoolMark {
   to: number;
 }
 
+/**
+ * A spool offset meaning "every entry of this file is stored": a spool file whose mark is this
+ * is deleted by replay without reading it (see BatchMark).
+ */
+export const SPOOL_FILE_STORED = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Makes a direct append safe to repeat when its outcome is unknown (the connection died after
+ * COMMIT was sent: the server may have committed). The append records, in its own transaction,
+ * that spool file `file` is wholly stored (SPOOL_FILE_STORED); the writer, not knowing whether
+ * the batch went in, writes it to exactly that spool file, and replaying finds it stored already
+ * when it was. `forget`: the previous batch's mark, deleted in the same transaction (marks of
+ * batches whose answer arrived are never needed again).
+ */
+export interface BatchMark {
+  file: string;
+  forget?: string;
+}
+
 export interface AppendOptions {
   spoolMark?: SpoolMark;
+  /** See BatchMark; the writer passes one when the store's `unsureCommits` capability is set. */
+  batchMark?: BatchMark;
   /**
    * The caller (the writer) keeps a deferred text index caught up through `maintain()`, so the
    * append may leave it behind. Without it, what was appended is searchable by text at once.
@@ -147,6 +168,12 @@ export interface StoreCapabilities {
   multiProcess: boolean;
   /** Several hosts may write to the store (a server database rather than a local file). */
   multiHost: boolean;
+  /**
+   * An append that failed may still have committed (a server whose answer to COMMIT was lost):
+   * the writer then gives every direct append a BatchMark, so a batch it spools after such a
+   * failure is never stored twice. An in-process store (SQLite) knows its outcome and needs none.
+   */
+  unsureCommits?: boolean;
 }
 
 /** One stored entry with its chain fields, as `logs copy` moves it between stores. */
