@@ -22,11 +22,11 @@ export class LossyProxy {
 
   /** Listens on a free port of 127.0.0.1 and forwards to `target`. */
   static async start(target: { host: string; port: number }): Promise<LossyProxy> {
-    let proxy!: LossyProxy;
-    const server = createServer((client) => proxy.pair(client, target));
+    const holder: { proxy?: LossyProxy } = {};
+    const server = createServer((client) => holder.proxy!.pair(client, target));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    proxy = new LossyProxy(server, (server.address() as { port: number }).port);
-    return proxy;
+    holder.proxy = new LossyProxy(server, (server.address() as { port: number }).port);
+    return holder.proxy;
   }
 
   /** Loses the answer to the next COMMIT any connection sends. */
