@@ -16,9 +16,9 @@ import { mkdirSync, rmSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
-import { searchFilePath } from '../../src/log/store/sqlite-search-file.js';
-import { TEXT_SLICE_ROWS } from '../../src/log/store/sqlite-text-index.js';
+import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
+import { searchFilePath } from '../../src/log/store/sqlite/search-file.js';
+import { TEXT_SLICE_ROWS } from '../../src/log/store/sqlite/text-index.js';
 import type { AppendRow } from '../../src/log/store/types.js';
 import { entryStream } from './entries.js';
 

@@ -32,7 +32,7 @@ import * as os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import pino from 'pino';
 import { createLogger } from '../../src/log/index.js';
-import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
+import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import { entryStream, type SynthEntry } from './entries.js';
 import { machineInfo } from '../lib/report.js';
 

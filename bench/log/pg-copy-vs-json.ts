@@ -8,8 +8,8 @@
  */
 import { readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import pg from 'pg';
-import { PostgresLogStore } from '../../src/log/store/pg-store.js';
-import { words } from '../../src/log/store/pg-text.js';
+import { PostgresLogStore } from '../../src/log/store/postgres/store.js';
+import { words } from '../../src/log/store/postgres/text.js';
 import { machineInfo } from '../lib/report.js';
 import { entryStream } from './entries.js';
 import { dropBenchDatabase, freshBenchDatabase } from './pg-db.js';

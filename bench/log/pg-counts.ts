@@ -15,7 +15,7 @@
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_COUNT_LIMIT } from '../../src/log/store/query.js';
-import { PostgresLogStore } from '../../src/log/store/pg-store.js';
+import { PostgresLogStore } from '../../src/log/store/postgres/store.js';
 import type { AppendRow } from '../../src/log/store/types.js';
 import type { LogFilter } from '../../src/log/types.js';
 import { createRng } from '../lib/prng.js';

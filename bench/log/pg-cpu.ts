@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { PostgresLogStore } from '../../src/log/store/pg-store.js';
+import { PostgresLogStore } from '../../src/log/store/postgres/store.js';
 import type { AppendRow } from '../../src/log/store/types.js';
 import { machineInfo } from '../lib/report.js';
 import { entryStream } from './entries.js';

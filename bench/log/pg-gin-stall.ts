@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { PostgresLogStore } from '../../src/log/store/pg-store.js';
+import { PostgresLogStore } from '../../src/log/store/postgres/store.js';
 import { machineInfo } from '../lib/report.js';
 import { entryStream } from './entries.js';
 import { dropBenchDatabase, freshBenchDatabase } from './pg-db.js';

@@ -15,7 +15,7 @@ import pg from 'pg';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PostgresLogStore } from '../../src/log/store/pg-store.js';
+import { PostgresLogStore } from '../../src/log/store/postgres/store.js';
 import { machineInfo } from '../lib/report.js';
 import { dropBenchDatabase, freshBenchDatabase } from './pg-db.js';
 

@@ -16,7 +16,7 @@
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { retentionCutoffs } from '../../src/log/retention.js';
-import { PostgresLogStore } from '../../src/log/store/pg-store.js';
+import { PostgresLogStore } from '../../src/log/store/postgres/store.js';
 import type { AppendRow } from '../../src/log/store/types.js';
 import type { LogFilter } from '../../src/log/types.js';
 import { machineInfo } from '../lib/report.js';

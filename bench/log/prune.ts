@@ -12,8 +12,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { machineInfo } from '../lib/report.js';
-import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
-import { searchFilePath } from '../../src/log/store/sqlite-search-file.js';
+import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
+import { searchFilePath } from '../../src/log/store/sqlite/search-file.js';
 import { DATA_DIR, ensureLogFixture } from './fixture.js';
 
 const args = process.argv.slice(2);

@@ -13,7 +13,7 @@
 import { performance } from 'node:perf_hooks';
 import { createRng } from '../lib/prng.js';
 import { machineInfo } from '../lib/report.js';
-import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
+import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import { DEFAULT_COUNT_LIMIT } from '../../src/log/store/query.js';
 import { LEVELS, LEVEL_RANK, type LogFilter } from '../../src/log/types.js';
 import { CATEGORIES } from './entries.js';

@@ -205,8 +205,8 @@ function withoutConfig(
 
 export * from './types.js';
 export type * from './store/types.js';
-export { SqliteLogStore } from './store/sqlite-store.js';
-export { PostgresLogStore } from './store/pg-store.js';
+export { SqliteLogStore } from './store/sqlite/store.js';
+export { PostgresLogStore } from './store/postgres/store.js';
 export { openLogStore, LazyLogStore } from './store/open.js';
 export { ThreadedLogStore } from './store/threaded.js';
 export { retentionCutoffs, type RetentionPlan } from './retention.js';

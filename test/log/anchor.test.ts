@@ -11,7 +11,7 @@ import { backupDatabase } from '../../src/backup/database.js';
 import { LocalStorage } from '../../src/backup/storage/local.js';
 import { linkHash } from '../../src/log/chain.js';
 import { checkAnchors, readAnchors, takeAnchor, writeAnchor } from '../../src/log/anchor.js';
-import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
+import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import type { AppendRow } from '../../src/log/store/types.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';

@@ -11,7 +11,7 @@ import { SafetynetError } from '../../src/errors.js';
 import { ManualClock } from '../../src/clock.js';
 import { createLogger } from '../../src/log/index.js';
 import { Redactor } from '../../src/log/redact.js';
-import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
+import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import { importRow, ndjsonLine } from '../../src/log/transfer.js';
 import { rowProblem } from '../../src/log/entry-check.js';
 import { runCli } from '../helpers/cli.js';

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import * as path from 'node:path';
 import { AheadComputer, type AheadResult } from '../../src/log/chain-ahead.js';
 import { createLogger } from '../../src/log/index.js';
-import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
+import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import type { AppendRow } from '../../src/log/store/types.js';
 import { encodeRows } from '../../src/log/wire.js';
 import { tempDir } from '../helpers/tmp.js';

@@ -9,7 +9,7 @@ import { CommanderError, type Command } from 'commander';
 import { buildProgram } from '../../src/cli/program.js';
 import { SafetynetError } from '../../src/errors.js';
 import { DEFAULT_COUNT_LIMIT } from '../../src/log/store/query.js';
-import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
+import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 

@@ -9,7 +9,7 @@ import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { createLogger } from '../../src/log/index.js';
 import { OVERFLOW_EXT } from '../../src/log/spool.js';
-import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
+import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import { tempDir } from '../helpers/tmp.js';
 
 import { startChild } from './child.js';

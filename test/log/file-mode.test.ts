@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { createLogger } from '../../src/log/index.js';
-import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
+import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const mode = (f: string) => statSync(f).mode & 0o777;

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Redactor } from '../../src/log/redact.js';
-import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
+import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import { importEntries, importKey } from '../../src/log/transfer.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { createLogger, isDurable } from '../../src/log/index.js';
 import { OverflowFile, encodeRecord, parseRecords, readOverflowRange } from '../../src/log/overflow.js';
 import { OVERFLOW_EXT, Spool } from '../../src/log/spool.js';
-import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
+import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import type { AppendRow } from '../../src/log/store/types.js';
 import { decodeBatch, encodeRows } from '../../src/log/wire.js';
 import { tempDir } from '../helpers/tmp.js';

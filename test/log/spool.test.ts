@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { ManualClock } from '../../src/clock.js';
 import { createLogger } from '../../src/log/index.js';
 import { Spool } from '../../src/log/spool.js';
-import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
+import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import type { AppendRow } from '../../src/log/store/types.js';
 import { tempDir } from '../helpers/tmp.js';
 

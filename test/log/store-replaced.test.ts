@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { copyFileSync, existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { createLogger } from '../../src/log/index.js';
-import { SqliteLogStore } from '../../src/log/store/sqlite-store.js';
+import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import { tempDir } from '../helpers/tmp.js';
 
 async function messages(file: string): Promise<{ messages: string[]; critical: string[]; ok: boolean }> {

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PostgresLogStore } from '../../src/log/store/pg-store.js';
+import { PostgresLogStore } from '../../src/log/store/postgres/store.js';
 import { ThreadedLogStore } from '../../src/log/store/threaded.js';
 import type { LogStore } from '../../src/log/store/types.js';
 import { freshDatabase } from '../helpers/pg.js';

@@ -6,8 +6,8 @@
 import type { LogStoreConfig } from '../../config/types.js';
 import { SafetynetError } from '../../errors.js';
 import type { LogEntry, LogFilter, SearchOptions, SearchPage } from '../types.js';
-import { PG_CAPABILITIES, PostgresLogStore } from './pg-store.js';
-import { SQLITE_CAPABILITIES, SqliteLogStore } from './sqlite-store.js';
+import { PG_CAPABILITIES, PostgresLogStore } from './postgres/store.js';
+import { SQLITE_CAPABILITIES, SqliteLogStore } from './sqlite/store.js';
 import type {
   AppendOptions,
   AppendResult,

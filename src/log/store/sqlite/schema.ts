@@ -9,12 +9,12 @@
  *   lookups; (level, ts) for levels above info only (most entries are info, found through the
  *   other indexes); (order_id, ts) for entries that have an order.
  * - The full-text index and the per-hour entry counts are derived data in a file of their own
- *   beside the store (`<store>.search`, see sqlite-search-file.ts), filled after the entries
+ *   beside the store (`<store>.search`, see sqlite/search-file.ts), filled after the entries
  *   commit; searches cover the not-yet-indexed tail with a substring scan. Stores of schema 1
  *   kept a `logs_fts` table here; it is still read (for entries the new index has not reached
  *   yet) until the new index has caught up, and then dropped by the next prune.
  * - `text_pending`: entries retention deleted whose removal from the search file is not done yet
- *   (written in the delete's own transaction; see sqlite-text-index.ts).
+ *   (written in the delete's own transaction; see sqlite/text-index.ts).
  * - `chain_heads`: the last seq/hash of each category's chain (a truncated tail is detectable).
  * - `chain_pruned`: runs of seq removed by retention, with the hash of each run's last entry, so
  *   the chain still verifies from where it legitimately starts now.
@@ -25,7 +25,7 @@
  */
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { StorageError } from '../../errors.js';
+import { StorageError } from '../../../errors.js';
 
 export const SCHEMA_VERSION = 2;
 

@@ -2,15 +2,15 @@
  * Retention in the SQLite store: per-category deletes in bounded batches with pauses between, the
  * deleted chain runs recorded so verification still passes, and the search file told what to
  * forget (each batch's entries go to `text_pending` in the delete's own transaction, and the
- * search file applies them right after: see sqlite-text-index.ts).
+ * search file applies them right after: see sqlite/text-index.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_PRUNE_PAUSE_MS, storeError } from './sqlite-common.js';
-import { hasLegacyTextIndex } from './sqlite-schema.js';
-import type { SqliteLogStore } from './sqlite-store.js';
-import { BODY_SQL, compactTextIndex, mergeTextIndex, syncTextIndex } from './sqlite-text-index.js';
-import type { PruneOptions, PruneReport } from './types.js';
-import { startPruneReport } from './prune-report.js';
+import { DEFAULT_PRUNE_PAUSE_MS, storeError } from './common.js';
+import { hasLegacyTextIndex } from './schema.js';
+import type { SqliteLogStore } from './store.js';
+import { BODY_SQL, compactTextIndex, mergeTextIndex, syncTextIndex } from './text-index.js';
+import type { PruneOptions, PruneReport } from '../types.js';
+import { startPruneReport } from '../prune-report.js';
 
 const DEFAULT_PRUNE_BATCH = 1000;
 

@@ -14,11 +14,11 @@
  */
 import type pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StorageError } from '../../errors.js';
-import { LOCK_CLASS, LOCK_PRUNE, PG_SCHEMA } from './pg-schema.js';
-import type { PostgresLogStore } from './pg-store.js';
-import type { PruneOptions, PruneReport } from './types.js';
-import { startPruneReport } from './prune-report.js';
+import { StorageError } from '../../../errors.js';
+import { LOCK_CLASS, LOCK_PRUNE, PG_SCHEMA } from './schema.js';
+import type { PostgresLogStore } from './store.js';
+import type { PruneOptions, PruneReport } from '../types.js';
+import { startPruneReport } from '../prune-report.js';
 
 const S = PG_SCHEMA;
 const DEFAULT_BATCH = 1000;

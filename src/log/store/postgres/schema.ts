@@ -21,7 +21,7 @@
  * starting at once apply each version exactly once (the second waits, then finds it applied).
  */
 import type pg from 'pg';
-import { StorageError } from '../../errors.js';
+import { StorageError } from '../../../errors.js';
 
 export const PG_SCHEMA = 'safetynet_log';
 /** Advisory lock keys (pg_advisory_xact_lock(int, int)): class, then the purpose. */

@@ -15,7 +15,7 @@
 import type Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { StorageError } from '../../errors.js';
+import { StorageError } from '../../../errors.js';
 
 export interface FileIdentity {
   dev: number;

@@ -1,5 +1,5 @@
 /**
- * Filling the SQLite store's search file (sqlite-search-file.ts) after entries commit, forgetting
+ * Filling the SQLite store's search file (sqlite/search-file.ts) after entries commit, forgetting
  * what retention deleted, and keeping its FTS5 tables merged.
  *
  * Everything that writes the search file goes through `syncTextIndex`: one transaction that
@@ -12,8 +12,8 @@
  * its watermark with its content, and `text_pending` is only emptied up to what it applied.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_PRUNE_PAUSE_MS } from './sqlite-common.js';
-import type { SearchConnection, TextPart, TextState } from './sqlite-search-file.js';
+import { DEFAULT_PRUNE_PAUSE_MS } from './common.js';
+import type { SearchConnection, TextPart, TextState } from './search-file.js';
 
 /**
  * Entries per indexing transaction: each pays FTS5's per-commit costs (a new segment, merges), and

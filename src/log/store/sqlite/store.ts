@@ -10,19 +10,25 @@
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { StorageError } from '../../errors.js';
-import { assertValidRows } from '../entry-check.js';
-import { fileChange, fileIdentity, rescueAndFail, type FileIdentity } from './sqlite-file-watch.js';
-import { GENESIS_HASH, linkHashOf } from '../chain.js';
-import { LEVEL_RANK, type LogEntry, type LogFilter, type SearchOptions, type SearchPage } from '../types.js';
-import { COLUMNS, type Head, type StoredRow, storeError, toEntry } from './sqlite-common.js';
-import { chainState, readRaw, writeRaw } from './sqlite-raw.js';
-import { pruneBatchSync, pruneOldestSync, prune } from './sqlite-retention.js';
-import { hasLegacyTextIndex, migrate } from './sqlite-schema.js';
-import { countByLevelSync } from './sqlite-counts.js';
-import { COMMON_TEXT_MATCHES, searchSync } from './sqlite-search.js';
-import { removeSearchFile, SearchConnection, searchFilePath } from './sqlite-search-file.js';
-import { TextIndexer } from './sqlite-indexer.js';
+import { StorageError } from '../../../errors.js';
+import { assertValidRows } from '../../entry-check.js';
+import { fileChange, fileIdentity, rescueAndFail, type FileIdentity } from './file-watch.js';
+import { GENESIS_HASH, linkHashOf } from '../../chain.js';
+import {
+  LEVEL_RANK,
+  type LogEntry,
+  type LogFilter,
+  type SearchOptions,
+  type SearchPage,
+} from '../../types.js';
+import { COLUMNS, type Head, type StoredRow, storeError, toEntry } from './common.js';
+import { chainState, readRaw, writeRaw } from './raw.js';
+import { pruneBatchSync, pruneOldestSync, prune } from './retention.js';
+import { hasLegacyTextIndex, migrate } from './schema.js';
+import { countByLevelSync } from './counts.js';
+import { COMMON_TEXT_MATCHES, searchSync } from './search.js';
+import { removeSearchFile, SearchConnection, searchFilePath } from './search-file.js';
+import { TextIndexer } from './indexer.js';
 import {
   compactTextIndex,
   mergeTextIndex,
@@ -30,9 +36,9 @@ import {
   TEXT_SLICE_ROWS,
   textBacklog,
   textWorkLeft,
-} from './sqlite-text-index.js';
-import { verifySync } from './sqlite-verify.js';
-import { SPOOL_FILE_STORED, SpoolMarkConflict } from './types.js';
+} from './text-index.js';
+import { verifySync } from './verify.js';
+import { SPOOL_FILE_STORED, SpoolMarkConflict } from '../types.js';
 import type {
   AppendOptions,
   AppendResult,
@@ -47,9 +53,9 @@ import type {
   PruneReport,
   StoreCapabilities,
   VerifyReport,
-} from './types.js';
+} from '../types.js';
 
-export { isUnavailable } from './sqlite-common.js';
+export { isUnavailable } from './common.js';
 
 /**
  * Rows per INSERT statement in an append. Each statement run has a fixed cost on top of its rows
@@ -82,7 +88,7 @@ export interface SqliteStoreOptions {
   commonTextMatches?: number;
   /**
    * Fill the text index on a thread of its own once at least this many entries wait (default
-   * 20,000; Infinity: never, always on the calling thread). See sqlite-indexer.ts.
+   * 20,000; Infinity: never, always on the calling thread). See sqlite/indexer.ts.
    */
   indexThreadBacklog?: number;
 }
@@ -90,7 +96,7 @@ export interface SqliteStoreOptions {
 /** See SqliteStoreOptions.indexThreadBacklog. */
 const INDEX_THREAD_BACKLOG = 20_000;
 
-export { SpoolMarkConflict } from './types.js';
+export { SpoolMarkConflict } from '../types.js';
 
 /** What the SQLite store can do (see StoreCapabilities). */
 export const SQLITE_CAPABILITIES: Readonly<StoreCapabilities> = {
@@ -106,14 +112,14 @@ export class SqliteLogStore implements LogStore {
   readonly db: Database.Database;
   /** Used for `pruned_at` records. */
   readonly now: () => number;
-  /** See COMMON_TEXT_MATCHES (sqlite-search.ts). */
+  /** See COMMON_TEXT_MATCHES (sqlite/search.ts). */
   readonly commonTextMatches: number;
   private readonly stmts = new Map<string, Database.Statement>();
   private closed = false;
-  /** The file opened (see sqlite-file-watch.ts). */
+  /** The file opened (see sqlite/file-watch.ts). */
   private readonly identity: FileIdentity | undefined;
   private walIdentity: FileIdentity | undefined;
-  /** The connection searches and the text index go through (see sqlite-search-file.ts). */
+  /** The connection searches and the text index go through (see sqlite/search-file.ts). */
   private searchConn: SearchConnection | undefined;
   /** The background indexer thread, once started (see maintain). */
   private indexer: TextIndexer | undefined;
@@ -360,13 +366,13 @@ export class SqliteLogStore implements LogStore {
 
   /**
    * The writer's idle work: the text index. Once at least `indexThreadBacklog` entries wait, a
-   * thread of its own fills it (see sqlite-indexer.ts) and this only waits a little for it (up to
+   * thread of its own fills it (see sqlite/indexer.ts) and this only waits a little for it (up to
    * 25 ms for a small budget, 2 s for a large one) so the writer's loop neither spins nor stalls;
    * otherwise it indexes a slice here, at least TEXT_SLICE_ROWS entries whatever the budget
    * (smaller slices index more slowly). Resolves true while entries remain to index.
    */
   async maintain(budgetRows: number): Promise<boolean> {
-    // The store file deleted or replaced: the next append rescues it (sqlite-file-watch.ts); the
+    // The store file deleted or replaced: the next append rescues it (sqlite/file-watch.ts); the
     // index waits until then rather than follow the path to whatever is there now.
     if (this.storeMoved()) return false;
     if (!this.indexer?.running && textWorkLeft(this.searchConnection()) >= this.indexThreadBacklog)
@@ -434,7 +440,7 @@ export class SqliteLogStore implements LogStore {
     return Math.max(0, next - 1 - Math.max(upto, this.legacyUpto));
   }
 
-  // ---------------------------------------------------------------- raw copy (sqlite-raw.ts)
+  // ---------------------------------------------------------------- raw copy (sqlite/raw.ts)
 
   async readRaw(afterId: number, limit: number): Promise<RawEntry[]> {
     return readRaw(this, afterId, limit);
@@ -450,7 +456,7 @@ export class SqliteLogStore implements LogStore {
 
   /**
    * The connection searches, counts and the text index use: the store with its search file
-   * attached (sqlite-search-file.ts), opened on first use and again when either file was replaced.
+   * attached (sqlite/search-file.ts), opened on first use and again when either file was replaced.
    */
   searchConnection(): SearchConnection {
     const c = this.searchConn;
@@ -504,7 +510,7 @@ export class SqliteLogStore implements LogStore {
     return textBacklog(this.searchConnection());
   }
 
-  // ---------------------------------------------------------------- search (sqlite-search.ts)
+  // ---------------------------------------------------------------- search (sqlite/search.ts)
 
   searchSync(filter: LogFilter, options?: SearchOptions): SearchPage {
     return searchSync(this, filter, options);
@@ -533,7 +539,7 @@ export class SqliteLogStore implements LogStore {
     return this.stmt('SELECT category FROM chain_heads ORDER BY category').pluck().all() as string[];
   }
 
-  // ---------------------------------------------------------------- verify (sqlite-verify.ts)
+  // ---------------------------------------------------------------- verify (sqlite/verify.ts)
 
   verifySync(): VerifyReport {
     return verifySync(this);
@@ -543,18 +549,18 @@ export class SqliteLogStore implements LogStore {
     return this.verifySync();
   }
 
-  // ---------------------------------------------------------------- retention (sqlite-retention.ts)
+  // ---------------------------------------------------------------- retention (sqlite/retention.ts)
 
   async prune(options: PruneOptions): Promise<PruneReport> {
     return prune(this, options);
   }
 
-  /** See mergeTextIndex (sqlite-text-index.ts). */
+  /** See mergeTextIndex (sqlite/text-index.ts). */
   async mergeTextIndex(pauseMs?: number, pagesPerStep?: number, maxSteps?: number): Promise<number> {
     return mergeTextIndex(this.searchConnection(), pauseMs, pagesPerStep, maxSteps);
   }
 
-  /** See compactTextIndex (sqlite-text-index.ts). */
+  /** See compactTextIndex (sqlite/text-index.ts). */
   async compactTextIndex(pauseMs?: number, pagesPerStep?: number, maxSteps?: number): Promise<number> {
     return compactTextIndex(this.searchConnection(), pauseMs, pagesPerStep, maxSteps);
   }

@@ -5,11 +5,11 @@
  * appends run one after the other, so within each (writer, category) chain id order is chain order
  * and a snapshot never shows a later batch of a writer without its earlier ones.
  */
-import { LEVELS } from '../types.js';
-import { ChainChecker } from './chain-check.js';
-import { PG_SCHEMA } from './pg-schema.js';
-import { PG_COLUMNS, readChainState, type PgRow, type PostgresLogStore } from './pg-store.js';
-import type { VerifyReport } from './types.js';
+import { LEVELS } from '../../types.js';
+import { ChainChecker } from '../chain-check.js';
+import { PG_SCHEMA } from './schema.js';
+import { PG_COLUMNS, readChainState, type PgRow, type PostgresLogStore } from './store.js';
+import type { VerifyReport } from '../types.js';
 
 const PAGE = 5000;
 

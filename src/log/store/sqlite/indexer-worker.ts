@@ -1,16 +1,16 @@
 /**
- * The text indexer thread (see sqlite-indexer.ts): steps of syncTextIndex while entries wait,
+ * The text indexer thread (see sqlite/indexer.ts): steps of syncTextIndex while entries wait,
  * then sleeps until poked (or a second passes: other processes may write the same store). On
  * errors it backs off and reopens; a search file SQLite calls damaged is deleted and rebuilt (it
  * is derived data).
  */
 import { workerData } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FAILED, POKE, STEPS, STOP, UPTO_OFFSET, waitChange, type IndexerData } from './sqlite-indexer.js';
-import { fileIdentity } from './sqlite-file-watch.js';
-import { removeSearchFile, SearchConnection } from './sqlite-search-file.js';
-import { syncTextIndex, TEXT_SLICE_ROWS } from './sqlite-text-index.js';
-import { lowerThreadPriority } from '../spawn-thread.js';
+import { FAILED, POKE, STEPS, STOP, UPTO_OFFSET, waitChange, type IndexerData } from './indexer.js';
+import { fileIdentity } from './file-watch.js';
+import { removeSearchFile, SearchConnection } from './search-file.js';
+import { syncTextIndex, TEXT_SLICE_ROWS } from './text-index.js';
+import { lowerThreadPriority } from '../../spawn-thread.js';
 
 const IDLE_POLL_MS = 1000;
 const MAX_BACKOFF_MS = 30_000;
@@ -29,7 +29,7 @@ const INDEXER_NICE = 10;
  * The connection, or undefined while the path no longer holds the file the writer opened. A
  * connection opened at a replaced path would read (and on close checkpoint) the old file's WAL
  * frames into the replacement until the writer has rescued its content and removed that WAL
- * (sqlite-file-watch.ts); the writer then closes this store and starts a new indexer.
+ * (sqlite/file-watch.ts); the writer then closes this store and starts a new indexer.
  */
 function open(): SearchConnection | undefined {
   if (!isWritersFile()) return undefined;

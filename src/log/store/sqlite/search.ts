@@ -1,7 +1,7 @@
 /**
  * The SQLite store's search planner: turning a filter into SQL, finding text through the search
- * file's parts (sqlite-search-file.ts), choosing between collecting the text matches first and
- * walking newest-first, and keyset pages. Per-level counts are in sqlite-counts.ts.
+ * file's parts (sqlite/search-file.ts), choosing between collecting the text matches first and
+ * walking newest-first, and keyset pages. Per-level counts are in sqlite/counts.ts.
  *
  * Every search reads inside one transaction that reads the store first and the search file after
  * (SearchConnection.read), so the index is never older than the entries it is joined with: an id
@@ -9,8 +9,8 @@
  * index's watermark are matched by substring (LIKE) so a search is complete however far behind
  * the index is.
  */
-import { UsageError } from '../../errors.js';
-import { LEVEL_RANK, type LogFilter, type SearchOptions, type SearchPage } from '../types.js';
+import { UsageError } from '../../../errors.js';
+import { LEVEL_RANK, type LogFilter, type SearchOptions, type SearchPage } from '../../types.js';
 import {
   checkFilter,
   type CursorPosition,
@@ -20,10 +20,10 @@ import {
   likePattern,
   pageSize,
   parseTextQuery,
-} from './query.js';
-import { COLUMNS, type StoredRow, storeError, toEntry } from './sqlite-common.js';
-import type { SearchConnection, TextState } from './sqlite-search-file.js';
-import type { SqliteLogStore } from './sqlite-store.js';
+} from '../query.js';
+import { COLUMNS, type StoredRow, storeError, toEntry } from './common.js';
+import type { SearchConnection, TextState } from './search-file.js';
+import type { SqliteLogStore } from './store.js';
 
 /**
  * A text query matching at least this many entries is "common": a page is found faster by walking

@@ -2,10 +2,10 @@
  * Entries and chain bookkeeping exactly as stored (ids, seqs, hashes), for `logs copy`: what is
  * read here from one store and written into another verifies there as it did here.
  */
-import { LEVELS, LEVEL_RANK } from '../types.js';
-import { COLUMNS, type StoredRow, storeError } from './sqlite-common.js';
-import type { SqliteLogStore } from './sqlite-store.js';
-import type { ChainState, RawEntry } from './types.js';
+import { LEVELS, LEVEL_RANK } from '../../types.js';
+import { COLUMNS, type StoredRow, storeError } from './common.js';
+import type { SqliteLogStore } from './store.js';
+import type { ChainState, RawEntry } from '../types.js';
 
 /** Up to `limit` entries after `afterId`, in id order. */
 export function readRaw(s: SqliteLogStore, afterId: number, limit: number): RawEntry[] {

@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import { createHash } from 'node:crypto';
-import { LEVELS, LEVEL_RANK, type LogFilter, type SearchOptions, type SearchPage } from '../types.js';
+import { LEVELS, LEVEL_RANK, type LogFilter, type SearchOptions, type SearchPage } from '../../types.js';
 import {
   checkFilter,
   countLimit,
@@ -15,11 +15,11 @@ import {
   pageSize,
   parseTextQuery,
   zeroCounts,
-} from './query.js';
-import type { CountOptions, LevelCounts } from './types.js';
-import { PG_COLUMNS, pgEntry, type PgRow, type PostgresLogStore } from './pg-store.js';
-import { PG_SCHEMA } from './pg-schema.js';
-import { tsQuery } from './pg-text.js';
+} from '../query.js';
+import type { CountOptions, LevelCounts } from '../types.js';
+import { PG_COLUMNS, pgEntry, type PgRow, type PostgresLogStore } from './store.js';
+import { PG_SCHEMA } from './schema.js';
+import { tsQuery } from './text.js';
 
 const S = PG_SCHEMA;
 /** A text search matching fewer entries (with the other filters) collects them instead of walking. */

@@ -2,9 +2,9 @@
  * What the SQLite store's modules share: the stored row shape, turning a row into an entry, and
  * the store's error reporting.
  */
-import { StorageError } from '../../errors.js';
-import { flagged, storedTimestamp } from '../entry-check.js';
-import { LEVELS, type LogEntry } from '../types.js';
+import { StorageError } from '../../../errors.js';
+import { flagged, storedTimestamp } from '../../entry-check.js';
+import { LEVELS, type LogEntry } from '../../types.js';
 
 export interface Head {
   seq: number;

@@ -5,7 +5,7 @@
  * JavaScript, and PostgreSQL only sees plain lower-case words separated by spaces (so its own
  * parser, which would read "order-1042" as "order" and "-1042", cannot disagree with ours).
  */
-import type { TextTerm } from './query.js';
+import type { TextTerm } from '../query.js';
 
 /** Indexed text is capped (a tsvector holds at most 1 MB; positions past 16383 are merged anyway). */
 const MAX_INDEXED_CHARS = 200_000;

@@ -13,7 +13,7 @@
  *   and the `store_uid` of the store it belongs to).
  *
  * Why a file of its own: the writer thread commits entries to the store while another thread (see
- * sqlite-indexer.ts) fills the index; in one file they would take turns on SQLite's single write
+ * sqlite/indexer.ts) fills the index; in one file they would take turns on SQLite's single write
  * lock, in two they run on both cores at once. The file is derived data: it is not backed up,
  * and when it is missing, damaged, of another format, or does not match the store (a restored or
  * replaced store: another `store_uid`, an `upto` past the store's last entry, or another hash
@@ -26,7 +26,7 @@
  */
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, openSync, rmSync, statSync } from 'node:fs';
-import { fileIdentity, type FileIdentity } from './sqlite-file-watch.js';
+import { fileIdentity, type FileIdentity } from './file-watch.js';
 
 /** Bumped when the search file's layout changes: a file of another format is rebuilt. */
 export const SEARCH_FORMAT = 1;
@@ -178,7 +178,7 @@ export class SearchConnection {
 
   /**
    * Where the index stands. Call inside a transaction that has read the store first (so the
-   * search file is read at least as recently as the store: see sqlite-search.ts).
+   * search file is read at least as recently as the store: see sqlite/search.ts).
    */
   state(): TextState {
     const meta = (key: string) => this.stmt('SELECT value FROM main.meta WHERE key = ?').pluck().get(key);

@@ -1,7 +1,7 @@
 /**
  * Per-level counts in the SQLite store, for any filter, exact or bounded (`limit`).
  *
- * - Without text or order id: the search file's per-hour and per-day counts (sqlite-search-file.ts)
+ * - Without text or order id: the search file's per-hour and per-day counts (sqlite/search-file.ts)
  *   answer the whole hours of the time range; the partial hours at its ends and the entries not
  *   yet counted (past the index's watermark) are counted from the store, and entries retention
  *   deleted that the search file has not forgotten yet are subtracted. Exact, and a sum of at most
@@ -12,14 +12,14 @@
  *   matching entries (a walk also after 8 × `limit` entries looked at), and the result says it is
  *   `partial`: every count is then a lower bound.
  */
-import { UsageError } from '../../errors.js';
-import { LEVELS, type Level, type LogFilter } from '../types.js';
-import { checkFilter, countLimit, zeroCounts } from './query.js';
-import { storeError } from './sqlite-common.js';
-import type { SearchConnection, TextState } from './sqlite-search-file.js';
-import { countMatches, filterClauses, textPlan, walkChunks, type TextPlan } from './sqlite-search.js';
-import type { SqliteLogStore } from './sqlite-store.js';
-import type { CountOptions, LevelCounts } from './types.js';
+import { UsageError } from '../../../errors.js';
+import { LEVELS, type Level, type LogFilter } from '../../types.js';
+import { checkFilter, countLimit, zeroCounts } from '../query.js';
+import { storeError } from './common.js';
+import type { SearchConnection, TextState } from './search-file.js';
+import { countMatches, filterClauses, textPlan, walkChunks, type TextPlan } from './search.js';
+import type { SqliteLogStore } from './store.js';
+import type { CountOptions, LevelCounts } from '../types.js';
 
 const HOUR = 3_600_000;
 /** A walk looks at up to this many entries per matching entry the limit allows. */

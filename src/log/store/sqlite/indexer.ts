@@ -1,6 +1,6 @@
 /**
  * The background text indexer of a SQLite store: a worker thread with its own connection that
- * fills the search file (sqlite-text-index.ts) while the writer thread goes on committing entries,
+ * fills the search file (sqlite/text-index.ts) while the writer thread goes on committing entries,
  * so on a 2-core machine tokenising runs beside the inserts instead of after them. The writer only
  * pokes it after each commit and reads how far it got; both go through a small SharedArrayBuffer
  * (no messages, so neither side's event loop has to turn for the other to see progress).
@@ -10,8 +10,8 @@
  * alive) and finishes its current step when asked to stop, which is bounded (one slice).
  */
 import { Worker } from 'node:worker_threads';
-import { workerUrl } from '../../util/worker-url.js';
-import type { FileIdentity } from './sqlite-file-watch.js';
+import { workerUrl } from '../../../util/worker-url.js';
+import type { FileIdentity } from './file-watch.js';
 
 /** Int32 slots of the control block. */
 export const POKE = 0;
@@ -30,7 +30,7 @@ export interface IndexerData {
   lowPriority: boolean;
   /**
    * The store file the writer opened (device and inode): the thread opens the path only while
-   * it is still that file. Following a replacement is the writer's job (sqlite-file-watch.ts).
+   * it is still that file. Following a replacement is the writer's job (sqlite/file-watch.ts).
    */
   identity: FileIdentity | undefined;
 }
@@ -105,7 +105,7 @@ export class TextIndexer {
     new BigInt64Array(control, UPTO_OFFSET, 1)[0] = -1n;
     try {
       const data: IndexerData = { storeFile, busyTimeoutMs, control, lowPriority, identity };
-      const worker = new Worker(workerUrl(import.meta.url, 'sqlite-indexer-worker'), { workerData: data });
+      const worker = new Worker(workerUrl(import.meta.url, 'indexer-worker'), { workerData: data });
       return new TextIndexer(worker, control);
     } catch {
       return undefined;

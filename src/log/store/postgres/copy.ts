@@ -6,13 +6,13 @@
  * instead of JSON and running its text parser.
  *
  * The tsvector is therefore built here, from the same words the search query is built from
- * (pg-text.ts), so the index and the queries cannot disagree about what a word is.
+ * (postgres/text.ts), so the index and the queries cannot disagree about what a word is.
  */
 import type pg from 'pg';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
-import { PG_SCHEMA } from './pg-schema.js';
+import { PG_SCHEMA } from './schema.js';
 
 /** One row of an append, as it goes into `logs`. */
 export interface CopyRow {
@@ -28,7 +28,7 @@ export interface CopyRow {
   seq: number;
   /** Hex SHA-256. */
   hash: string;
-  /** The indexed words, space-separated (pg-text.ts indexedText). */
+  /** The indexed words, space-separated (postgres/text.ts indexedText). */
   text: string;
 }
 

@@ -1,10 +1,10 @@
 /**
- * The PostgreSQL log store: one store for many app instances on many hosts (see pg-schema.ts for
+ * The PostgreSQL log store: one store for many app instances on many hosts (see postgres/schema.ts for
  * the tables). Each store object appends as a registered *writer* with one hash chain per
  * (writer, category), computed here in the client: appends from different processes never wait
  * for each other (no lock is shared between writers; see docs/logging.md, "Tamper evidence with
  * many writers"). A batch reserves its ids in a short transaction of its own (consecutive within
- * the batch), then one transaction renews the writer's lease, COPYs the rows (pg-copy.ts) and
+ * the batch), then one transaction renews the writer's lease, COPYs the rows (postgres/copy.ts) and
  * records the writer's new chain heads. The promise resolves after COMMIT returned, which with
  * PostgreSQL's default synchronous_commit means the entries are durable (WAL flushed).
  *
@@ -15,7 +15,7 @@
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
-import { StorageError, SafetynetError } from '../../errors.js';
+import { StorageError, SafetynetError } from '../../../errors.js';
 import {
   LEVELS,
   LEVEL_RANK,
@@ -23,23 +23,15 @@ import {
   type LogFilter,
   type SearchOptions,
   type SearchPage,
-} from '../types.js';
-import { GENESIS_HASH, linkHash, writerHash } from '../chain.js';
-import { assertValidRows } from '../entry-check.js';
-import { countByLevel, search } from './pg-search.js';
-import { pruneStore } from './pg-retention.js';
-import { verifyStore } from './pg-verify.js';
-import {
-  DAY_MS,
-  LOCK_CLASS,
-  LOCK_WRITERS,
-  PG_SCHEMA,
-  dayOf,
-  ensurePartitions,
-  migrate,
-} from './pg-schema.js';
-import { copyRows, type CopyRow } from './pg-copy.js';
-import { indexedText, webhookBody } from './pg-text.js';
+} from '../../types.js';
+import { GENESIS_HASH, linkHash, writerHash } from '../../chain.js';
+import { assertValidRows } from '../../entry-check.js';
+import { countByLevel, search } from './search.js';
+import { pruneStore } from './retention.js';
+import { verifyStore } from './verify.js';
+import { DAY_MS, LOCK_CLASS, LOCK_WRITERS, PG_SCHEMA, dayOf, ensurePartitions, migrate } from './schema.js';
+import { copyRows, type CopyRow } from './copy.js';
+import { indexedText, webhookBody } from './text.js';
 import {
   SPOOL_FILE_STORED,
   SpoolMarkConflict,
@@ -55,7 +47,7 @@ import {
   type RawEntry,
   type StoreCapabilities,
   type VerifyReport,
-} from './types.js';
+} from '../types.js';
 
 const S = PG_SCHEMA;
 
@@ -82,7 +74,7 @@ export interface PgRow {
   error_stack: string | null;
 }
 
-/** The writer's new chain heads, after the batch's entries went in with COPY (pg-copy.ts). */
+/** The writer's new chain heads, after the batch's entries went in with COPY (postgres/copy.ts). */
 const UPSERT_HEADS = `INSERT INTO ${PG_SCHEMA}.chain_heads (writer, category, seq, hash)
   SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::bytea[])
 ON CONFLICT (writer, category) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`;

@@ -2,12 +2,12 @@
  * Verifying the SQLite store's hash chains: one read transaction (a consistent snapshot of the
  * heads, the pruned runs and every row), rows fed in id order through the ChainChecker.
  */
-import { LEVELS } from '../types.js';
-import { ChainChecker } from './chain-check.js';
-import { COLUMNS, type StoredRow, storeError } from './sqlite-common.js';
-import { chainState } from './sqlite-raw.js';
-import type { SqliteLogStore } from './sqlite-store.js';
-import type { VerifyReport } from './types.js';
+import { LEVELS } from '../../types.js';
+import { ChainChecker } from '../chain-check.js';
+import { COLUMNS, type StoredRow, storeError } from './common.js';
+import { chainState } from './raw.js';
+import type { SqliteLogStore } from './store.js';
+import type { VerifyReport } from '../types.js';
 
 export function verifySync(s: SqliteLogStore): VerifyReport {
   const db = s.db;
