@@ -125,7 +125,8 @@ export class WriterCore {
       return { kind: 'failed', error: this.spoolRefused };
     try {
       // A batch the store may have committed goes to the file its mark names: replay stores it
-      // only if the mark is not there (it never went in).
+      // only if the mark is not there (it never went in). (Should that file fail too, the batch
+      // is retried later under a new mark: stored twice if the lost COMMIT had gone in.)
       const s = unsure ? this.spool.writeComplete(rows, unsure) : this.spool.append(rows);
       this.spoolRefused = null;
       this.spoolPending = true;
