@@ -74,9 +74,9 @@ export interface PgRow {
   error_stack: string | null;
 }
 
-/** The writer's new chain heads, after the batch's entries went in with COPY (postgres/copy.ts). */
 /**
- * The writer's new chain heads, and the batch's mark (BatchMark: $5 recorded as wholly stored,
+ * The writer's new chain heads, after the batch's entries went in with COPY (postgres/copy.ts),
+ * and the batch's mark (BatchMark: $5 recorded as wholly stored,
  * $6 forgotten; both null without one) in the same statement: a round trip per batch fewer than a
  * statement of its own (which cost 1M entries from 4 processes 20-30 % more time).
  */
