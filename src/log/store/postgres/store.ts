@@ -76,9 +76,9 @@ export interface PgRow {
 
 /**
  * The writer's new chain heads, after the batch's entries went in with COPY (postgres/copy.ts),
- * and the batch's mark (BatchMark: $5 recorded as wholly stored,
- * $6 forgotten; both null without one) in the same statement: a round trip per batch fewer than a
- * statement of its own (which cost 1M entries from 4 processes 20-30 % more time).
+ * and the batch's mark (BatchMark: $5 recorded as wholly stored, $6 forgotten; both null without
+ * one) in the same statement: a round trip per batch fewer than a statement of its own (which
+ * cost 1M entries from 4 processes 20-30 % more time).
  */
 const UPSERT_HEADS = `WITH gone AS (DELETE FROM ${PG_SCHEMA}.spool_offsets WHERE file = $6::text),
   mark AS (INSERT INTO ${PG_SCHEMA}.spool_offsets (file, offset_bytes) SELECT $5::text, $7::bigint WHERE $5::text IS NOT NULL
