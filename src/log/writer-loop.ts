@@ -109,6 +109,33 @@ export class WriterLoop {
   }
 
   /** After a commit of `seqs`: tells the chain helper what is stored and lets it go on. */
+  /**
+   * A group written at the head of the queue: drops it, updates the chain helper, and acknowledges
+   * each hand-off — stored ones with their first id (consecutive over the group), the others with
+   * what `other` says (at `offset` entries into the group).
+   */
+  private settle(
+    seqs: number[],
+    counts: number[],
+    out: { kind: 'store'; firstId: number; chain?: ChainReport } | { kind: 'spool' | 'consumed' },
+    aheadRows: number,
+    other: (seq: number, offset: number) => Ack,
+  ): void {
+    this.queue.splice(0, seqs.length);
+    this.afterCommit(seqs, out.kind === 'store' ? out.chain : undefined, aheadRows);
+    const acks: Ack[] = [];
+    let offset = 0;
+    for (let i = 0; i < seqs.length; i++) {
+      acks.push(
+        out.kind === 'store'
+          ? { seq: seqs[i]!, kind: 'store', firstId: out.firstId + offset }
+          : other(seqs[i]!, offset),
+      );
+      offset += counts[i]!;
+    }
+    this.options.ack(acks);
+  }
+
   private afterCommit(seqs: number[], chain: ChainReport | undefined, aheadRows: number): void {
     const ahead = this.options.ahead;
     if (!ahead) return;
@@ -195,19 +222,16 @@ export class WriterLoop {
     const ahead = this.options.ahead?.take(seqs);
     const out = await this.core.write(decoded, ahead);
     if (out.kind === 'failed') return false;
-    this.queue.splice(0, group.length);
-    this.afterCommit(seqs, out.kind === 'store' ? out.chain : undefined, ahead ? rows : 0);
-    const acks: Ack[] = [];
-    let offset = 0;
-    for (const m of group) {
-      acks.push(
-        out.kind === 'store'
-          ? { seq: m.seq, kind: 'store', firstId: out.firstId + offset }
-          : { seq: m.seq, kind: 'spool', file: out.file, firstLine: out.firstLine + offset },
-      );
-      offset += m.batch.count;
-    }
-    this.options.ack(acks);
+    this.settle(
+      seqs,
+      group.map((m) => m.batch.count),
+      out,
+      ahead ? rows : 0,
+      (seq, offset) =>
+        out.kind === 'spool'
+          ? { seq, kind: 'spool', file: out.file, firstLine: out.firstLine + offset }
+          : { seq, kind: 'consumed' },
+    );
     return true;
   }
 
@@ -244,19 +268,13 @@ export class WriterLoop {
     const ahead = this.options.ahead?.take(seqs);
     const out = await this.core.writeOverflow(first.file, first.from, to, decoded, ahead);
     if (out.kind === 'failed') return false;
-    this.queue.splice(0, group.length);
-    this.afterCommit(seqs, out.kind === 'store' ? out.chain : undefined, ahead ? rows : 0);
-    const acks: Ack[] = [];
-    let offset = 0;
-    for (const m of group) {
-      acks.push(
-        out.kind === 'store'
-          ? { seq: m.seq, kind: 'store', firstId: out.firstId + offset }
-          : { seq: m.seq, kind: 'consumed' },
-      );
-      offset += m.count;
-    }
-    this.options.ack(acks);
+    this.settle(
+      seqs,
+      group.map((m) => m.count),
+      out,
+      ahead ? rows : 0,
+      (seq) => ({ seq, kind: 'consumed' }),
+    );
     return true;
   }
 

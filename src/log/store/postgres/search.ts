@@ -17,7 +17,8 @@ import {
   zeroCounts,
 } from '../query.js';
 import type { CountOptions, LevelCounts } from '../types.js';
-import { PG_COLUMNS, pgEntry, type PgRow, type PostgresLogStore } from './store.js';
+import type { PostgresLogStore } from './store.js';
+import { COLUMNS, type StoredRow, toEntry } from '../stored-row.js';
 import { PG_SCHEMA } from './schema.js';
 import { tsQuery } from './text.js';
 
@@ -75,10 +76,10 @@ function named(text: string, values: unknown[]): pg.QueryConfig {
  * plan it afresh five times per connection first). The setting is the connection's, so it is
  * reset at once: unnamed statements obey it too, and must keep their custom plans.
  */
-async function generic(c: pg.PoolClient, query: pg.QueryConfig): Promise<pg.QueryResult<PgRow>> {
+async function generic(c: pg.PoolClient, query: pg.QueryConfig): Promise<pg.QueryResult<StoredRow>> {
   await c.query('SET plan_cache_mode = force_generic_plan');
   try {
-    return await c.query<PgRow>(query);
+    return await c.query<StoredRow>(query);
   } finally {
     await c.query('RESET plan_cache_mode');
   }
@@ -114,14 +115,14 @@ export async function search(
     }
     params.push(limit + 1);
     const sql = collect
-      ? `WITH m AS MATERIALIZED (SELECT ${PG_COLUMNS} FROM ${S}.logs${where})
+      ? `WITH m AS MATERIALIZED (SELECT ${COLUMNS} FROM ${S}.logs${where})
          SELECT * FROM m ORDER BY ts DESC, id DESC LIMIT $${params.length}`
-      : `SELECT ${PG_COLUMNS} FROM ${S}.logs${where} ORDER BY ts DESC, id DESC LIMIT $${params.length}`;
+      : `SELECT ${COLUMNS} FROM ${S}.logs${where} ORDER BY ts DESC, id DESC LIMIT $${params.length}`;
     return filter.text !== undefined && !collect
-      ? c.query<PgRow>(sql, params)
+      ? c.query<StoredRow>(sql, params)
       : generic(c, named(sql, params));
   });
-  const page: SearchPage = { entries: r.rows.slice(0, limit).map(pgEntry) };
+  const page: SearchPage = { entries: r.rows.slice(0, limit).map(toEntry) };
   if (r.rows.length > limit) {
     const last = r.rows[limit - 1]!;
     page.nextCursor = encodeCursor({ ts: last.ts, id: last.id });

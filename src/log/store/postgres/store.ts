@@ -12,6 +12,7 @@
  * and the client waiting for an answer (query_timeout), so a store that is down or cut off makes
  * an append fail within that time, and the writer spools.
  */
+import { COLUMNS, type StoredRow, toEntry } from '../stored-row.js';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
@@ -62,18 +63,6 @@ export interface PgStoreOptions {
   now?: () => number;
 }
 
-/** A stored row as selected (bigint columns parsed to numbers). */
-export interface PgRow {
-  id: number;
-  ts: number;
-  level: number;
-  category: string;
-  message: string;
-  details: string;
-  order_id: string | null;
-  error_stack: string | null;
-}
-
 /**
  * The writer's new chain heads, after the batch's entries went in with COPY (postgres/copy.ts),
  * and the batch's mark (BatchMark: $5 recorded as wholly stored, $6 forgotten; both null without
@@ -99,8 +88,6 @@ interface WriterState {
 
 /** The writer's lease was taken over (this process was idle past the lease): append with another. */
 class LeaseLost extends Error {}
-
-export const PG_COLUMNS = 'id, ts, level, category, message, details, order_id, error_stack';
 
 /** int8 as a JS number (ids, times and counts stay far below 2^53). */
 const types = {
@@ -453,9 +440,9 @@ export class PostgresLogStore implements LogStore {
   async get(id: string): Promise<LogEntry | undefined> {
     if (!/^\d{1,15}$/.test(id)) return undefined;
     const r = await this.use('read', (c) =>
-      c.query<PgRow>(`SELECT ${PG_COLUMNS} FROM ${S}.logs WHERE id = $1 LIMIT 1`, [Number(id)]),
+      c.query<StoredRow>(`SELECT ${COLUMNS} FROM ${S}.logs WHERE id = $1 LIMIT 1`, [Number(id)]),
     );
-    return r.rows[0] ? pgEntry(r.rows[0]) : undefined;
+    return r.rows[0] ? toEntry(r.rows[0]) : undefined;
   }
 
   async categories(): Promise<string[]> {
@@ -494,8 +481,8 @@ export class PostgresLogStore implements LogStore {
 
   async readRaw(afterId: number, limit: number): Promise<RawEntry[]> {
     const r = await this.use('read', (c) =>
-      c.query<PgRow & { writer: number; seq: number; hash: Buffer }>(
-        `SELECT writer, ${PG_COLUMNS}, seq, hash FROM ${S}.logs WHERE id > $1 ORDER BY id LIMIT $2`,
+      c.query<StoredRow & { writer: number; seq: number; hash: Buffer }>(
+        `SELECT writer, ${COLUMNS}, seq, hash FROM ${S}.logs WHERE id > $1 ORDER BY id LIMIT $2`,
         [afterId, limit],
       ),
     );
@@ -751,36 +738,6 @@ function pgSafe(row: AppendRow): AppendRow {
     details: fix(row.details),
     orderId: row.orderId === null ? null : fix(row.orderId),
     errorStack: row.errorStack === null ? null : fix(row.errorStack),
-  };
-}
-
-/** A stored row as the entry readers get. */
-export function pgEntry(r: PgRow): LogEntry {
-  let details: Record<string, unknown>;
-  try {
-    const d = JSON.parse(r.details) as unknown;
-    details =
-      d !== null && typeof d === 'object' && !Array.isArray(d)
-        ? (d as Record<string, unknown>)
-        : { value: d };
-  } catch {
-    details = { _unparseable: r.details };
-  }
-  let timestamp: string;
-  try {
-    timestamp = new Date(r.ts).toISOString();
-  } catch {
-    timestamp = String(r.ts);
-  }
-  return {
-    id: String(r.id),
-    timestamp,
-    level: LEVELS[r.level] ?? 'critical',
-    category: r.category,
-    message: r.message,
-    details,
-    order_id: r.order_id,
-    error_stack: r.error_stack,
   };
 }
 

@@ -8,7 +8,8 @@
 import { LEVELS } from '../../types.js';
 import { ChainChecker } from '../chain-check.js';
 import { PG_SCHEMA } from './schema.js';
-import { PG_COLUMNS, readChainState, type PgRow, type PostgresLogStore } from './store.js';
+import { readChainState, type PostgresLogStore } from './store.js';
+import { COLUMNS, type StoredRow } from '../stored-row.js';
 import type { VerifyReport } from '../types.js';
 
 const PAGE = 5000;
@@ -21,8 +22,8 @@ export function verifyStore(s: PostgresLogStore): Promise<VerifyReport> {
       // Keyset on (id, seq), not id alone: a duplicated id at a page boundary must not be skipped.
       let after = { id: -1, seq: -1 };
       for (;;) {
-        const r = await c.query<PgRow & { writer: number; seq: number; hash: Buffer }>(
-          `SELECT writer, ${PG_COLUMNS}, seq, hash FROM ${PG_SCHEMA}.logs
+        const r = await c.query<StoredRow & { writer: number; seq: number; hash: Buffer }>(
+          `SELECT writer, ${COLUMNS}, seq, hash FROM ${PG_SCHEMA}.logs
            WHERE id >= $1 AND (id, seq) > ($1::bigint, $2::bigint) ORDER BY id, seq LIMIT $3`,
           [after.id, after.seq, PAGE],
         );

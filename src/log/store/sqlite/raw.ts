@@ -3,7 +3,8 @@
  * read here from one store and written into another verifies there as it did here.
  */
 import { LEVELS, LEVEL_RANK } from '../../types.js';
-import { COLUMNS, type StoredRow, storeError } from './common.js';
+import { storeError } from './common.js';
+import { COLUMNS, type StoredRow } from '../stored-row.js';
 import type { SqliteLogStore } from './store.js';
 import type { ChainState, RawEntry } from '../types.js';
 

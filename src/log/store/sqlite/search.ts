@@ -21,7 +21,8 @@ import {
   pageSize,
   parseTextQuery,
 } from '../query.js';
-import { COLUMNS, type StoredRow, storeError, toEntry } from './common.js';
+import { storeError } from './common.js';
+import { COLUMNS, type StoredRow, toEntry } from '../stored-row.js';
 import type { SearchConnection, TextState } from './search-file.js';
 import type { SqliteLogStore } from './store.js';
 

@@ -21,7 +21,8 @@ import {
   type SearchOptions,
   type SearchPage,
 } from '../../types.js';
-import { COLUMNS, type Head, type StoredRow, storeError, toEntry } from './common.js';
+import { type Head, storeError } from './common.js';
+import { COLUMNS, type StoredRow, toEntry } from '../stored-row.js';
 import { chainState, readRaw, writeRaw } from './raw.js';
 import { pruneBatchSync, pruneOldestSync, prune } from './retention.js';
 import { hasLegacyTextIndex, migrate } from './schema.js';

@@ -4,7 +4,8 @@
  */
 import { LEVELS } from '../../types.js';
 import { ChainChecker } from '../chain-check.js';
-import { COLUMNS, type StoredRow, storeError } from './common.js';
+import { storeError } from './common.js';
+import { COLUMNS, type StoredRow } from '../stored-row.js';
 import { chainState } from './raw.js';
 import type { SqliteLogStore } from './store.js';
 import type { VerifyReport } from '../types.js';
