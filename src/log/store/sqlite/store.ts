@@ -117,6 +117,8 @@ export class SqliteLogStore implements LogStore {
   readonly commonTextMatches: number;
   private readonly stmts = new Map<string, Database.Statement>();
   private closed = false;
+  /** Set once the file was found deleted or replaced and its content rescued (checkFileSync). */
+  private rescued: Error | undefined;
   /** The file opened (see sqlite/file-watch.ts). */
   private readonly identity: FileIdentity | undefined;
   private walIdentity: FileIdentity | undefined;
@@ -594,8 +596,14 @@ export class SqliteLogStore implements LogStore {
     this.forgetSpoolSync(file);
   }
 
-  /** Fails (after rescuing the content) when the file was deleted or replaced since it was opened. */
+  /**
+   * Fails (after rescuing the content) when the file was deleted or replaced since it was opened.
+   * The rescue's error is kept and thrown again by every later check: whichever call found the
+   * change (an append, or a search or upkeep whose caller may swallow errors), the writer's next
+   * append still learns what happened and records it.
+   */
   private checkFileSync(): void {
+    if (this.rescued) throw this.rescued;
     const change = this.identity && !this.closed ? fileChange(this.file, this.identity) : undefined;
     if (!change) {
       // The WAL this connection writes (it exists once something was written).
@@ -603,7 +611,8 @@ export class SqliteLogStore implements LogStore {
       return;
     }
     this.closed = true;
-    throw rescueAndFail(this.db, this.file, change, this.now(), this.walIdentity);
+    this.rescued = rescueAndFail(this.db, this.file, change, this.now(), this.walIdentity);
+    throw this.rescued;
   }
 
   closeSync(): void {
