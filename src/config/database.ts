@@ -155,8 +155,8 @@ export function resolveDatabase(
   let binDir: string | undefined;
   if (d.binDir !== undefined) {
     binDir = abs(d.binDir);
-    if (!existsSync(path.join(binDir, 'pg_basebackup'))) {
-      throw new ConfigError('E_CONFIG_PATH', `database.binDir: ${binDir} holds no pg_basebackup${where}`, {
+    if (!existsSync(path.join(binDir, 'pg_receivewal'))) {
+      throw new ConfigError('E_CONFIG_PATH', `database.binDir: ${binDir} holds no pg_receivewal${where}`, {
         hint: 'point database.binDir at the PostgreSQL client programs, e.g. /usr/lib/postgresql/15/bin, or remove it to search PATH',
       });
     }
@@ -181,15 +181,26 @@ export function resolveDatabase(
 }
 
 function isConnectionString(v: string): boolean {
-  if (/^postgres(?:ql)?:\/\//.test(v)) {
-    try {
-      new URL(v);
-      return true;
-    } catch {
-      return false;
-    }
-  }
+  if (/^postgres(?:ql)?:\/\//.test(v)) return connectionUrl(v) !== undefined;
   return /^\s*[a-z_]+\s*=\s*\S/.test(v);
+}
+
+/**
+ * A postgres:// connection string as a URL and the host it names ("" for none), or undefined if it
+ * is not one. libpq's socket form "postgres://user@/shop?host=/var/run/postgresql" has an empty
+ * host after a user name, which WHATWG URLs refuse: it is parsed with a stand-in host.
+ */
+export function connectionUrl(v: string): { url: URL; hostname: string } | undefined {
+  const m = /^(postgres(?:ql)?:\/\/[^/?#@]*@)(?=[/?#]|$)/.exec(v);
+  try {
+    if (!m) {
+      const url = new URL(v);
+      return { url, hostname: url.hostname };
+    }
+    return { url: new URL(`${m[1]}localhost${v.slice(m[1]!.length)}`), hostname: '' };
+  } catch {
+    return undefined;
+  }
 }
 
 /** A connection string with its password hidden, for messages. */

@@ -20,7 +20,7 @@ import {
   configSchema,
 } from './schema.js';
 import type { FileSetConfig, SafetynetConfig } from './types.js';
-import { resolveDatabase, type RawDatabaseConfig } from './database.js';
+import { connectionUrl, resolveDatabase, type RawDatabaseConfig } from './database.js';
 
 export const CONFIG_FILE_NAME = 'safetynet.config.json';
 
@@ -443,17 +443,13 @@ function checkLogStoreConnection(cs: string | undefined, env: NodeJS.ProcessEnv,
       { hint: `set logs.store.connectionString, ${example}, or the PGHOST/PGDATABASE environment variables` },
     );
   }
-  let url: URL | undefined;
-  try {
-    url = new URL(cs);
-  } catch {
-    url = undefined;
-  }
+  const parsed = connectionUrl(cs);
+  const url = parsed?.url;
   const problem = !url
     ? 'is not a URL'
     : url.protocol !== 'postgres:' && url.protocol !== 'postgresql:'
       ? `has the scheme "${url.protocol}", expected "postgres:"`
-      : !url.hostname && !url.searchParams.get('host')
+      : !parsed.hostname && !url.searchParams.get('host')
         ? 'names no host'
         : url.port !== '' && !(Number(url.port) >= 1 && Number(url.port) <= 65535)
           ? 'has a bad port'

@@ -37,7 +37,7 @@ export interface DatabaseConfig {
 export interface PostgresSourceConfig {
   /** libpq connection string; absent: the standard PG* variables. */
   connectionString?: string;
-  /** Connection for pg_basebackup / pg_receivewal when it differs (another role or host). */
+  /** Replication connection (base backups, pg_receivewal) when it differs (another role or host). */
   replicationConnectionString?: string;
   /** Replication slot pg_receivewal streams from (created if missing). */
   slot: string;

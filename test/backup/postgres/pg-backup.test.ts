@@ -42,7 +42,10 @@ async function pgEnv(extra: Record<string, unknown> = {}) {
 
 describe('PostgreSQL base backups and WAL', () => {
   it('backs up under writes, streams WAL, restores to latest and to a time between two commits', async () => {
-    const e = await pgEnv();
+    // Over the Unix socket, in libpq's URI form with an empty host (as on the database host).
+    const e = await pgEnv({
+      connectionString: `postgres://postgres@/shop?host=${encodeURIComponent(cluster.root)}&port=${cluster.port}`,
+    });
     // Writes keep running during the base backup.
     let n = 0;
     const writer = setInterval(() => {

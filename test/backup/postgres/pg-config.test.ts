@@ -44,6 +44,27 @@ describe('database config for PostgreSQL', () => {
     expect(e.database.postgres!.connectionString).toBeUndefined();
   });
 
+  it('accepts libpq socket forms (an empty host after the user name, a host folder)', () => {
+    for (const connectionString of [
+      'postgres://safetynet@/shop?host=/var/run/postgresql',
+      'postgresql:///shop?host=/var/run/postgresql&port=5433',
+      'host=/var/run/postgresql dbname=shop user=safetynet',
+    ]) {
+      const c = resolveConfig(
+        { database: { ...pg, connectionString } },
+        { file: null, baseDir: '/x', env: {} },
+      );
+      expect(c.database.postgres!.connectionString).toBe(connectionString);
+    }
+    const logs = resolveConfig(
+      {
+        logs: { store: { type: 'postgres', connectionString: 'postgres://app@/shop?host=/run/postgresql' } },
+      },
+      { file: null, baseDir: '/x', env: {} },
+    );
+    expect(logs.logs.store).toMatchObject({ type: 'postgres' });
+  });
+
   it('names every wrong field (exit 2)', () => {
     expectConfigError({ type: 'postgres' }, /database\.connectionString is required/);
     expectConfigError(
@@ -71,7 +92,7 @@ describe('database config for PostgreSQL', () => {
     expectConfigError({ ...pg, heartbeatTable: 'a;b' }, /database\.heartbeatTable/);
     expectConfigError(
       { ...pg, binDir: '/nonexistent' },
-      /database\.binDir: \/nonexistent holds no pg_basebackup/,
+      /database\.binDir: \/nonexistent holds no pg_receivewal/,
     );
     expectConfigError(
       { type: 'sqlite', slot: 'x' },

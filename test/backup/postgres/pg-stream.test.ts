@@ -5,8 +5,9 @@
  * its row counts; the heartbeat follows writes and stays silent while the shop is idle.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 import { backupDatabase } from '../../../src/backup/database.js';
 import { WalStreamer } from '../../../src/backup/sources/postgres/walstream.js';
 import { runRestoreTest } from '../../../src/backup/restore-test.js';
@@ -66,10 +67,10 @@ describe('the WAL stream beside base backups', () => {
     }
   }, 120_000);
 
-  it('a base backup stopped while pg_basebackup streams leaves no point and no pg_basebackup behind', async () => {
+  it('a base backup stopped mid-stream leaves no point and no backup running on the server', async () => {
     const e = await pgEnv({ heartbeatSeconds: 0 });
     const ac = new AbortController();
-    // Stop it when the first 8 MiB part arrives: pg_basebackup is still sending the rest.
+    // Stop it when the first 8 MiB part arrives: the server is still sending the rest.
     const deps = {
       ...e.deps,
       progress: { start: () => {}, advance: () => ac.abort(), done: () => {} },
@@ -77,10 +78,37 @@ describe('the WAL stream beside base backups', () => {
     const err = await backupDatabase(deps, { mode: 'full', signal: ac.signal }).catch((x: unknown) => x);
     expect((err as { code?: string }).code).toBe('E_ABORTED');
     expect((await e.deps.repo.listPoints()).filter((p) => p.source === 'db')).toEqual([]);
-    const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
-      .split('\n')
-      .filter((l) => l.includes('pg_basebackup') && l.includes(String(cluster.port)));
-    expect(left).toEqual([]);
+    // The server saw the replication connection go and ended the backup.
+    const running = async () =>
+      (
+        await cluster.query<{ n: string }>(
+          "SELECT count(*)::text n FROM pg_stat_activity WHERE application_name = 'safetynet base backup'",
+        )
+      )[0]!.n;
+    const deadline = Date.now() + 10_000;
+    while ((await running()) !== '0' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await running()).toBe('0');
+    expect(await cluster.query('SELECT * FROM pg_stat_progress_basebackup')).toEqual([]);
+    // The next backup is not refused nor stuck.
+    const next = await backupDatabase(e.deps, { mode: 'full' });
+    expect(next.kind).toBe('full');
+  }, 120_000);
+
+  it('a cluster with a tablespace outside its data directory is refused by name, and nothing is stored', async () => {
+    const e = await pgEnv({ heartbeatSeconds: 0 });
+    const where = path.join(cluster.root, 'extra-ts');
+    mkdirSync(where);
+    const pgUser = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }));
+    chownSync(where, pgUser, pgUser);
+    await cluster.query(`CREATE TABLESPACE extra LOCATION '${where}'`);
+    try {
+      const err = await backupDatabase(e.deps, { mode: 'full' }).catch((x: unknown) => x);
+      expect((err as { code?: string }).code).toBe('E_PG_COMMAND');
+      expect((err as Error).message).toContain(`tablespace outside its data directory (${where})`);
+      expect((await e.deps.repo.listPoints()).filter((p) => p.source === 'db')).toEqual([]);
+    } finally {
+      await cluster.query('DROP TABLESPACE extra');
+    }
   }, 120_000);
 
   it('the heartbeat beats after writes and not while the shop is idle', async () => {

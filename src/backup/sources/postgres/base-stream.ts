@@ -1,6 +1,6 @@
 /**
- * Reading `pg_basebackup`'s tar stream on a worker thread (basebackup-reader.ts) instead of the
- * main thread. Read on the main thread, a 1.5 GB cluster arrived as ~24,000 64 KiB buffers in the
+ * Reading a base backup's tar stream (BASE_BACKUP over a replication connection) on a worker
+ * thread (basebackup-reader.ts) instead of the main thread. Read on the main thread, a 1.5 GB cluster arrived as ~24,000 64 KiB buffers in the
  * CLI's ~15 MB heap, and V8 answered with ~70 major collections: 1.5 s more CPU and a third more
  * wall time than the same pipeline in a small heap (measured: 77 against 9 collections). The
  * reader thread's heap is small; the main thread receives whole 8 MiB parts (moved, not copied)
@@ -9,12 +9,12 @@
 import { Worker } from 'node:worker_threads';
 import { SafetynetError } from '../../../errors.js';
 import { workerUrl } from '../../../util/worker-url.js';
-import { commandFailed } from './tools.js';
 
 export interface ReaderInit {
-  command: string;
-  args: string[];
-  via?: string[];
+  /** The replication connection (absent: the PG* variables). */
+  connectionString?: string;
+  label: string;
+  fastCheckpoint: boolean;
   partBytes: number;
   /** Parts the reader may send before the main thread has taken them. */
   credits: number;
@@ -28,20 +28,18 @@ export type ReaderResponse =
   | { type: 'stderr'; line: string }
   | {
       type: 'end';
-      code: number | null;
-      signal: NodeJS.Signals | null;
-      command: string;
-      stderr: string;
       bytes: number;
+      startLsn: string;
+      stopLsn: string;
+      timeline: number;
       found: Record<string, string>;
     }
   | { type: 'failed'; message: string };
 
 export interface BaseStreamOptions {
-  command: string;
-  args: string[];
-  /** A program the command runs under (`stdbuf`), left out of error messages. */
-  via?: string[];
+  /** The replication connection (absent: the PG* variables). */
+  connectionString?: string;
+  label: string;
   partBytes: number;
   signal?: AbortSignal;
   onStderr: (line: string) => void;
@@ -51,14 +49,22 @@ export interface BaseStreamOptions {
   onPart: (plain: Buffer) => Promise<void>;
 }
 
-/** Runs the command on a reader thread; resolves with the stream's size and the small members found. */
-export async function streamBaseBackup(
-  opts: BaseStreamOptions,
-): Promise<{ bytes: number; found: Map<string, Buffer> }> {
+export interface BaseStreamResult {
+  /** Bytes of the tar stream. */
+  bytes: number;
+  startLsn: string;
+  stopLsn: string;
+  timeline: number;
+  /** backup_label and backup_manifest, as found in the stream. */
+  found: Map<string, Buffer>;
+}
+
+/** Runs BASE_BACKUP on a reader thread; resolves with the stream's size and the small members found. */
+export async function streamBaseBackup(opts: BaseStreamOptions): Promise<BaseStreamResult> {
   const init: ReaderInit = {
-    command: opts.command,
-    args: opts.args,
-    ...(opts.via ? { via: opts.via } : {}),
+    ...(opts.connectionString ? { connectionString: opts.connectionString } : {}),
+    label: opts.label,
+    fastCheckpoint: true,
     partBytes: opts.partBytes,
     credits: 2,
   };
@@ -97,13 +103,18 @@ export async function streamBaseBackup(
             await opts.onPart(Buffer.from(res.data.buffer, res.data.byteOffset, res.data.byteLength));
             worker.postMessage({ type: 'credit' } satisfies ReaderRequest);
           } else if (res.type === 'failed') {
-            fail(new SafetynetError('E_PG_COMMAND', `reading the base backup failed: ${res.message}`));
-          } else if (res.code !== 0) {
-            fail(commandFailed(res.command, res.code, res.signal, res.stderr));
+            fail(
+              new SafetynetError('E_PG_COMMAND', `BASE_BACKUP failed: ${res.message}`, {
+                hint: 'the role needs the REPLICATION attribute and a replication line in pg_hba.conf (`safetynet doctor` checks both)',
+              }),
+            );
           } else {
             failed = true; // settled
             resolve({
               bytes: res.bytes,
+              startLsn: res.startLsn,
+              stopLsn: res.stopLsn,
+              timeline: res.timeline,
               found: new Map(Object.entries(res.found).map(([k, v]) => [k, Buffer.from(v, 'utf8')])),
             });
           }

@@ -1,6 +1,6 @@
 /**
  * Connections to the shop's PostgreSQL: a `pg` client for SQL (counts, settings, heartbeat) and
- * the connection string handed to pg_basebackup / pg_receivewal. Without a connection string the
+ * base backups (a replication connection), and the connection string handed to pg_receivewal. Without a connection string the
  * standard PG* variables apply (libpq and `pg` both read them).
  */
 import pg from 'pg';
@@ -67,9 +67,14 @@ export async function withClient<T>(
   }
 }
 
+/** The replication connection string: its own if configured, else the shop's (or none: PG*). */
+export function replicationConnection(pgc: PostgresSourceConfig): string | undefined {
+  return pgc.replicationConnectionString ?? pgc.connectionString;
+}
+
 /** The `-d` argument for replication tools (the replication connection if configured). */
 export function replicationArgs(pgc: PostgresSourceConfig): string[] {
-  const cs = pgc.replicationConnectionString ?? pgc.connectionString;
+  const cs = replicationConnection(pgc);
   return cs ? ['-d', cs, '--no-password'] : ['--no-password'];
 }
 

@@ -16,7 +16,7 @@ export interface PostgresManifest {
     /** wal_segment_size in bytes. */
     segSize: number;
     timeline: number;
-    /** pg_basebackup's label (also in backup_label inside the tar). */
+    /** The base backup's label (also in backup_label inside the tar). */
     label: string;
     startLsn: string;
     stopLsn: string;

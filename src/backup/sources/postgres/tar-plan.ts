@@ -1,7 +1,7 @@
 /**
- * Reading the tar stream of a base backup one part at a time. `pg_basebackup -Ft` writes plain
- * ustar: directories and regular files with names under 100 bytes, no links (tablespaces, the only
- * source of symlinks, are refused by `-D -`). `planPart` turns one part's bytes, given where the
+ * Reading the tar stream of a base backup one part at a time. The server's archive is plain ustar:
+ * directories and regular files with names under 100 bytes, no links (tablespaces, the only source
+ * of symlinks, are refused by the backup). `planPart` turns one part's bytes, given where the
  * previous part left the stream (a small, cloneable `TarState`), into what to write — so the
  * headers are read in order while the writes of different parts run on different threads. A
  * general tar library reads a stream from start to end on one thread and would re-chunk every

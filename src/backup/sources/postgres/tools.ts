@@ -50,8 +50,6 @@ export interface RunOptions {
   stdio?: 'pipe' | 'ignore';
   /** Give the child a stdin pipe. */
   stdin?: boolean;
-  /** A program the command runs under (e.g. `stdbuf -o 1M`), left out of the command's name. */
-  via?: string[];
 }
 
 /** A supervised child: its process, collected stderr and a promise of its exit. */
@@ -71,7 +69,7 @@ export function spawnSupervised(cmd: string, args: string[], opts: RunOptions = 
   if (opts.asUser && process.getuid?.() === 0) {
     pre.push(`--reuid=${opts.asUser}`, `--regid=${opts.asUser}`, '--init-groups');
   }
-  const child = spawn('setpriv', [...pre, '--', ...(opts.via ?? []), cmd, ...args], {
+  const child = spawn('setpriv', [...pre, '--', cmd, ...args], {
     stdio: [opts.stdin ? 'pipe' : 'ignore', opts.stdio ?? 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
   });
@@ -112,15 +110,6 @@ export function spawnSupervised(cmd: string, args: string[], opts: RunOptions = 
     if (timer) clearTimeout(timer);
   });
   return { child, command, stderr: () => err, exited, stop };
-}
-
-/** The path of a program on PATH, if there is one. */
-export function findOnPath(name: string): string | undefined {
-  for (const d of (process.env.PATH ?? '').split(':').filter(Boolean)) {
-    const p = path.join(d, name);
-    if (existsSync(p)) return p;
-  }
-  return undefined;
 }
 
 /** Runs a command to its end; E_PG_COMMAND (naming it, with its stderr) unless it exits 0. */

@@ -19,6 +19,7 @@ import {
   pendingFlush,
   requestFlush,
   streamStoredThrough,
+  FLUSH_POLL_MS,
 } from './flush-request.js';
 import { pgTool, spawnSupervised, type Supervised } from './tools.js';
 import {
@@ -313,8 +314,9 @@ export class WalStreamer {
     let asked: bigint | undefined;
     while (!this.stopped()) {
       // A base backup's flush request (flush-request.ts) wakes the loop early; while one is not
-      // met yet (pg_receivewal is still receiving that WAL), look again in 100 ms.
-      const wait = asked !== undefined ? 100 : this.opts.endpos ? Math.min(interval, 1000) : interval;
+      // met yet (pg_receivewal is still receiving that WAL), look again soon.
+      const wait =
+        asked !== undefined ? FLUSH_POLL_MS : this.opts.endpos ? Math.min(interval, 1000) : interval;
       await sleep(wait, this.opts.signal, () => this.stopping || flushRequested(this.deps));
       if (this.stopped()) break;
       try {
@@ -471,7 +473,7 @@ export async function ensureWalThrough(
           if (coversRange(await listWal(deps), timeline, from, target, segSize)) return 'streamed';
           listAt = Date.now() + 2000;
         }
-        await sleep(100, signal);
+        await sleep(FLUSH_POLL_MS, signal);
       }
     } finally {
       await fsp.rm(flushRequestPath(deps), { force: true });
@@ -508,6 +510,6 @@ function sleep(ms: number, signal?: AbortSignal, until?: () => boolean): Promise
       resolve();
     }
     signal?.addEventListener('abort', done, { once: true });
-    if (until) poll = setInterval(() => until() && done(), 100);
+    if (until) poll = setInterval(() => until() && done(), FLUSH_POLL_MS);
   });
 }
