@@ -8,7 +8,7 @@ import { ExitCode, SafetynetError } from '../errors.js';
 import { buildProgram } from './program.js';
 
 async function main(argv: string[]): Promise<void> {
-  const program = await buildProgram();
+  const program = await buildProgram(argv);
   const wantsJson = argv.includes('--json');
   program.exitOverride();
   // Commander writes its own messages for parse errors; we reformat them below instead. What it

@@ -9,8 +9,59 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
   version: string;
 };
 
-/** Builds the program with every command registered (used by main and by tests). */
-export async function buildProgram(): Promise<Command> {
+/** Each command group's module, in the order `--help` lists them. */
+export const GROUPS = {
+  logs: () => import('./logs.js'),
+  keygen: () => import('./keygen.js'),
+  backup: () => import('./backup.js'),
+  restore: () => import('./restore.js'),
+  repository: () => import('./repository.js'),
+  wal: () => import('./wal.js'),
+  server: () => import('./server.js'),
+  admin: () => import('./admin.js'),
+  demo: () => import('./demo.js'),
+};
+
+/** The group that registers each top-level command. */
+export const GROUP_OF: Record<string, keyof typeof GROUPS> = {
+  logs: 'logs',
+  keygen: 'keygen',
+  backup: 'backup',
+  restore: 'restore',
+  backups: 'repository',
+  verify: 'repository',
+  prune: 'repository',
+  unlock: 'repository',
+  wal: 'wal',
+  doctor: 'wal',
+  serve: 'server',
+  status: 'server',
+  'restore-test': 'server',
+  drill: 'server',
+  admin: 'admin',
+  demo: 'demo',
+};
+
+/**
+ * The group to load for `argv` (node, script, args…): the one owning its first command word, or
+ * undefined (help, a mistyped command: every group, so help lists all and suggestions work).
+ * Loading one group instead of nine saves ~0.1 s at every start of the CLI (a tenth of a 1 GB
+ * restore's lead over its peer goes into starting node and its modules).
+ */
+export function groupFor(argv: string[]): keyof typeof GROUPS | undefined {
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--config') i++;
+    else if (!a.startsWith('-')) return GROUP_OF[a];
+  }
+  return undefined;
+}
+
+/**
+ * Builds the program: with `argv`, only the command group it calls (all when unsure); without,
+ * every command (tests, help).
+ */
+export async function buildProgram(argv?: string[]): Promise<Command> {
   const program = new Command('safetynet')
     .description('Logs that say what happened, backups that bring everything back.')
     .version(pkg.version, '-V, --version')
@@ -18,17 +69,9 @@ export async function buildProgram(): Promise<Command> {
     .showSuggestionAfterError(true)
     .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
 
-  const groups = await Promise.all([
-    import('./logs.js'),
-    import('./keygen.js'),
-    import('./backup.js'),
-    import('./restore.js'),
-    import('./repository.js'),
-    import('./wal.js'),
-    import('./server.js'),
-    import('./admin.js'),
-    import('./demo.js'),
-  ]);
+  const only = argv ? groupFor(argv) : undefined;
+  const load = only ? [GROUPS[only]] : Object.values(GROUPS);
+  const groups = await Promise.all(load.map((g) => g()));
   for (const g of groups) g.register(program);
   return program;
 }
