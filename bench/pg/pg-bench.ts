@@ -14,7 +14,10 @@
  *      repositories are copied as they are; each copy is restored; RPO = T - newest commit present
  *   5. storage requests per hour of our WAL stream, under writes and idle
  *
- *   npx tsx bench/pg/pg-bench.ts [--mb 1024] [--rounds 3] [--idle-seconds 300]
+ * `--data pgbench` runs the same on `pgbench -i` data instead (the issue's second case): it
+ * compresses ~20x, so it shows the tools' own costs rather than zstd's.
+ *
+ *   npx tsx bench/pg/pg-bench.ts [--data shop|pgbench] [--mb 1024] [--rounds 3] [--idle-seconds 300]
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -38,6 +41,8 @@ const arg = (name: string, dflt: number) => {
   return i > 0 ? Number(process.argv[i + 1]) || dflt : dflt;
 };
 const mb = arg('--mb', 1024);
+const data = process.argv.includes('--data') ? process.argv[process.argv.indexOf('--data') + 1] : 'shop';
+if (data !== 'shop' && data !== 'pgbench') throw new Error(`--data: "${data}" is not shop or pgbench`);
 const rounds = arg('--rounds', 3);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -63,6 +68,31 @@ async function catchUp(cluster: TestCluster, deps: BackupDeps, timeoutMs = 900_0
     await sleep(1000);
   }
   throw new Error(`the archives did not catch up to ${seg}`);
+}
+
+/** pgbench's tables at the scale that makes about `mb` MiB (~15 MiB per unit), and `ticks`. */
+async function fillPgbench(cluster: TestCluster, mb: number): Promise<void> {
+  const scale = Math.max(1, Math.round(mb / 15));
+  execFileSync(
+    path.join(BIN, 'pgbench'),
+    [
+      '-i',
+      '-q',
+      '-s',
+      String(scale),
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(cluster.port),
+      '-U',
+      'postgres',
+      'shop',
+    ],
+    { stdio: 'ignore' },
+  );
+  await cluster.query(
+    'CREATE TABLE ticks (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())',
+  );
 }
 
 /** Bytes of every file below `dir`. */
@@ -142,7 +172,8 @@ async function main(): Promise<void> {
   let closeAll: (() => Promise<void>) | undefined;
   try {
     const t0 = Date.now();
-    await fillShop(cluster, Math.round(mb * 1100));
+    if (data === 'shop') await fillShop(cluster, Math.round(mb * 1100));
+    else await fillPgbench(cluster, mb);
     const size = Number(
       (await cluster.query<{ s: string }>("SELECT pg_database_size('shop')::text s"))[0]!.s,
     );
@@ -157,7 +188,7 @@ async function main(): Promise<void> {
         // Both tools run on the database host and talk to it through its Unix socket (pgBackRest:
         // pg1-socket-path), which costs the server a quarter less CPU than TCP loopback.
         connectionString: `postgres://postgres@/shop?host=${encodeURIComponent(cluster.root)}&port=${cluster.port}`,
-        tables: ['orders', 'payments'],
+        tables: data === 'shop' ? ['orders', 'payments'] : ['pgbench_accounts', 'pgbench_history'],
       },
       backup: {
         recipients: [recipient],
@@ -575,8 +606,8 @@ async function main(): Promise<void> {
       },
     );
 
-    printTable(`PostgreSQL ${(size / 2 ** 20).toFixed(0)} MiB shop database: safetynet vs ${PEER}`, rows);
-    appendResults('pg', rows, { sizeBytes: size, rounds, notes });
+    printTable(`PostgreSQL ${(size / 2 ** 20).toFixed(0)} MiB ${data} database: safetynet vs ${PEER}`, rows);
+    appendResults('pg', rows, { data, sizeBytes: size, rounds, notes });
   } finally {
     ac.abort();
     await stream?.catch(() => {});

@@ -1,6 +1,6 @@
 /**
  * Building a data directory from a base backup and WAL on every core, with the main thread moving
- * sealed bytes only. Worker threads (extract-worker.ts, one per core) each take a sealed part,
+ * sealed bytes only. Worker threads (extract-worker.ts, two per core) each take a sealed part,
  * check and open it (age + zstd), read its tar headers once the previous part's reader says where
  * the stream stands, pass that on at once, and write the part's files themselves; WAL segments are
  * opened and written the same way. So the parts are opened in parallel, their headers read in
@@ -59,7 +59,11 @@ export async function extractInWorkers(
     identitySources: identities.map((i) => i.source),
     root,
   };
-  const count = Math.max(1, Math.min(opts.workers ?? availableParallelism(), parts.length + wal.length));
+  // Twice as many threads as cores: a thread waiting in fsync (1.5 s of thread time in a 1.5 GB
+  // restore) leaves its core to another that opens the next part. On 2 cores, 4 threads restored
+  // 1.5 GB in 2.51-2.72 s against 2.76-2.93 s with 2.
+  const threads = opts.workers ?? Math.min(8, 2 * availableParallelism());
+  const count = Math.max(1, Math.min(threads, parts.length + wal.length));
   const workers = Array.from(
     { length: count },
     () => new Worker(workerUrl(import.meta.url, 'extract-worker'), { workerData: init }),
