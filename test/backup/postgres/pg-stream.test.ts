@@ -46,7 +46,16 @@ describe('the WAL stream beside base backups', () => {
     const ac = new AbortController();
     const running = new WalStreamer(e.deps, { signal: ac.signal }).run();
     try {
-      await new Promise((r) => setTimeout(r, 1500)); // pg_receivewal is streaming
+      // pg_receivewal is streaming (its slot active), however busy the machine is.
+      const slot = e.config.database.postgres!.slot;
+      for (let t = Date.now(); Date.now() - t < 30_000;) {
+        const active = await cluster.query<{ a: boolean }>(
+          'SELECT active a FROM pg_replication_slots WHERE slot_name = $1',
+          [slot],
+        );
+        if (active[0]?.a) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
       let n = 0;
       const writer = setInterval(() => {
         n++;
@@ -108,6 +117,49 @@ describe('the WAL stream beside base backups', () => {
       expect((await e.deps.repo.listPoints()).filter((p) => p.source === 'db')).toEqual([]);
     } finally {
       await cluster.query('DROP TABLESPACE extra');
+    }
+  }, 120_000);
+
+  it("a repository and a spool that hold one cluster's WAL refuse another cluster behind the same settings", async () => {
+    const e = await pgEnv({ heartbeatSeconds: 0 });
+    await backupDatabase(e.deps, { mode: 'full' });
+    const sysA = (
+      await cluster.query<{ s: string }>('SELECT system_identifier::text s FROM pg_control_system()')
+    )[0]!.s;
+    const marker = JSON.parse((await e.deps.repo.storage.get('wal/cluster.json')).toString('utf8'));
+    expect(marker.systemIdentifier).toBe(sysA);
+    // A new server answers at the configured address (a second cluster, with its own identifier).
+    const other = await createCluster();
+    try {
+      const pgc = e.config.database.postgres!;
+      const onOther = {
+        ...e.config,
+        database: { ...e.config.database, postgres: { ...pgc, connectionString: other.connectionString } },
+      };
+      const deps = await e.makeDeps({ config: onOther });
+      const refused = async (p: Promise<unknown>, re: RegExp) => {
+        const err = await p.then(
+          () => undefined,
+          (x: unknown) => x,
+        );
+        expect((err as { code?: string }).code).toBe('E_PG_OTHER_CLUSTER');
+        expect((err as Error).message).toMatch(re);
+        expect((err as { exitCode?: number }).exitCode).toBe(2);
+      };
+      await refused(
+        backupDatabase(deps, { mode: 'full' }),
+        /the repository's WAL belongs to .* cluster with system identifier/,
+      );
+      await refused(new WalStreamer(deps, { endpos: '0/1000000' }).run(), /repository's WAL/);
+      // Its own repository, but the spool folder still holds the first cluster's WAL.
+      const ownRepo = { ...onOther, backup: { ...onOther.backup, repository: path.join(e.dir, 'repo-2') } };
+      await refused(
+        backupDatabase(await e.makeDeps({ config: ownRepo }), { mode: 'full' }),
+        /the WAL spool .* holds WAL of/,
+      );
+      expect((await deps.repo.listPoints()).filter((p) => p.source === 'db')).toHaveLength(1);
+    } finally {
+      await other.destroy();
     }
   }, 120_000);
 

@@ -16,7 +16,8 @@ import type { DbBackupOptions, DbBackupResult } from '../types.js';
 import { lockForBackup, throwIfAborted } from '../common.js';
 import { streamBaseBackup, type BaseStreamResult } from './base-stream.js';
 import { connect, quoteTable, replicationConnection, withClient } from './conn.js';
-import { ensureSlot, ensureWalThrough, pgConfig } from './walstream.js';
+import { ensureSlot, ensureWalThrough, pgConfig, spoolDir } from './walstream.js';
+import { checkClusterIdentity } from './cluster-identity.js';
 import { parseLsn, segmentName, segmentOf } from './wal.js';
 import { formatBytes } from '../../../util/format.js';
 import { SafetynetError } from '../../../errors.js';
@@ -38,6 +39,7 @@ export async function backupPostgres(deps: BackupDeps, opts: DbBackupOptions): P
   try {
     await repo.ensureInitialized();
     const server = await serverFacts(deps);
+    await checkClusterIdentity(deps, server.systemIdentifier, spoolDir(deps));
     // The slot exists before the backup starts, so every WAL byte from its start on is kept for us.
     await ensureSlot(deps);
     phases.lap('prepareMs');

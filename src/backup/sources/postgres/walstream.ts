@@ -22,6 +22,7 @@ import {
   FLUSH_POLL_MS,
 } from './flush-request.js';
 import { pgTool, spawnSupervised, type Supervised } from './tools.js';
+import { checkClusterIdentity } from './cluster-identity.js';
 import {
   WAL_PREFIX,
   formatLsn,
@@ -208,12 +209,15 @@ export class WalStreamer {
     await deps.repo.ensureInitialized();
     const dir = spoolDir(deps);
     await fsp.mkdir(dir, { recursive: true });
-    this.segSize = await withClient(pgc, async (c) =>
-      Number(
-        (await c.query<{ s: string }>("SELECT setting AS s FROM pg_settings WHERE name = 'wal_segment_size'"))
-          .rows[0]!.s,
-      ),
-    );
+    const server = await withClient(pgc, async (c) => {
+      const r = await c.query<{ s: string; sys: string }>(
+        `SELECT setting AS s, (SELECT system_identifier::text FROM pg_control_system()) AS sys
+           FROM pg_settings WHERE name = 'wal_segment_size'`,
+      );
+      return r.rows[0]!;
+    });
+    this.segSize = Number(server.s);
+    await checkClusterIdentity(deps, server.sys, dir);
     await ensureSlot(deps);
     await this.loadUploadedPieces();
     const uploader = this.uploadLoop();
