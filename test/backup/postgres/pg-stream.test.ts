@@ -5,7 +5,7 @@
  * its row counts; the heartbeat follows writes and stays silent while the shop is idle.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, chownSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { backupDatabase } from '../../../src/backup/database.js';
@@ -156,6 +156,12 @@ describe('the WAL stream beside base backups', () => {
       await refused(
         backupDatabase(await e.makeDeps({ config: ownRepo }), { mode: 'full' }),
         /the WAL spool .* holds WAL of/,
+      );
+      // A spool from before its marker: the WAL files' own headers name their cluster.
+      rmSync(`${path.join(e.config.backup.stateDir, 'pg-wal', pgc.slot)}.cluster`);
+      await refused(
+        backupDatabase(await e.makeDeps({ config: ownRepo }), { mode: 'full' }),
+        new RegExp(`holds WAL of the PostgreSQL cluster with system identifier ${sysA}`),
       );
       expect((await deps.repo.listPoints()).filter((p) => p.source === 'db')).toHaveLength(1);
     } finally {

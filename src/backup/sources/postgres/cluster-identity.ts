@@ -4,8 +4,9 @@
  * after `database.connectionString` was pointed at a new server, or two configs sharing a
  * repository or `backup.stateDir` — would overwrite or mix with the first's and make its restores
  * replay the wrong records. The repository's WAL (`wal/cluster.json`) and the stream's local spool
- * (`<stateDir>/pg-wal/<slot>.cluster`, beside the folder pg_receivewal resumes from) each record
- * the system identifier of the cluster they hold; the stream and base backups refuse any other.
+ * (`<stateDir>/pg-wal/<slot>.cluster` beside the folder pg_receivewal resumes from, and the newest
+ * WAL file's own page header in it) each name the system identifier of the cluster they hold; the
+ * stream and base backups refuse any other.
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -56,9 +57,12 @@ export async function checkClusterIdentity(
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     });
-  if (local && local.systemIdentifier !== systemIdentifier) {
+  // The spool's own WAL says which cluster wrote it (also in a spool from before the marker).
+  let inSpool = local?.systemIdentifier;
+  if (inSpool === undefined || inSpool === systemIdentifier) inSpool = (await spoolCluster(spool)) ?? inSpool;
+  if (inSpool !== undefined && inSpool !== systemIdentifier) {
     throw otherCluster(
-      `the WAL spool ${spool} holds WAL of the PostgreSQL cluster with system identifier ${local.systemIdentifier}, and database.connectionString now reaches cluster ${systemIdentifier}`,
+      `the WAL spool ${spool} holds WAL of the PostgreSQL cluster with system identifier ${inSpool}, and database.connectionString now reaches cluster ${systemIdentifier}`,
       `if the server was replaced on purpose: let the old cluster's stream finish uploading, then move ${spool} and ${marker} away (or give this config its own backup.stateDir or database.slot)`,
     );
   }
@@ -71,6 +75,34 @@ export async function checkClusterIdentity(
     await fsp.mkdir(path.dirname(marker), { recursive: true });
     await fsp.writeFile(marker, record + '\n');
   }
+}
+
+/** XLogLongPageHeaderData: xlp_info's XLP_LONG_HEADER bit, and where xlp_sysid sits. */
+const XLP_LONG_HEADER = 0x0002;
+const SYSID_OFFSET = 24;
+
+/**
+ * The system identifier in the long page header of the newest WAL file in `spool` (where
+ * pg_receivewal resumes), or undefined when there is none yet (an empty folder, a new segment
+ * still all zeros).
+ */
+export async function spoolCluster(spool: string): Promise<string | undefined> {
+  const names = (await fsp.readdir(spool).catch(() => [] as string[]))
+    .filter((n) => /^[0-9A-F]{24}(\.partial)?$/.test(n))
+    .sort()
+    .reverse();
+  for (const name of names) {
+    const fh = await fsp.open(path.join(spool, name), 'r');
+    try {
+      const head = Buffer.alloc(SYSID_OFFSET + 8);
+      const { bytesRead } = await fh.read(head, 0, head.length, 0);
+      if (bytesRead === head.length && head.readUInt16LE(0) !== 0 && head.readUInt16LE(2) & XLP_LONG_HEADER)
+        return head.readBigUInt64LE(SYSID_OFFSET).toString();
+    } finally {
+      await fh.close();
+    }
+  }
+  return undefined;
 }
 
 function parseRecord(text: string, where: string): ClusterRecord {
