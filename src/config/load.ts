@@ -9,7 +9,7 @@
 import { isIP } from 'node:net';
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { Cron } from 'croner';
 import { ConfigError } from '../errors.js';
 import { parseDurationMs } from '../util/time.js';
@@ -17,10 +17,10 @@ import {
   BUILTIN_CATEGORIES,
   DEFAULT_LOG_RETENTION_DAYS,
   MIN_LOG_RETENTION_DAYS,
-  configSchema,
 } from './schema.js';
 import type { FileSetConfig, SafetynetConfig } from './types.js';
 import { connectionUrl, resolveDatabase, type RawDatabaseConfig } from './database.js';
+import { configValidator } from './schema-validator.js';
 
 export const CONFIG_FILE_NAME = 'safetynet.config.json';
 
@@ -33,8 +33,6 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-const ajv = new Ajv({ useDefaults: true, allErrors: true, strict: false });
-const validateSchema = ajv.compile(configSchema);
 
 /** Locates the config file to read, or null for embedded defaults. */
 export function findConfigFile(opts: LoadConfigOptions = {}): string | null {
@@ -89,6 +87,7 @@ export function resolveConfig(
 ): SafetynetConfig {
   const env = ctx.env ?? process.env;
   const data = structuredClone(raw ?? {}) as Record<string, unknown>;
+  const validateSchema = configValidator();
   if (!validateSchema(data)) {
     throw schemaError(validateSchema.errors ?? [], data, ctx.file);
   }
