@@ -13,11 +13,7 @@ import type { ErrorObject } from 'ajv';
 import { Cron } from 'croner';
 import { ConfigError } from '../errors.js';
 import { parseDurationMs } from '../util/time.js';
-import {
-  BUILTIN_CATEGORIES,
-  DEFAULT_LOG_RETENTION_DAYS,
-  MIN_LOG_RETENTION_DAYS,
-} from './schema.js';
+import { BUILTIN_CATEGORIES, DEFAULT_LOG_RETENTION_DAYS, MIN_LOG_RETENTION_DAYS } from './schema.js';
 import type { FileSetConfig, SafetynetConfig } from './types.js';
 import { connectionUrl, resolveDatabase, type RawDatabaseConfig } from './database.js';
 import { configValidator } from './schema-validator.js';
@@ -32,7 +28,6 @@ export interface LoadConfigOptions {
   /** Environment; defaults to process.env. */
   env?: NodeJS.ProcessEnv;
 }
-
 
 /** Locates the config file to read, or null for embedded defaults. */
 export function findConfigFile(opts: LoadConfigOptions = {}): string | null {
