@@ -159,6 +159,12 @@ async function main(): Promise<void> {
   );
   await client.connect();
   if (stopped) throw new Error('stopped');
+  // BASE_BACKUP's option list and its CopyData format are PostgreSQL 15's.
+  const version = Number(
+    (await client.query<{ server_version_num: string }>('SHOW server_version_num')).rows[0]
+      ?.server_version_num,
+  );
+  if (!(version >= 150000)) throw new Error(`PostgreSQL 15 or newer is needed (the server runs ${version})`);
   const stream = (
     client as unknown as { connection: { stream: NodeJS.ReadableStream & { destroy(): void } } }
   ).connection.stream;
