@@ -1,10 +1,10 @@
 /**
  * Reading a base backup's tar stream (BASE_BACKUP over a replication connection) on a worker
- * thread (basebackup-reader.ts) instead of the main thread. Read on the main thread, a 1.5 GB cluster arrived as ~24,000 64 KiB buffers in the
- * CLI's ~15 MB heap, and V8 answered with ~70 major collections: 1.5 s more CPU and a third more
- * wall time than the same pipeline in a small heap (measured: 77 against 9 collections). The
- * reader thread's heap is small; the main thread receives whole 8 MiB parts (moved, not copied)
- * and only hands them to the seal pool.
+ * thread (basebackup-reader.ts) instead of the main thread. Read on the main thread, a 1.5 GB
+ * cluster arrived as ~24,000 64 KiB buffers in the CLI's ~15 MB heap, and V8 answered with ~70
+ * major collections: 1.5 s more CPU and a third more wall time than the same pipeline in a small
+ * heap (measured: 77 against 9 collections). The reader thread's heap is small; the main thread
+ * receives whole 8 MiB parts (moved, not copied) and only hands them to the seal pool.
  */
 import { Worker } from 'node:worker_threads';
 import { SafetynetError } from '../../../errors.js';
@@ -29,9 +29,6 @@ export type ReaderResponse =
   | {
       type: 'end';
       bytes: number;
-      startLsn: string;
-      stopLsn: string;
-      timeline: number;
       found: Record<string, string>;
     }
   | { type: 'failed'; message: string };
@@ -52,9 +49,6 @@ export interface BaseStreamOptions {
 export interface BaseStreamResult {
   /** Bytes of the tar stream. */
   bytes: number;
-  startLsn: string;
-  stopLsn: string;
-  timeline: number;
   /** backup_label and backup_manifest, as found in the stream. */
   found: Map<string, Buffer>;
 }
@@ -105,16 +99,13 @@ export async function streamBaseBackup(opts: BaseStreamOptions): Promise<BaseStr
           } else if (res.type === 'failed') {
             fail(
               new SafetynetError('E_PG_COMMAND', `BASE_BACKUP failed: ${res.message}`, {
-                hint: 'the role needs the REPLICATION attribute and a replication line in pg_hba.conf (`safetynet doctor` checks both)',
+                hint: '`safetynet doctor` checks what base backups need: PostgreSQL 15 or newer, a role with REPLICATION and a replication line in pg_hba.conf',
               }),
             );
           } else {
             failed = true; // settled
             resolve({
               bytes: res.bytes,
-              startLsn: res.startLsn,
-              stopLsn: res.stopLsn,
-              timeline: res.timeline,
               found: new Map(Object.entries(res.found).map(([k, v]) => [k, Buffer.from(v, 'utf8')])),
             });
           }

@@ -187,16 +187,13 @@ async function main(): Promise<void> {
     archiveData: (chunk) => tar.archiveData(chunk),
     manifestData: (chunk) => tar.manifestData(chunk),
   });
-  const result = await submitBaseBackup(client, query);
+  await submitBaseBackup(client, query);
   tar.end();
   await out.finish();
   await client.end().catch(() => {});
   post({
     type: 'end',
     bytes: out.bytes,
-    startLsn: result.startLsn,
-    stopLsn: result.stopLsn,
-    timeline: result.timeline,
     found: Object.fromEntries([...out.scan.found].map(([k, v]) => [k, v.toString('utf8')])),
   });
 }
