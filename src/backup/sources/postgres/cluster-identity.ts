@@ -68,7 +68,7 @@ export async function checkClusterIdentity(
   }
   const record = JSON.stringify({
     systemIdentifier,
-    since: new Date().toISOString(),
+    since: new Date(deps.clock.now()).toISOString(),
   } satisfies ClusterRecord);
   if (!stored) await storage.put(CLUSTER_KEY, Buffer.from(record + '\n'));
   if (!local) {
