@@ -13,6 +13,7 @@ import { linkHash } from '../../src/log/chain.js';
 import { checkAnchors, readAnchors, takeAnchor, writeAnchor } from '../../src/log/anchor.js';
 import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import type { AppendRow } from '../../src/log/store/types.js';
+import { COLUMNS, type StoredRow } from '../../src/log/store/stored-row.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { useTestEnvs } from '../backup/env.js';
@@ -47,21 +48,8 @@ function cutTail(file: string, category: string, keep: number): void {
 function rewriteFrom(file: string, category: string, seq: number): void {
   const db = new Database(file);
   const all = db
-    .prepare(
-      'SELECT id, ts, level, category, message, details, order_id, error_stack, seq, hash FROM logs WHERE category = ? ORDER BY seq',
-    )
-    .all(category) as {
-    id: number;
-    ts: number;
-    level: number;
-    category: string;
-    message: string;
-    details: string;
-    order_id: string | null;
-    error_stack: string | null;
-    seq: number;
-    hash: Buffer;
-  }[];
+    .prepare(`SELECT ${COLUMNS}, seq, hash FROM logs WHERE category = ? ORDER BY seq`)
+    .all(category) as (StoredRow & { seq: number; hash: Buffer })[];
   let prev = all.find((r) => r.seq === seq - 1)!.hash.toString('hex');
   for (const r of all.filter((x) => x.seq >= seq)) {
     const message = r.seq === seq ? 'nothing happened here' : r.message;

@@ -26,8 +26,6 @@ export interface BaseBackupResult {
   startLsn: string;
   stopLsn: string;
   timeline: number;
-  /** Tablespaces outside the data directory (their paths). */
-  tablespaces: string[];
 }
 
 /** The BASE_BACKUP command text: a fast checkpoint, a manifest, no wait for WAL archiving. */
@@ -62,7 +60,6 @@ export class BaseBackupQuery {
   private resultSet = -1;
   private start: { lsn: string; tli: number } | undefined;
   private end: { lsn: string; tli: number } | undefined;
-  private readonly tablespaces: string[] = [];
   private inManifest = false;
   private failed: Error | undefined;
 
@@ -87,11 +84,10 @@ export class BaseBackupQuery {
 
   handleDataRow(msg: DataRow): void {
     const [a, b] = msg.fields;
+    // Result sets: 0 the start position, 1 the tablespaces (archive() sees each one again as its
+    // archive begins), 2 the end position.
     if (this.resultSet === 0) this.start = { lsn: String(a), tli: Number(b) };
-    else if (this.resultSet === 1) {
-      // One row per tablespace (spcoid, spclocation, size); the data directory's has no location.
-      if (b !== null && b !== undefined && b !== '') this.tablespaces.push(b);
-    } else this.end = { lsn: String(a), tli: Number(b) };
+    else if (this.resultSet === 2) this.end = { lsn: String(a), tli: Number(b) };
   }
 
   handleCopyData(msg: CopyData): void {
@@ -139,7 +135,6 @@ export class BaseBackupQuery {
       startLsn: this.start.lsn,
       stopLsn: this.end.lsn,
       timeline: this.end.tli,
-      tablespaces: this.tablespaces,
     });
   }
 }

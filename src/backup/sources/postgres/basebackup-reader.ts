@@ -27,6 +27,7 @@ class PartSender {
   private fill = 0;
   private readonly waiting: Buffer[] = [];
   private drained: (() => void) | undefined;
+  private paused = false;
   readonly scan = new TarScanner(['backup_label', 'backup_manifest']);
   bytes = 0;
 
@@ -73,7 +74,8 @@ class PartSender {
       this.credits--;
       post({ type: 'part', data: buf }, [buf.buffer as ArrayBuffer]);
     }
-    this.pause(this.waiting.length > 0);
+    // Only on a change: this runs for every CopyData message.
+    if (this.paused !== this.waiting.length > 0) this.pause((this.paused = !this.paused));
     if (!this.waiting.length) this.drained?.();
   }
 }

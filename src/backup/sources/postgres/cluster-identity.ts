@@ -14,7 +14,7 @@ import type { BackupDeps } from '../../context.js';
 import { SafetynetError } from '../../../errors.js';
 import { WAL_PREFIX } from './wal.js';
 
-export const CLUSTER_KEY = `${WAL_PREFIX}cluster.json`;
+const CLUSTER_KEY = `${WAL_PREFIX}cluster.json`;
 
 interface ClusterRecord {
   systemIdentifier: string;
@@ -22,7 +22,7 @@ interface ClusterRecord {
 }
 
 /** The marker file of the stream's spool folder `spool`. */
-export function spoolMarkerPath(spool: string): string {
+function spoolMarkerPath(spool: string): string {
   return `${spool}.cluster`;
 }
 
@@ -86,7 +86,7 @@ const SYSID_OFFSET = 24;
  * pg_receivewal resumes), or undefined when there is none yet (an empty folder, a new segment
  * still all zeros).
  */
-export async function spoolCluster(spool: string): Promise<string | undefined> {
+async function spoolCluster(spool: string): Promise<string | undefined> {
   const names = (await fsp.readdir(spool).catch(() => [] as string[]))
     .filter((n) => /^[0-9A-F]{24}(\.partial)?$/.test(n))
     .sort()

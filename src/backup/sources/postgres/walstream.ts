@@ -321,7 +321,7 @@ export class WalStreamer {
       // met yet (pg_receivewal is still receiving that WAL), look again soon.
       const wait =
         asked !== undefined ? FLUSH_POLL_MS : this.opts.endpos ? Math.min(interval, 1000) : interval;
-      await sleep(wait, this.opts.signal, () => this.stopping || flushRequested(this.deps));
+      await sleep(wait, this.opts.signal, () => this.stopping || flushRequested(this.deps), FLUSH_POLL_MS);
       if (this.stopped()) break;
       try {
         await this.uploadOnce();
@@ -502,7 +502,7 @@ export async function ensureWalThrough(
   return 'caught-up';
 }
 
-function sleep(ms: number, signal?: AbortSignal, until?: () => boolean): Promise<void> {
+function sleep(ms: number, signal?: AbortSignal, until?: () => boolean, pollMs = 100): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     let poll: NodeJS.Timeout | undefined;
@@ -514,6 +514,6 @@ function sleep(ms: number, signal?: AbortSignal, until?: () => boolean): Promise
       resolve();
     }
     signal?.addEventListener('abort', done, { once: true });
-    if (until) poll = setInterval(() => until() && done(), FLUSH_POLL_MS);
+    if (until) poll = setInterval(() => until() && done(), pollMs);
   });
 }
