@@ -17,10 +17,17 @@ lowerThreadPriority(HELPER_NICE);
 const { port, overflowDir } = workerData as { port: MessagePort; overflowDir: string };
 const computer = new AheadComputer(overflowDir);
 
-port.on('message', (first: ToHelper) => {
-  // Everything waiting first (a newer state makes older work moot), then the hashing.
-  computer.apply(first);
+/** Applies every message waiting on the port. */
+function drain(): void {
   for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port))
     computer.apply(m.message as ToHelper);
-  computer.hashPending((r) => port.postMessage(r));
+}
+
+port.on('message', (first: ToHelper) => {
+  // Everything waiting first (a newer state makes older work moot), then the hashing, looking
+  // for newer messages after each hand-off: when this thread was late, the writer hashed those
+  // hand-offs itself and sends the state to go on from.
+  computer.apply(first);
+  drain();
+  computer.hashPending((r) => port.postMessage(r), drain);
 });

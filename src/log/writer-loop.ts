@@ -14,7 +14,7 @@ import { readOverflowRange } from './overflow.js';
 import { decodeBatch, type Ack, type WriterMessage } from './wire.js';
 import type { ChainAheadClient } from './chain-ahead.js';
 import type { ChainReport, WriterCore } from './writer-core.js';
-import type { AppendRow } from './store/types.js';
+import type { AppendRow, ChainAhead } from './store/types.js';
 
 /**
  * Rows per commit at most. Bigger transactions write each touched index page to the WAL (and
@@ -226,7 +226,7 @@ export class WriterLoop {
       seqs,
       group.map((m) => m.batch.count),
       out,
-      ahead ? rows : 0,
+      aheadLinks(ahead),
       (seq, offset) =>
         out.kind === 'spool'
           ? { seq, kind: 'spool', file: out.file, firstLine: out.firstLine + offset }
@@ -272,7 +272,7 @@ export class WriterLoop {
       seqs,
       group.map((m) => m.count),
       out,
-      ahead ? rows : 0,
+      aheadLinks(ahead),
       (seq) => ({ seq, kind: 'consumed' }),
     );
     return true;
@@ -350,4 +350,9 @@ export class WriterLoop {
     // would stay behind until something is logged again.
     else if (!this.core.healthy) this.idleLater(Math.max(50, this.core.retryDelay()));
   }
+}
+
+/** How many rows links computed ahead cover (0: none were passed). */
+function aheadLinks(ahead: ChainAhead | undefined): number {
+  return ahead ? ahead.hashes.length / 64 : 0;
 }

@@ -114,11 +114,49 @@ describe('chain links computed ahead', () => {
   it('are ignored when they do not match the rows', () => {
     const store = open();
     const [r] = computeAhead(store, [rows(0, 10)]);
-    const wrong = { ...r!, hashes: r!.hashes.slice(64) }; // one link short
-    expect(store.appendSync(rows(0, 10), { ahead: wrong, reportChain: true }).chain?.usedAhead).toBe(0);
+    const tooMany = { ...r!, hashes: r!.hashes + r!.hashes.slice(0, 64) }; // one link more than rows
+    expect(store.appendSync(rows(0, 10), { ahead: tooMany, reportChain: true }).chain?.usedAhead).toBe(0);
+    const torn = { ...r!, hashes: r!.hashes.slice(0, 100) }; // not whole links
+    expect(store.appendSync(rows(10, 10), { ahead: torn, reportChain: true }).chain?.usedAhead).toBe(0);
     const tampered = { ...r!, start: [{ category: 'order', seq: 7, hash: '0'.repeat(64) }] };
-    expect(store.appendSync(rows(10, 10), { ahead: tampered, reportChain: true }).chain?.usedAhead).toBe(0);
-    expect(store.verifySync()).toMatchObject({ ok: true, checked: 20 });
+    expect(store.appendSync(rows(20, 10), { ahead: tampered, reportChain: true }).chain?.usedAhead).toBe(0);
+    expect(store.verifySync()).toMatchObject({ ok: true, checked: 30 });
+  });
+
+  it('may cover only the first rows: the store hashes the rest, and the chain is the same', () => {
+    const inline = open();
+    const withAhead = open();
+    const [b1, b2] = [rows(0, 120), rows(120, 80)];
+    inline.appendSync([...b1, ...b2]);
+    // The helper finished the first hand-off only; the commit holds both.
+    const [r1] = computeAhead(withAhead, [b1]);
+    const res = withAhead.appendSync([...b1, ...b2], { ahead: r1, reportChain: true });
+    expect(res.chain?.usedAhead).toBe(120);
+    expect(hashes(withAhead)).toEqual(hashes(inline));
+    expect(withAhead.verifySync()).toMatchObject({ ok: true, checked: 200 });
+  });
+});
+
+describe("the helper thread's work", () => {
+  it('stops hashing hand-offs the writer stored itself once the new state arrives', () => {
+    const c = new AheadComputer(tempDir());
+    c.apply({ t: 'state', gen: 1, at: 0, nextId: 1, heads: [] });
+    for (let seq = 1; seq <= 4; seq++)
+      c.apply({ t: 'item', item: { seq, count: 10, batch: encodeRows(rows((seq - 1) * 10, 10)) } });
+    const out: AheadResult[] = [];
+    let polls = 0;
+    // After the first hand-off, the writer reports that it stored hand-offs 1-3 (hashing them
+    // itself) and sends the state to go on from: only hand-off 4 is hashed next, from there.
+    c.hashPending(
+      (r) => out.push(r),
+      () => {
+        if (++polls === 1) c.apply({ t: 'state', gen: 2, at: 3, nextId: 31, heads: [] });
+      },
+    );
+    expect(out.map((r) => [r.seq, r.gen, r.firstId])).toEqual([
+      [1, 1, 1],
+      [4, 2, 31],
+    ]);
   });
 });
 

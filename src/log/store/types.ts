@@ -81,9 +81,12 @@ export interface ChainHead {
 export interface ChainAhead {
   /** The id the first row was assumed to get. */
   firstId: number;
-  /** Each category the rows touch, with the head it was assumed to have before them (seq 0 and 64 zeros: a new chain). */
+  /** Each category those rows touch, with the head it was assumed to have before them (seq 0 and 64 zeros: a new chain). */
   start: ChainHead[];
-  /** The rows' hashes, 64 hex characters each, in row order. */
+  /**
+   * The hashes of the first rows (all of them, or the leading ones the helper had done), 64 hex
+   * characters each, in row order.
+   */
   hashes: string;
 }
 

@@ -274,8 +274,8 @@ export class SqliteLogStore implements LogStore {
         const seq = head.seq + 1;
         if (ahead !== undefined && details !== row.details) stale.add(category);
         let h: string;
-        if (ahead !== undefined && !stale.has(category)) {
-          const k = (id - firstId) * 64;
+        const k = (id - firstId) * 64;
+        if (ahead !== undefined && k < ahead.length && !stale.has(category)) {
           h = ahead.slice(k, k + 64);
           usedAhead++;
         } else
@@ -638,7 +638,8 @@ export class SqliteLogStore implements LogStore {
 
 /**
  * When links computed ahead (AppendOptions.ahead) assumed exactly the state the append starts
- * from (the first id, and the head of each category they list), the categories they cover;
+ * from (the first id, and the head of each category they list) and are no more than the rows
+ * (they may cover only the first rows: the store hashes the rest), the categories they cover;
  * otherwise undefined (they are not used).
  */
 function aheadFits(
@@ -647,7 +648,8 @@ function aheadFits(
   firstId: number,
   heads: Map<string, Head>,
 ): Set<string> | undefined {
-  if (!ahead || ahead.firstId !== firstId || ahead.hashes.length !== rows * 64) return undefined;
+  const links = ahead ? ahead.hashes.length / 64 : 0;
+  if (!ahead || ahead.firstId !== firstId || !Number.isInteger(links) || links > rows) return undefined;
   for (const s of ahead.start) {
     const h = heads.get(s.category);
     if (h ? h.seq !== s.seq || h.hash !== s.hash : s.seq !== 0 || s.hash !== GENESIS_HASH) return undefined;
