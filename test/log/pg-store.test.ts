@@ -55,6 +55,38 @@ runLogStoreConformance({
 });
 
 describe('PostgreSQL log store specifics', () => {
+  it('stores a large batch, and one whose partition another process dropped meanwhile, in full', async () => {
+    const store = open(await freshDatabase());
+    const ts = Date.UTC(2026, 0, 5, 12);
+    // More rows than one piece of COPY text (copy.ts), with text the index must find.
+    const batch = (n: number, word: string): AppendRow[] =>
+      Array.from({ length: n }, (_, i) => ({
+        ts: ts + i,
+        level: 'info',
+        category: i % 3 ? 'order' : 'payment',
+        message: `${word} ${i} Crème`,
+        details: '{}',
+        orderId: null,
+        errorStack: null,
+      }));
+    await store.append(batch(1300, 'first'));
+    // Retention elsewhere removed the week this store has cached as existing.
+    const c = new pg.Client({ connectionString: urls.get(store)! });
+    await c.connect();
+    const part = await c.query<{ name: string }>('SELECT name FROM safetynet_log.partitions');
+    await c.query(`DROP TABLE safetynet_log.${part.rows[0]!.name}`);
+    await c.query('DELETE FROM safetynet_log.partitions');
+    await c.end();
+    const r = await store.append(batch(1100, 'second'));
+    expect(r.count).toBe(1100);
+    expect((await store.search({ text: 'second' }, { limit: 1 })).entries[0]?.message).toBe(
+      'second 1099 Crème',
+    );
+    expect((await store.countByLevel({ text: 'creme' })).counts.info).toBe(1100);
+    expect((await store.countByLevel({})).counts.info).toBe(1100);
+    await store.close();
+  });
+
   it('stores a NUL or a lone surrogate as U+FFFD (hashed as stored), never failing the batch', async () => {
     const store = open(await freshDatabase());
     const r = await store.append([

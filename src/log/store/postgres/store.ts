@@ -25,7 +25,7 @@ import {
   type SearchOptions,
   type SearchPage,
 } from '../../types.js';
-import { GENESIS_HASH, linkHash, writerHash } from '../../chain.js';
+import { GENESIS_HASH, linkHashOf, writerHash } from '../../chain.js';
 import { assertValidRows } from '../../entry-check.js';
 import { countByLevel, search } from './search.js';
 import { pruneStore } from './retention.js';
@@ -104,6 +104,7 @@ export const PG_CAPABILITIES: Readonly<StoreCapabilities> = {
   multiHost: true,
   writerChains: true,
   unsureCommits: true,
+  serverCommits: true,
 };
 
 export class PostgresLogStore implements LogStore {
@@ -208,21 +209,19 @@ export class PostgresLogStore implements LogStore {
     if (rows.length === 0 && !options.spoolMark) return { firstId: 0, count: 0 };
     assertValidRows(rows);
     const safe = rows.map(pgSafe);
-    // The indexed text does not depend on the chain: made before anything waits.
-    const texts = safe.map((r) => indexedText(r.message, webhookBody(r.category, r.details)));
     // One append at a time per store object: its writer's chains continue from the previous batch.
-    const run = this.appending.then(() => this.appendNow(safe, options, texts));
+    const run = this.appending.then(() => this.appendNow(safe, options));
     this.appending = run.catch(() => {});
     return run;
   }
 
-  private async appendNow(rows: AppendRow[], options: AppendOptions, texts: string[]): Promise<AppendResult> {
+  private async appendNow(rows: AppendRow[], options: AppendOptions): Promise<AppendResult> {
     await this.partitionsFor(rows);
     const firstId = rows.length ? await this.reserveIds(rows.length) : 0;
     for (let attempt = 0; ; attempt++) {
       try {
         const { result, writer } = await this.tx('append to', (c) =>
-          this.appendIn(c, rows, options, texts, firstId),
+          this.appendIn(c, rows, options, firstId),
         );
         if (writer) this.writer = writer;
         return result;
@@ -271,7 +270,6 @@ export class PostgresLogStore implements LogStore {
     c: pg.PoolClient,
     rows: AppendRow[],
     options: AppendOptions,
-    texts: string[],
     firstId: number,
   ): Promise<{ result: AppendResult; writer?: WriterState }> {
     const mark = options.spoolMark;
@@ -298,47 +296,11 @@ export class PostgresLogStore implements LogStore {
     const heads = new Map([...w.heads].map(([k, v]) => [k, { ...v }]));
     const webhookFirst = await webhookFirsts(c, rows, firstId);
     // Hashes are computed here, in the client: the chain is this writer's alone, so nothing in
-    // the database has to be read or locked for it.
-    const copy: CopyRow[] = new Array<CopyRow>(rows.length);
-    let id = firstId;
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]!;
-      let head = heads.get(row.category);
-      if (!head) heads.set(row.category, (head = { seq: 0, hash: GENESIS_HASH }));
-      const details = webhookFirst.get(id) ?? row.details;
-      const seq = head.seq + 1;
-      const hash = linkHash(head.hash, {
-        writer: w.id,
-        id,
-        seq,
-        ts: row.ts,
-        level: row.level,
-        category: row.category,
-        message: row.message,
-        details,
-        orderId: row.orderId,
-        errorStack: row.errorStack,
-      });
-      head.seq = seq;
-      head.hash = hash;
-      copy[i] = {
-        writer: w.id,
-        id,
-        ts: row.ts,
-        level: LEVEL_RANK[row.level],
-        category: row.category,
-        message: row.message,
-        details,
-        orderId: row.orderId,
-        errorStack: row.errorStack,
-        seq,
-        hash,
-        text: texts[i]!,
-      };
-      id++;
-    }
+    // the database has to be read or locked for it. Each row is hashed and formatted as the COPY
+    // stream asks for it (see copy.ts, PIECE_ROWS), so the rows of a large commit are never all
+    // held at once; when the COPY is done, `heads` holds the new chain heads.
+    await copyRows(c, linked(rows, w.id, firstId, heads, webhookFirst));
     const cats = [...new Set(rows.map((r) => r.category))];
-    await copyRows(c, copy);
     const batchMark = options.batchMark;
     await c.query(UPSERT_HEADS, [
       w.id,
@@ -710,6 +672,57 @@ async function webhookFirsts(
     }
   }
   return out;
+}
+
+/**
+ * The rows of an append as they go into `logs`, in order, each linked to the previous entry of its
+ * category in writer `writer`'s chains: `heads` (the chains' heads before the rows) is advanced
+ * as the rows are read. A repeated webhook's row carries the details `webhookFirst` gives it.
+ */
+function* linked(
+  rows: AppendRow[],
+  writer: number,
+  firstId: number,
+  heads: Map<string, { seq: number; hash: string }>,
+  webhookFirst: Map<number, string>,
+): Generator<CopyRow> {
+  let id = firstId;
+  for (const row of rows) {
+    let head = heads.get(row.category);
+    if (!head) heads.set(row.category, (head = { seq: 0, hash: GENESIS_HASH }));
+    const details = webhookFirst.get(id) ?? row.details;
+    const seq = head.seq + 1;
+    const hash = linkHashOf(
+      head.hash,
+      id,
+      seq,
+      row.ts,
+      row.level,
+      row.category,
+      row.message,
+      details,
+      row.orderId,
+      row.errorStack,
+      writer,
+    );
+    head.seq = seq;
+    head.hash = hash;
+    yield {
+      writer,
+      id,
+      ts: row.ts,
+      level: LEVEL_RANK[row.level],
+      category: row.category,
+      message: row.message,
+      details,
+      orderId: row.orderId,
+      errorStack: row.errorStack,
+      seq,
+      hash,
+      text: indexedText(row.message, webhookBody(row.category, row.details)),
+    };
+    id++;
+  }
 }
 
 /**

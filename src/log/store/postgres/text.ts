@@ -11,12 +11,20 @@ import type { TextTerm } from '../query.js';
 const MAX_INDEXED_CHARS = 200_000;
 const WORD = /[\p{L}\p{N}]+/gu;
 
+/** Any character outside ASCII (the only text that decomposition or mark removal can change). */
+// eslint-disable-next-line no-control-regex -- the whole ASCII range, controls included
+const NON_ASCII = /[^\u0000-\u007f]/;
+
 /** Lower-case words without diacritics. */
 export function words(text: string): string[] {
-  const folded = text
-    .normalize('NFKD')
-    .replace(/\p{M}+/gu, '')
-    .toLowerCase();
+  // ASCII text is its own NFKD form and has no combining marks: skipping both halves the cost
+  // for most log text (1.15 to about 0.6 µs for a benchmark message).
+  const folded = NON_ASCII.test(text)
+    ? text
+        .normalize('NFKD')
+        .replace(/\p{M}+/gu, '')
+        .toLowerCase()
+    : text.toLowerCase();
   return folded.match(WORD) ?? [];
 }
 
