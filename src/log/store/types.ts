@@ -177,6 +177,13 @@ export interface StoreCapabilities {
    * failure is never stored twice. An in-process store (SQLite) knows its outcome and needs none.
    */
   unsureCommits?: boolean;
+  /**
+   * A database server does the commit work (storing, indexing, syncing) in its own processes; the
+   * writer thread only formats and sends. The logger's writer thread then runs at a lower
+   * priority (see sqlite-worker.ts): its CPU is not what limits durability, and the app's event
+   * loop gets the CPU first.
+   */
+  serverCommits?: boolean;
 }
 
 /** One stored entry with its chain fields, as `logs copy` moves it between stores. */
