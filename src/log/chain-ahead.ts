@@ -82,7 +82,7 @@ export class AheadComputer {
   /**
    * Hashes, in order, the hand-offs after the last one hashed from the current state; `emit` gets
    * each. `poll` runs after each one: it may apply newer messages (the thread passes everything
-   * that arrived meanwhile), so a new state or a `stored` stops work the writer no longer needs.
+   * that arrived meanwhile), so a new state stops hashing from the old one at once.
    */
   hashPending(emit: (r: AheadResult) => void, poll?: () => void): void {
     for (;;) {

@@ -25,8 +25,8 @@ function drain(): void {
 
 port.on('message', (first: ToHelper) => {
   // Everything waiting first (a newer state makes older work moot), then the hashing, looking
-  // for newer messages after each hand-off: when this thread was late, the writer hashed those
-  // hand-offs itself and sends the state to go on from.
+  // for newer messages after each hand-off: a state the writer sent meanwhile (a prediction did
+  // not hold) stops hashing from the old one at once.
   computer.apply(first);
   drain();
   computer.hashPending((r) => port.postMessage(r), drain);

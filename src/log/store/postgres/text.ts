@@ -17,8 +17,8 @@ const NON_ASCII = /[^\u0000-\u007f]/;
 
 /** Lower-case words without diacritics. */
 export function words(text: string): string[] {
-  // ASCII text is its own NFKD form and has no combining marks: skipping both halves the cost
-  // for most log text (1.15 to about 0.6 µs for a benchmark message).
+  // ASCII text is its own NFKD form and has no combining marks: skipping both makes the indexed
+  // text of a benchmark message 1.15 -> 0.87 µs (most log text is ASCII).
   const folded = NON_ASCII.test(text)
     ? text
         .normalize('NFKD')
