@@ -55,6 +55,55 @@ runLogStoreConformance({
 });
 
 describe('PostgreSQL log store specifics', () => {
+  it("merges the text index's pending list in the background, and without it leaves the list to the inserts", async () => {
+    /** Entries in the GIN pending lists of the store's partitions (pgstattuple). */
+    const pendingTuples = async (url: string): Promise<number> => {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try {
+        await c.query('CREATE EXTENSION IF NOT EXISTS pgstattuple');
+        const r = await c.query<{ n: string }>(
+          `SELECT coalesce(sum((pgstatginindex(i.indexrelid)).pending_tuples), 0) AS n
+           FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+           JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace s ON s.oid = t.relnamespace
+           WHERE a.amname = 'gin' AND s.nspname = 'safetynet_log' AND t.relkind = 'r'`,
+        );
+        return Number(r.rows[0]!.n);
+      } finally {
+        await c.end();
+      }
+    };
+    const fill = async (store: PostgresLogStore) => {
+      for (let b = 0; b < 8; b++)
+        await store.append(
+          Array.from({ length: 100 }, (_, i) => ({
+            ts: Date.UTC(2026, 0, 5) + b * 100 + i,
+            level: 'info' as const,
+            category: 'order',
+            message: `checkout ${b} ${i} word${i % 7}`,
+            details: '{}',
+            orderId: null,
+            errorStack: null,
+          })),
+        );
+    };
+    const withUrl = await freshDatabase();
+    const withCleaner = new PostgresLogStore({ connectionString: withUrl, cleanPendingEveryRows: 300 });
+    await fill(withCleaner);
+    await withCleaner.close(); // waits for a merge under way
+    const withoutUrl = await freshDatabase();
+    const without = new PostgresLogStore({ connectionString: withoutUrl, cleanPendingEveryRows: Infinity });
+    await fill(without);
+    await without.close();
+    // 800 entries: two merges of 300 ran in the background, 200 are still pending; without the
+    // cleaner all 800 wait for an insert to take the list past its 4 MB limit.
+    expect(await pendingTuples(withUrl)).toBeLessThan((await pendingTuples(withoutUrl)) / 2);
+    expect(await pendingTuples(withoutUrl)).toBeGreaterThan(0);
+    const reopened = new PostgresLogStore({ connectionString: withUrl });
+    expect((await reopened.countByLevel({ text: 'word3' })).counts.info).toBe(8 * 14); // i = 3, 10, … 94
+    await reopened.close();
+  });
+
   it('stores a large batch, and one whose partition another process dropped meanwhile, in full', async () => {
     const store = open(await freshDatabase());
     const ts = Date.UTC(2026, 0, 5, 12);

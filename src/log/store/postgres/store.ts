@@ -32,6 +32,7 @@ import { pruneStore } from './retention.js';
 import { verifyStore } from './verify.js';
 import { DAY_MS, LOCK_CLASS, LOCK_WRITERS, PG_SCHEMA, dayOf, ensurePartitions, migrate } from './schema.js';
 import { copyRows, type CopyRow } from './copy.js';
+import { PendingListCleaner } from './pending-list.js';
 import { indexedText, webhookBody } from './text.js';
 import {
   SPOOL_FILE_STORED,
@@ -61,6 +62,11 @@ export interface PgStoreOptions {
   poolSize?: number;
   /** Used for `pruned_at` records. */
   now?: () => number;
+  /**
+   * Entries appended between background merges of the text index's pending lists (default
+   * CLEAN_EVERY_ROWS; Infinity: never, inserts merge them inline). See postgres/pending-list.ts.
+   */
+  cleanPendingEveryRows?: number;
 }
 
 /**
@@ -121,6 +127,8 @@ export class PostgresLogStore implements LogStore {
   private writer: WriterState | null = null;
   /** The append in progress: appends of one store object run one after the other. */
   private appending: Promise<unknown> = Promise.resolve();
+  /** Merges the GIN pending lists in the background (see postgres/pending-list.ts). */
+  private readonly pendingLists: PendingListCleaner;
 
   constructor(options: PgStoreOptions = {}) {
     const timeout = options.timeoutMs ?? 5000;
@@ -145,6 +153,10 @@ export class PostgresLogStore implements LogStore {
     // The same for a connection in use (the server stopped mid-query): the query itself rejects,
     // and the 'error' event must not become an uncaught exception.
     this.pool.on('connect', (client) => client.on('error', () => {}));
+    this.pendingLists = new PendingListCleaner(
+      (work) => this.tx('clean the text index of', work),
+      options.cleanPendingEveryRows,
+    );
   }
 
   /** Runs the migrations once per store object (again after a failure). */
@@ -224,6 +236,7 @@ export class PostgresLogStore implements LogStore {
           this.appendIn(c, rows, options, firstId),
         );
         if (writer) this.writer = writer;
+        this.pendingLists.appended(rows);
         return result;
       } catch (err) {
         // Whatever failed (even a COMMIT whose answer was lost), the next append takes a writer
@@ -374,8 +387,13 @@ export class PostgresLogStore implements LogStore {
     return { id: wid, token, heads: new Map() };
   }
 
-  /** Nothing to catch up: the text index is written with the entries. Creates this and next week's partitions ahead of time. */
+  /**
+   * Nothing to catch up: the text index is written with the entries. Merges its pending lists in
+   * the background if entries were appended since the last merge, and creates this and next
+   * week's partitions ahead of time.
+   */
   async maintain(): Promise<boolean> {
+    this.pendingLists.idle();
     const current = dayOf(this.now());
     const ahead = [current, current + 1].filter((d) => !this.days.has(d));
     if (ahead.length) {
@@ -510,6 +528,7 @@ export class PostgresLogStore implements LogStore {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.appending;
+    await this.pendingLists.settled();
     // Hand the writer back (its lease ends now), so the next process to start continues its
     // chains instead of registering another writer. Best effort: an unreachable server keeps it
     // leased until the lease runs out.
