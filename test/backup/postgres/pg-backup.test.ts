@@ -12,6 +12,7 @@ import pg from 'pg';
 import { expectCode, useTestEnvs } from '../env.js';
 import { runRestoreTest } from '../../../src/backup/restore-test.js';
 import { verifyRepository } from '../../../src/backup/verify.js';
+import { openCounts } from '../../../src/backup/sources/postgres/row-counts.js';
 
 const env = useTestEnvs();
 let cluster: TestCluster;
@@ -41,6 +42,39 @@ async function pgEnv(extra: Record<string, unknown> = {}) {
 }
 
 describe('PostgreSQL base backups and WAL', () => {
+  it('counts rows in a snapshot that matches its WAL position: a writer in flight is waited for, briefly', async () => {
+    const e = await pgEnv();
+    const orders = async () =>
+      Number((await cluster.query<{ n: string }>('SELECT count(*) n FROM orders'))[0]!.n);
+    const before = await orders();
+    const t = new pg.Client({ connectionString: cluster.connectionString });
+    await t.connect();
+    try {
+      // A write in flight when the counting starts: the snapshot waits until it is visible (a
+      // plain snapshot would leave it out while recovery to the position read just after could
+      // replay its commit).
+      await t.query('BEGIN');
+      await t.query("INSERT INTO orders (id, customer_id, status, total_cents) VALUES (700001, 1, 'x', 1)");
+      const commit = setTimeout(() => void t.query('COMMIT'), 60);
+      const first = await openCounts(e.deps);
+      clearTimeout(commit);
+      expect((await first.tables).orders).toBe(before + 1);
+      expect(first.exact).toBe(true);
+      // A write that stays open: after a few short tries the plain snapshot, without it.
+      await t.query('BEGIN');
+      await t.query("INSERT INTO orders (id, customer_id, status, total_cents) VALUES (700002, 1, 'x', 1)");
+      const t0 = Date.now();
+      const second = await openCounts(e.deps);
+      expect((await second.tables).orders).toBe(before + 1);
+      expect(second.exact).toBe(false);
+      expect(Date.now() - t0).toBeLessThan(3000);
+      await t.query('ROLLBACK');
+      await cluster.query('DELETE FROM orders WHERE id = 700001');
+    } finally {
+      await t.end();
+    }
+  });
+
   it('backs up under writes, streams WAL, restores to latest and to a time between two commits', async () => {
     // Over the Unix socket, in libpq's URI form with an empty host (as on the database host).
     const e = await pgEnv({

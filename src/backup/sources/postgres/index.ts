@@ -107,7 +107,12 @@ export const postgresSource: DatabaseSource = {
         (err: unknown) => ({ ok: false, detail: describeError(err) }),
       );
       check('pg_amcheck --heapallindexed', amcheck.ok, amcheck.detail);
-      checks.push(rowCountCheck(r.tables, r.expectedTables));
+      const counts = rowCountCheck(r.tables, r.expectedTables);
+      if (!counts.ok && m.database.countsExact !== true)
+        counts.detail +=
+          ' (the counts were taken in a snapshot without a lock on the tables: a commit in the same instant can' +
+          ' account for its rows; see docs/postgres-backup.md, "Row counts")';
+      checks.push(counts);
     } catch (err) {
       check(restoreCheckName(err), false, describeError(err));
     } finally {

@@ -28,6 +28,12 @@ export interface PostgresManifest {
     /** Rows per table in one snapshot taken right after the backup, at `countsLsn`. */
     tables: Record<string, number>;
     countsLsn: string;
+    /**
+     * The counts' snapshot was taken under a SHARE lock on the tables, so it matches `countsLsn`
+     * exactly; false: a plain snapshot (the role may not lock), which a commit in the same instant
+     * can miss. Absent in points of earlier builds (plain snapshots).
+     */
+    countsExact?: boolean;
     /** Bytes of the tar stream (the parts' plaintexts concatenated, in order). */
     tarBytes: number;
     /**
