@@ -244,12 +244,3 @@ function parseSize(s: string): number {
   const mult = m[2] === 'GB' ? 1 << 30 : m[2] === 'MB' ? 1 << 20 : m[2] === 'kB' ? 1024 : 1;
   return Number(m[1]) * mult;
 }
-
-/**
- * Row counts of the configured tables (all user tables when none are configured) in one
- * REPEATABLE READ snapshot, with the WAL position read by the snapshot's first statement: a
- * restore stopped at that LSN holds exactly these rows (save a commit racing that statement).
- * Recovery to that LSN must read the record that follows it, and an idle server may write none
- * for minutes: so a transaction that only takes an id commits right after (a commit record any
- * role may write), and `walAfter` is where WAL stands after it.
- */

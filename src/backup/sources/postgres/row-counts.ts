@@ -40,9 +40,10 @@ export interface RowCounts {
 
 /**
  * Takes a snapshot matching a WAL position (see above), writes a WAL record after it (a
- * transaction id taken on a second connection), and counts the tables in that snapshot while the
- * caller waits for WAL: at 1.1M orders the counting is ~0.13 s of the backup, no longer added to
- * the WAL wait.
+ * transaction id taken on a second connection: recovery to an LSN must read the record that
+ * follows it, and an idle server may write none for minutes), and counts the tables in that
+ * snapshot while the caller waits for WAL: at 1.1M orders the counting is ~0.13 s of the backup,
+ * no longer added to the WAL wait.
  */
 export async function openCounts(deps: BackupDeps): Promise<RowCounts> {
   const pgc = pgConfig(deps);
