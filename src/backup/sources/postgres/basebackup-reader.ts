@@ -135,6 +135,12 @@ class ArchiveWriter {
   }
 }
 
+/** The client's socket (node-postgres keeps it on its connection; not part of its types). */
+function socketOf(c: pg.Client): NodeJS.ReadableStream & { destroy(): void } {
+  return (c as unknown as { connection: { stream: NodeJS.ReadableStream & { destroy(): void } } }).connection
+    .stream;
+}
+
 let client: pg.Client | undefined;
 let stopped = false;
 let sender: PartSender | undefined;
@@ -144,7 +150,7 @@ parentPort!.on('message', (req: ReaderRequest) => {
   else {
     stopped = true;
     // The server aborts the backup when its connection goes away.
-    (client as unknown as { connection?: { stream?: { destroy(): void } } })?.connection?.stream?.destroy();
+    if (client) socketOf(client).destroy();
   }
 });
 
@@ -167,9 +173,7 @@ async function main(): Promise<void> {
       ?.server_version_num,
   );
   if (!(version >= 150000)) throw new Error(`PostgreSQL 15 or newer is needed (the server runs ${version})`);
-  const stream = (
-    client as unknown as { connection: { stream: NodeJS.ReadableStream & { destroy(): void } } }
-  ).connection.stream;
+  const stream = socketOf(client);
   const out = new PartSender((paused) => (paused ? stream.pause() : stream.resume()));
   sender = out;
   const tar = new ArchiveWriter(out);

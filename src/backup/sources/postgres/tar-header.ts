@@ -2,8 +2,7 @@
  * One ustar header, as PostgreSQL's own tar writer (src/port/tar.c) makes them: used to add
  * `backup_manifest` to the end of a base backup's tar stream, as `pg_basebackup -Ft -D -` does.
  */
-
-const BLOCK = 512;
+import { BLOCK } from './tar-plan.js';
 
 /** Writes `value` as `width - 1` octal digits and a NUL. */
 function octal(h: Buffer, offset: number, width: number, value: number): void {

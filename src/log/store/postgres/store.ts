@@ -228,7 +228,8 @@ export class PostgresLogStore implements LogStore {
   }
 
   private async appendNow(rows: AppendRow[], options: AppendOptions): Promise<AppendResult> {
-    await this.partitionsFor(rows);
+    const weeks = weeksOf(rows);
+    await this.partitionsFor(weeks);
     const firstId = rows.length ? await this.reserveIds(rows.length) : 0;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -236,7 +237,7 @@ export class PostgresLogStore implements LogStore {
           this.appendIn(c, rows, options, firstId),
         );
         if (writer) this.writer = writer;
-        this.pendingLists.appended(rows);
+        this.pendingLists.appended(weeks, rows.length);
         return result;
       } catch (err) {
         // Whatever failed (even a COMMIT whose answer was lost), the next append takes a writer
@@ -248,14 +249,14 @@ export class PostgresLogStore implements LogStore {
         // old timestamp, e.g. an import). Forget what we knew and try once more.
         if ((err as { cause?: { code?: unknown } }).cause?.code !== '23514') throw err;
         this.days.clear();
-        await this.partitionsFor(rows);
+        await this.partitionsFor(weeks);
       }
     }
   }
 
-  /** Creates the day partitions the rows need (known ones are cached). */
-  private async partitionsFor(rows: { ts: number }[]): Promise<void> {
-    const missing = [...new Set(rows.map((r) => dayOf(r.ts)))].filter((d) => !this.days.has(d));
+  /** Creates the week partitions `weeks` (weeksOf) that do not exist yet (known ones are cached). */
+  private async partitionsFor(weeks: Set<number>): Promise<void> {
+    const missing = [...weeks].filter((d) => !this.days.has(d));
     if (missing.length === 0) return;
     await this.use('create partitions in', (c) => ensurePartitions(c, missing));
     for (const d of missing) this.days.add(d);
@@ -486,7 +487,7 @@ export class PostgresLogStore implements LogStore {
   }
 
   async writeRaw(rows: RawEntry[], state?: ChainState): Promise<void> {
-    await this.partitionsFor(rows);
+    await this.partitionsFor(weeksOf(rows));
     await this.tx('copy into', async (c) => {
       const ids = rows.map((r) => r.id);
       const clash = await c.query(`SELECT id FROM ${S}.logs WHERE id = ANY($1::bigint[]) LIMIT 1`, [ids]);
@@ -691,6 +692,13 @@ async function webhookFirsts(
     }
   }
   return out;
+}
+
+/** The week partitions (dayOf) that rows fall in. */
+function weeksOf(rows: { ts: number }[]): Set<number> {
+  const weeks = new Set<number>();
+  for (const r of rows) weeks.add(dayOf(r.ts));
+  return weeks;
 }
 
 /**
