@@ -2,7 +2,8 @@
  * How the text index's catch-up rate holds up as the store grows (issue 13, "How it grows"):
  * appends entries in steps without indexing them (as the writer does during a burst), then
  * indexes each step the way the store does (syncTextIndex slices of TEXT_SLICE_ROWS on one
- * thread), and prints the indexing rate and CPU per entry at each store size. The last step of the
+ * thread), then merges as the indexer thread does once caught up, and prints the indexing rate
+ * and CPU per entry (indexing, then merging) at each store size. The last step of the
  * default run is "a further 1M on a store already holding 10M" (goal: >= 50,000 entries/s).
  *
  *   npx tsx bench/log/fts-growth.ts [--total 11000000] [--step 1000000]
@@ -18,7 +19,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import { searchFilePath } from '../../src/log/store/sqlite/search-file.js';
-import { TEXT_SLICE_ROWS } from '../../src/log/store/sqlite/text-index.js';
+import { mergeTextStep, TEXT_SLICE_ROWS } from '../../src/log/store/sqlite/text-index.js';
 import type { AppendRow } from '../../src/log/store/types.js';
 import { entryStream } from './entries.js';
 
@@ -81,7 +82,9 @@ async function main(): Promise<void> {
   console.log(
     `text-index growth (${OLD ? 'OLD design: one FTS5 table in the store' : 'search file, parts'}): ${TOTAL.toLocaleString('en')} entries in steps of ${STEP.toLocaleString('en')}; load ${load()}`,
   );
-  console.log('store size  | append /s | index /s | index CPU µs/entry | search file MB | load');
+  console.log(
+    'store size  | append /s | index /s | index CPU µs/entry | then merging µs/entry | search file MB | load',
+  );
   const results: { size: number; rate: number; cpu: number }[] = [];
   for (let done = 0; done < TOTAL; done += STEP) {
     const a0 = performance.now();
@@ -107,6 +110,11 @@ async function main(): Promise<void> {
     else while (store.indexTextSync(TEXT_SLICE_ROWS * 20) > 0);
     const a2 = performance.now();
     const cpu = process.cpuUsage(c1);
+    // Then the merging the indexer thread does once caught up (text-index.ts, PART_CRISIS_MERGE).
+    const m1 = process.cpuUsage();
+    if (!old) while (mergeTextStep(store.searchConnection()));
+    const merge = process.cpuUsage(m1);
+    const mergeUs = (merge.user + merge.system) / STEP;
     const size = done + STEP;
     const rate = (STEP / (a2 - a1)) * 1000;
     const cpuUs = (cpu.user + cpu.system) / STEP;
@@ -122,7 +130,7 @@ async function main(): Promise<void> {
         .toLocaleString('en')
         .padStart(
           9,
-        )} | ${Math.round(rate).toLocaleString('en').padStart(8)} | ${cpuUs.toFixed(1).padStart(18)} | ${mb
+        )} | ${Math.round(rate).toLocaleString('en').padStart(8)} | ${cpuUs.toFixed(1).padStart(18)} | ${mergeUs.toFixed(1).padStart(21)} | ${mb
         .toFixed(0)
         .padStart(14)} | ${os.loadavg()[0]!.toFixed(1)}`,
     );

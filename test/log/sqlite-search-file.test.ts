@@ -9,7 +9,12 @@ import { copyFileSync, existsSync, rmSync, statSync, writeFileSync } from 'node:
 import * as path from 'node:path';
 import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import { searchFilePath } from '../../src/log/store/sqlite/search-file.js';
-import { syncTextIndex } from '../../src/log/store/sqlite/text-index.js';
+import {
+  mergeTextStep,
+  PART_CRISIS_MERGE,
+  syncTextIndex,
+  TEXT_SLICE_ROWS,
+} from '../../src/log/store/sqlite/text-index.js';
 import type { AppendRow } from '../../src/log/store/types.js';
 import type { LogFilter } from '../../src/log/types.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -45,6 +50,11 @@ async function everything(store: SqliteLogStore, filter: LogFilter) {
   return out;
 }
 
+/** Segments of the first part's FTS5 index (each has rows in its %_idx table). */
+function segments(db: Database.Database): number {
+  return db.prepare('SELECT count(DISTINCT segid) FROM idx.fts_1_idx').pluck().get() as number;
+}
+
 async function expectExactCounts(store: SqliteLogStore, filter: LogFilter): Promise<void> {
   const want = { info: 0, warn: 0, error: 0, critical: 0 };
   for (const e of await everything(store, filter)) want[e.level]++;
@@ -77,6 +87,52 @@ describe('SQLite search file', () => {
     expect(again.indexTextSync(Number.MAX_SAFE_INTEGER)).toBe(3000);
     expect((await everything(again, { text: 'lost' })).length).toBe(lost.length);
     again.closeSync();
+  });
+
+  it('indexes a backlog without merging, then merges once caught up (same results either way)', async () => {
+    const file = path.join(tempDir(), 'logs.sqlite');
+    const store = SqliteLogStore.open(file, { indexThreadBacklog: Infinity });
+    await store.append(
+      rows(6 * TEXT_SLICE_ROWS, 0, 1000, (i) => `parcel ${i % 7 === 0 ? 'lost' : 'sent'} ${i}`),
+      { deferIndex: true },
+    );
+    const c = store.searchConnection();
+    expect(store.indexTextSync(Number.MAX_SAFE_INTEGER)).toBe(6 * TEXT_SLICE_ROWS);
+    const config = Object.fromEntries(
+      c.db.prepare('SELECT k, v FROM idx.fts_1_config').raw().all() as [string, number][],
+    );
+    expect(config).toMatchObject({ automerge: 0, crisismerge: PART_CRISIS_MERGE });
+    // One segment per slice: FTS5's default (automerge 4) would have merged four of them already.
+    expect(segments(c.db)).toBe(6);
+    const lost = (await everything(store, { text: 'lost' })).map((e) => e.id);
+    expect(lost.length).toBe(Math.ceil((6 * TEXT_SLICE_ROWS) / 7));
+    // The writer's idle steps merge, one bounded step at a time, until nothing is left to merge.
+    let steps = 0;
+    while (await store.maintain(1000)) steps++;
+    expect(steps).toBeGreaterThan(0);
+    expect(segments(c.db)).toBe(1);
+    expect((await everything(store, { text: 'lost' })).map((e) => e.id)).toEqual(lost);
+    // Nothing left to merge: an idle step then writes nothing (no transaction on every part).
+    const changes = c.db.prepare('SELECT total_changes()').pluck();
+    const before = changes.get();
+    expect(mergeTextStep(c)).toBe(false);
+    expect(changes.get()).toBe(before);
+    store.closeSync();
+  });
+
+  it('the indexer thread merges what it left unmerged once it has caught up', async () => {
+    const file = path.join(tempDir(), 'logs.sqlite');
+    const store = SqliteLogStore.open(file, { indexThreadBacklog: 100 });
+    await store.append(rows(5 * TEXT_SLICE_ROWS, 0, 1000), { deferIndex: true });
+    // Only the thread indexes and merges here (this thread neither searches nor maintains).
+    const c = store.searchConnection();
+    const deadline = Date.now() + 30_000;
+    while ((store.ftsBacklog() > 0 || segments(c.db) !== 1) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(store.ftsBacklog()).toBe(0);
+    expect(segments(c.db)).toBe(1);
+    expect((await everything(store, { text: '17' })).map((e) => e.message)).toEqual(['entry 17']);
+    await store.close();
   });
 
   it('splits the index into parts by month, drops a part retention emptied, and counts stay exact', async () => {

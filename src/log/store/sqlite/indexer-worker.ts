@@ -1,15 +1,15 @@
 /**
  * The text indexer thread (see sqlite/indexer.ts): steps of syncTextIndex while entries wait,
- * then sleeps until poked (or a second passes: other processes may write the same store). On
- * errors it backs off and reopens; a search file SQLite calls damaged is deleted and rebuilt (it
- * is derived data).
+ * then merge steps (mergeTextStep) while the index has segments to merge, then sleeps until
+ * poked (or a second passes: other processes may write the same store). On errors it backs off
+ * and reopens; a search file SQLite calls damaged is deleted and rebuilt (it is derived data).
  */
 import { workerData } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FAILED, POKE, STEPS, STOP, UPTO_OFFSET, waitChange, type IndexerData } from './indexer.js';
 import { fileIdentity } from './file-watch.js';
 import { removeSearchFile, SearchConnection } from './search-file.js';
-import { syncTextIndex, TEXT_SLICE_ROWS } from './text-index.js';
+import { mergeTextStep, syncTextIndex, TEXT_SLICE_ROWS } from './text-index.js';
 import { lowerThreadPriority } from '../../spawn-thread.js';
 
 const IDLE_POLL_MS = 1000;
@@ -65,6 +65,7 @@ async function run(): Promise<void> {
   while (Atomics.load(ctl, STOP) === 0) {
     const pokes = Atomics.load(ctl, POKE);
     let indexed: number;
+    let merged = false;
     try {
       // The store or search file replaced or deleted under us: follow the search file's path;
       // the store's, only while it is the writer's file (see open()).
@@ -84,6 +85,9 @@ async function run(): Promise<void> {
       Atomics.notify(ctl, STEPS);
       backoff = 0;
       failures = 0;
+      // Caught up: merge what the indexing steps left unmerged (text-index.ts, PART_CRISIS_MERGE),
+      // one short step per turn, so new entries are indexed first.
+      if (indexed === 0 && mergeTextStep(conn)) merged = true;
     } catch (err) {
       conn?.close();
       conn = undefined;
@@ -98,7 +102,7 @@ async function run(): Promise<void> {
       await sleep(backoff);
       continue;
     }
-    if (indexed > 0) {
+    if (indexed > 0 || merged) {
       // Let a stop request in between steps.
       await new Promise<void>((r) => setImmediate(r));
       continue;

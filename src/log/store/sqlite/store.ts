@@ -33,6 +33,7 @@ import { TextIndexer } from './indexer.js';
 import {
   compactTextIndex,
   mergeTextIndex,
+  mergeTextStep,
   syncTextIndex,
   TEXT_SLICE_ROWS,
   textBacklog,
@@ -390,7 +391,20 @@ export class SqliteLogStore implements LogStore {
       return this.checkpointUnlessBusy(textWorkLeft(this.searchConnection()) > 0);
     }
     this.indexTextSync(Math.max(budgetRows, TEXT_SLICE_ROWS));
-    return this.checkpointUnlessBusy(textWorkLeft(this.searchConnection()) > 0);
+    if (textWorkLeft(this.searchConnection()) > 0) return true;
+    // Caught up: one step of the merging indexing defers (sqlite/text-index.ts, PART_CRISIS_MERGE).
+    if (this.mergeTextStepSync()) return true;
+    return this.checkpointUnlessBusy(false);
+  }
+
+  /** One idle merge step of the text index; false when nothing is left to merge (or it is busy). */
+  private mergeTextStepSync(): boolean {
+    try {
+      return mergeTextStep(this.searchConnection());
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'SQLITE_BUSY') return false; // another process's step
+      throw storeError(this.file, 'merge the text index of', err);
+    }
   }
 
   /** Runs the idle checkpoint once the text index has caught up; passes `moreWork` through. */

@@ -44,6 +44,25 @@ export function bucketSql(column: string, ms: number): string {
 /** The FTS5 table definition of a part (contentless: the store holds the text). */
 const PART_DDL = `(message, body, content = '', columnsize = 0, tokenize = 'unicode61 remove_diacritics 2')`;
 
+/**
+ * Segments one level of a part may hold before FTS5 merges them inside an indexing step (its
+ * 'crisismerge'). Parts are created with FTS5's automatic merging off: by default every commit
+ * also merges earlier segments (four to a level), which was 35-40% of the indexing CPU, so during
+ * a burst the index fell further behind (bench/log/fts-merge.ts, 1M entries in 5,000-entry
+ * slices: 3.16-3.30 µs per entry with FTS5's default merging, 2.03-2.11 µs without). Merging
+ * happens instead in idle steps once the index has caught up (mergeTextStep): 0.68 µs per entry,
+ * off the critical path. 256 is past the 200 segments a full part gets from 5,000-entry slices,
+ * so a burst never merges; it bounds what a search must visit on a machine too busy to be idle.
+ */
+export const PART_CRISIS_MERGE = 256;
+
+/**
+ * Pages one idle merge step writes at most. Merging a 1M burst took 19 steps, the longest 61-63
+ * ms of holding the search file's write lock (readers do not wait for it); 64 pages took 66
+ * steps, the longest no shorter (54 ms), and 30% more CPU in all.
+ */
+export const MERGE_STEP_PAGES = 256;
+
 /** What one step did. */
 export interface SyncResult {
   /** Entries added to the index. */
@@ -269,6 +288,9 @@ function indexNew(c: SearchConnection, state: TextState, maxRows: number): numbe
 function newPart(c: SearchConnection, prev: TextPart | undefined, firstId: number, month: number): TextPart {
   const part = (prev?.part ?? 0) + 1;
   c.db.exec(`CREATE VIRTUAL TABLE idx.fts_${part} USING fts5 ${PART_DDL}`);
+  // Merging waits for idle steps (see PART_CRISIS_MERGE); the settings are stored with the table.
+  c.db.exec(`INSERT INTO idx.fts_${part} (fts_${part}, rank) VALUES ('automerge', 0)`);
+  c.db.exec(`INSERT INTO idx.fts_${part} (fts_${part}, rank) VALUES ('crisismerge', ${PART_CRISIS_MERGE})`);
   c.stmt(
     'INSERT INTO idx.parts (part, first_id, last_id, min_ts, max_ts, month, inserted, live) VALUES (?, ?, ?, NULL, NULL, ?, 0, 0)',
   ).run(part, firstId, firstId - 1, month);
@@ -329,29 +351,67 @@ export async function compactTextIndex(
   return mergeSteps(c, -pagesPerStep, pauseMs, maxSteps);
 }
 
+/**
+ * One idle step of merging: FTS5 'merge' with a budget of `pages` on the newest part that has
+ * segments to merge (four or more on one level), in a transaction of its own. Returns true when it
+ * merged something (more may be left), false when no part has anything to merge. Throws what
+ * SQLite throws (busy: the caller tries later).
+ */
+export function mergeTextStep(c: SearchConnection, pages = MERGE_STEP_PAGES): boolean {
+  if (!c.writable) return false;
+  let merged = mergedParts.get(c);
+  if (!merged) mergedParts.set(c, (merged = new Map()));
+  for (const p of c.read((st) => st.parts).reverse()) {
+    // Parts found fully merged are asked again only once entries were added or removed.
+    const version = `${p.firstId}:${p.inserted}:${p.live}`;
+    if (merged.get(p.part) === version) continue;
+    try {
+      if (mergeOnce(c, p, pages)) return true;
+      merged.set(p.part, version);
+    } catch (err) {
+      // Retention (maybe another process's) dropped the part meanwhile: on to the next one.
+      if (!/no such table/.test((err as Error).message)) throw err;
+    }
+  }
+  return false;
+}
+
+/**
+ * Per connection: the parts mergeTextStep found with nothing to merge, with their entry counts
+ * then, so an idle writer does not open a write transaction on every part after every write.
+ */
+const mergedParts = new WeakMap<SearchConnection, Map<number, string>>();
+
+/** One 'merge' of `budget` pages on a part; true when it changed anything. */
+function mergeOnce(c: SearchConnection, p: TextPart, budget: number): boolean {
+  const changes = c.stmt('SELECT total_changes()').pluck();
+  const merge = c.stmt(`INSERT INTO ${p.table} (${p.name}, rank) VALUES ('merge', ?)`);
+  const before = changes.get() as number;
+  c.db.transaction(() => merge.run(budget))();
+  // A step that found nothing to merge changes nothing but the statement itself.
+  return (changes.get() as number) - before > 1;
+}
+
 async function mergeSteps(
   c: SearchConnection,
   budget: number,
   pauseMs: number,
   maxSteps: number,
 ): Promise<number> {
-  const changes = c.stmt('SELECT total_changes()').pluck();
   let longest = 0;
   let steps = 0;
   const parts = c.read((st) => st.parts);
   for (const p of parts) {
-    const merge = c.stmt(`INSERT INTO ${p.table} (${p.name}, rank) VALUES ('merge', ?)`);
     while (steps++ < maxSteps) {
-      const before = changes.get() as number;
       const t0 = performance.now();
+      let merged: boolean;
       try {
-        c.db.transaction(() => merge.run(budget))();
+        merged = mergeOnce(c, p, budget);
       } catch {
         break; // dropped meanwhile (retention), or busy: the next run goes on
       }
       longest = Math.max(longest, performance.now() - t0);
-      // A step that found nothing to merge changes nothing but the statement itself.
-      if ((changes.get() as number) - before <= 1) break;
+      if (!merged) break;
       if (pauseMs > 0) await sleep(pauseMs);
     }
   }
