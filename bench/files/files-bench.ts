@@ -2,29 +2,36 @@
  * File backups against restic on the same tree in the same run (issue 4):
  *   1. first backup of the 13,003-file shop tree, 2. second backup with nothing changed,
  *   3. third backup after adding 100 images, 4. full restore of the latest point.
- * Reports wall times, stored bytes and ratios ours / restic.
+ * Reports wall times, stored bytes and ratios ours / restic. safetynet runs as the built CLI
+ * (`npm run build` first) in a child process, as restic does.
  *
- *   npx tsx bench/files/files-bench.ts [--rounds 3] [--src bench/.data/files] [--keep-work]
+ *   npx tsx bench/files/files-bench.ts [--rounds 3] [--src bench/.data/files] [--keep-work] [--cache cold|warm]
  *
  * Each round works on a fresh copy (`cp -a`) in bench/.data/work/files-bench/, never on the shared
  * tree, with fresh repositories. The machine is shared and noisy, and whichever tool runs a step
  * first was seen to be up to 1.5x slower or faster, so rounds alternate the order (restic first in
  * odd rounds, ours first in even ones) and the table shows the median of each figure over the
  * rounds; every round's figures go to bench/results/files-backup.jsonl. Before each timed step
- * `sync` flushes the previous step's writes, and each copy is read once before the first step.
+ * `sync` flushes the previous step's writes and the page cache is emptied (see settle), and each
+ * copy is read once before the first step.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants as fsConstants,
+  existsSync,
+  mkdirSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { resolveConfig } from '../../src/config/index.js';
 import { generateIdentity } from '../../src/backup/crypto/index.js';
-import { openRepository, noProgress, type BackupDeps } from '../../src/backup/context.js';
-import { createLogger } from '../../src/log/index.js';
-import { systemClock } from '../../src/clock.js';
-import { backupFiles, type FilesBackupStats } from '../../src/backup/sources/files/backup.js';
-import { restoreFiles } from '../../src/backup/sources/files/restore.js';
+import type { FilesBackupStats } from '../../src/backup/sources/files/backup.js';
+import type { RestoreFilesResult } from '../../src/backup/sources/files/restore.js';
+import { runSafetynetJson } from '../lib/safetynet.js';
 import { addImages, treeSize } from '../data/shop-files.js';
 import {
   folderBytes,
@@ -44,6 +51,7 @@ const { values } = parseArgs({
     src: { type: 'string', default: path.join(here, '..', '.data', 'files') },
     rounds: { type: 'string', default: '3' },
     'keep-work': { type: 'boolean', default: false },
+    cache: { type: 'string', default: 'cold' },
   },
 });
 // The tree is a symlink to shared data in worktrees: copy what it points to, not the link (restic
@@ -55,8 +63,30 @@ const rounds = Math.max(1, Number(values.rounds));
 const workRoot = path.join(here, '..', '.data', 'work', 'files-bench');
 const peerName = `restic ${await resticVersion()}`;
 
-/** Flushes dirty pages (the copy, the other tool's writes) so each timed step starts from the same state. */
-const settle = () => execFileSync('sync');
+/**
+ * Before each timed step: flush dirty pages (the copy, the other tool's writes) and, with
+ * `--cache cold` (the default where this process may), empty the page cache. On these VMs writing
+ * into memory the guest has never touched costs a fault on the host per page: a restore writing
+ * 938 MB into such pages spent 2.7-4.2 s of system time, one writing into memory the page cache had
+ * used before 0.8-1.2 s (bench/.data/files, the same repository, runs a minute apart). Which tool
+ * got which kind of memory decided the restore ratio (0.99 one day, 1.27-1.42 another). Emptied,
+ * both tools write into reused memory and read the repository and the tree from disk, as a
+ * restore after a disaster and a nightly backup do. `--cache warm` keeps the old behaviour.
+ */
+const DROP_CACHES = '/proc/sys/vm/drop_caches';
+const canDrop = (() => {
+  try {
+    accessSync(DROP_CACHES, fsConstants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const cacheMode = values.cache === 'warm' || !canDrop ? 'warm' : 'cold';
+const settle = () => {
+  execFileSync('sync');
+  if (cacheMode === 'cold') writeFileSync(DROP_CACHES, '1\n');
+};
 
 interface Round {
   order: 'restic-first' | 'ours-first';
@@ -89,42 +119,25 @@ async function runRound(n: number): Promise<Round> {
       files: ['images', 'invoices', 'config'].map((name) => ({ name, path: path.join(tree, name) })),
     },
   };
-  const config = resolveConfig(raw, {
-    file: path.join(work, 'safetynet.config.json'),
-    baseDir: work,
-    env: {},
-  });
-  const logger = await createLogger({ config, writer: 'inline', notify: () => {} });
-  const repo = openRepository(config, systemClock);
-  const deps: BackupDeps = {
-    config,
-    repo,
-    clock: systemClock,
-    log: logger.backup,
-    logger,
-    progress: noProgress,
-  };
+  // safetynet runs as a user runs it: the built CLI in a child process, as restic does (start-up
+  // counted on both sides). Until 2026-12-08 ours ran in this process, after this round's backups
+  // and through tsx, which made its restore 0.1-0.3 s slower than the CLI's.
+  const configFile = path.join(work, 'safetynet.config.json');
+  writeFileSync(configFile, JSON.stringify(raw, null, 2));
+  const ours = (args: string[]) => async () => runSafetynetJson(configFile, args);
   const restic = await initResticRepo(path.join(work, 'restic-repo'));
 
   const conditions: Round['conditions'] = {};
-  // For ours (in this process) also the CPU time it used: cpu / wall below ~2 on 2 cores means
-  // it waited, for the disk or for cores other work held. restic's comes from /usr/bin/time.
-  const watched = async <T>(mine: boolean, fn: () => Promise<T>) => {
+  // CPU time of each tool's process (every thread) and its minor faults: cpu / wall below ~2 on 2
+  // cores means it waited, for the disk or for cores other work held.
+  const watched = async <T>(fn: () => Promise<T>) => {
     const createUs = createProbe(work);
     const a = sample();
-    const cpu0 = process.cpuUsage();
-    const faults0 = process.resourceUsage().minorPageFault;
     const r = await timed(fn);
-    const cpu = process.cpuUsage(cpu0);
     const child = (r.result as { cpu?: ChildCpu } | undefined)?.cpu;
-    const used = mine
-      ? {
-          cpuMs: Math.round((cpu.user + cpu.system) / 1000),
-          minorFaults: process.resourceUsage().minorPageFault - faults0,
-        }
-      : child
-        ? { cpuMs: Math.round(child.userMs + child.sysMs), minorFaults: child.minorFaults }
-        : {};
+    const used = child
+      ? { cpuMs: Math.round(child.userMs + child.sysMs), minorFaults: child.minorFaults }
+      : {};
     return { ...r, conditions: { ...between(a, sample()), ...used, createUs } };
   };
   const both = async <A, B>(step: string, ours: () => Promise<A>, theirs: () => Promise<B>) => {
@@ -132,13 +145,13 @@ async function runRound(n: number): Promise<Round> {
     let o: { ms: number; result: A; conditions: Conditions };
     let t: { ms: number; result: B; conditions: Conditions };
     if (order === 'ours-first') {
-      o = await watched(true, ours);
+      o = await watched(ours);
       settle();
-      t = await watched(false, theirs);
+      t = await watched(theirs);
     } else {
-      t = await watched(false, theirs);
+      t = await watched(theirs);
       settle();
-      o = await watched(true, ours);
+      o = await watched(ours);
     }
     conditions[step] = { ours: o.conditions, restic: t.conditions };
     return [o, t] as const;
@@ -148,32 +161,20 @@ async function runRound(n: number): Promise<Round> {
     rows.push({ metric, unit, ours, peer, peerName, ...(goalRatio !== undefined ? { goalRatio } : {}) });
   const oursBytes = () => folderBytes(path.join(work, 'ours-repo'));
 
-  const [o1, t1] = await both(
-    'first backup',
-    () => backupFiles(deps),
-    () => resticBackup(restic, tree),
-  );
+  const [o1, t1] = await both('first backup', ours(['backup', 'files']), () => resticBackup(restic, tree));
   const ours1 = oursBytes();
   const theirs1 = resticStoredBytes(restic);
   row('first backup', 'ms', o1.ms, t1.ms, 1);
   row('stored after first', 'bytes', ours1, theirs1, 1);
 
-  const [o2, t2] = await both(
-    'second backup',
-    () => backupFiles(deps),
-    () => resticBackup(restic, tree),
-  );
+  const [o2, t2] = await both('second backup', ours(['backup', 'files']), () => resticBackup(restic, tree));
   const ours2 = oursBytes();
   const theirs2 = resticStoredBytes(restic);
   row('second backup, nothing changed', 'ms', o2.ms, t2.ms, 1);
   row('bytes added by second', 'bytes', ours2 - ours1, theirs2 - theirs1);
 
   addImages(tree, 100, 7);
-  const [o3, t3] = await both(
-    'third backup',
-    () => backupFiles(deps),
-    () => resticBackup(restic, tree),
-  );
+  const [o3, t3] = await both('third backup', ours(['backup', 'files']), () => resticBackup(restic, tree));
   const ours3 = oursBytes();
   const theirs3 = resticStoredBytes(restic);
   row('third backup, 100 images added', 'ms', o3.ms, t3.ms, 1);
@@ -182,25 +183,25 @@ async function runRound(n: number): Promise<Round> {
 
   const [o4, t4] = await both(
     'full restore',
-    () => restoreFiles(deps, { to: path.join(work, 'ours-restore') }),
+    ours(['restore', 'files', '--to', path.join(work, 'ours-restore')]),
     () => resticRestore(restic, path.join(work, 'restic-restore')),
   );
   row('full restore', 'ms', o4.ms, t4.ms, 1);
-  if (o4.result.failures.length || o4.result.verified !== o4.result.files) {
-    throw new Error(`restore failed: ${JSON.stringify(o4.result.failures.slice(0, 5))}`);
+  const restored = o4.result.json as unknown as RestoreFilesResult;
+  if (restored.failures.length || restored.verified !== restored.files) {
+    throw new Error(`restore failed: ${JSON.stringify(restored.failures.slice(0, 5))}`);
   }
-  await repo.close();
-  await logger.close();
   // The round's folders stay until every round is done: deleting 40,000 files here would make
   // the next round's file creation slower (see createProbe), which is not what we measure.
-  const ours = [o1, o2, o3].map((o) => o.result.stats);
+  const oursStats = [o1, o2, o3].map((o) => (o.result.json as { stats: FilesBackupStats }).stats);
   appendResults('files-backup', rows, {
     round: n,
     order,
+    cache: cacheMode,
     files: treeSize(src).files,
-    ours,
+    ours: oursStats,
     restic: [t1, t2, t3].map((t) => t.result),
-    restorePhases: o4.result.phases,
+    restorePhases: restored.phases,
     conditions,
   });
   printTable(`round ${n} (${order})`, rows);
@@ -208,12 +209,12 @@ async function runRound(n: number): Promise<Round> {
     c.cpuMs === undefined
       ? 'CPU not measured'
       : `CPU ${(c.cpuMs / 1000).toFixed(1)} s, ${Math.round((c.minorFaults ?? 0) / 1000)}k faults`;
-  console.log(`  full restore, our phases (ms): ${JSON.stringify(o4.result.phases)}`);
+  console.log(`  full restore, our phases (ms): ${JSON.stringify(restored.phases)}`);
   for (const [step, c] of Object.entries(conditions))
     console.log(
       `  ${step}: ours [${cpuText(c.ours)}; ${describe(c.ours)}]; restic [${cpuText(c.restic)}; ${describe(c.restic)}]`,
     );
-  return { order, rows, ours, conditions };
+  return { order, rows, ours: oursStats, conditions };
 }
 
 const median = (xs: number[]) => {
@@ -239,7 +240,7 @@ const summary: Comparison[] = results[0]!.rows.map((r, i) => ({
   peer: median(results.map((x) => x.rows[i]!.peer)),
 }));
 printTable(
-  `${size.files.toLocaleString('en-US')}-file shop tree, ${(size.bytes / 1e6).toFixed(1)} MB: median of ${rounds} round(s), order alternating`,
+  `${size.files.toLocaleString('en-US')}-file shop tree, ${(size.bytes / 1e6).toFixed(1)} MB: median of ${rounds} round(s), order alternating, page cache ${cacheMode === 'cold' ? 'emptied before each step' : 'kept (warm)'}`,
   summary,
 );
 // What varies between runs: the spread of each timed figure over the rounds, beside the machine's

@@ -10,8 +10,52 @@ import * as path from 'node:path';
 import { SafetynetError } from '../../../errors.js';
 import { fsyncDir } from '../../../util/fs.js';
 
-/** Flushes `files` (and the folders holding them) under `root` to disk; throws E_RESTORE_SYNC on failure. */
-export async function makeTreeDurable(root: string, files: string[]): Promise<void> {
+/**
+ * Starts writing a restore's files to disk while it is still writing more: a `sync -f` of the
+ * target's file system in the background each time EARLY_FLUSH_BYTES more were written (one at a
+ * time). On these machines the page cache holds a whole restore (the kernel starts writing back at
+ * 10% of memory), so without this every byte waited for the final flush: 560 ms of a 3.2 s files
+ * restore. A failure is kept and reported by makeTreeDurable (a later `sync -f` would not see a
+ * write-back error an earlier one already reported).
+ */
+export class EarlyFlush {
+  private written = 0;
+  private running: Promise<void> | undefined;
+  private failure: string | undefined;
+
+  constructor(
+    private readonly root: string,
+    private readonly everyBytes = EARLY_FLUSH_BYTES,
+  ) {}
+
+  /** `bytes` more were written under the root. */
+  wrote(bytes: number): void {
+    this.written += bytes;
+    if (this.written < this.everyBytes || this.running) return;
+    this.written = 0;
+    this.running = syncFs(this.root).then((r) => {
+      if (r !== 'ok' && r !== 'unavailable') this.failure ??= r;
+      this.running = undefined;
+    });
+  }
+
+  /** Waits for a flush in progress; the first failure, if any. */
+  async settle(): Promise<string | undefined> {
+    await this.running;
+    return this.failure;
+  }
+}
+
+/** Bytes written between two early flushes (see EarlyFlush). */
+export const EARLY_FLUSH_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Flushes `files` (and the folders holding them) under `root` to disk; throws E_RESTORE_SYNC on
+ * failure, also one an EarlyFlush of the same restore met.
+ */
+export async function makeTreeDurable(root: string, files: string[], early?: EarlyFlush): Promise<void> {
+  const failed = await early?.settle();
+  if (failed !== undefined) throw syncError(root, failed);
   const r = await syncFs(root);
   if (r === 'ok') return;
   if (r !== 'unavailable') throw syncError(root, r);

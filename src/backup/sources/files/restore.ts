@@ -35,7 +35,7 @@ import {
 import * as path from 'node:path';
 import { SafetynetError, StorageError, UsageError, isErrno } from '../../../errors.js';
 import type { BackupDeps } from '../../context.js';
-import { makeTreeDurable } from './durable-tree.js';
+import { EarlyFlush, makeTreeDurable } from './durable-tree.js';
 import { stoppedError } from '../../../util/abort.js';
 import type { CatalogEntry } from '../../repo/types.js';
 import { compileGlob, type Glob } from './glob.js';
@@ -398,6 +398,7 @@ async function restoreItems(
   }
 
   const packs = [...byPack.keys()];
+  const early = new EarlyFlush(root);
   const pool = packs.length ? new RestorePool(await deps.repo.identities()) : undefined;
   try {
     const packBytes = (key: string) =>
@@ -462,6 +463,7 @@ async function restoreItems(
       }
       if (blobs.length === 0) return;
       const res = await pool!.run({ id: taskId++, sealed, name: key, blobs });
+      if (res.ok) early.wrote(res.bytes);
       if (!res.ok) {
         if (res.fatal) {
           fatal ??= new SafetynetError(res.code, res.message, {
@@ -558,6 +560,7 @@ async function restoreItems(
   await makeTreeDurable(
     root,
     jobs.filter((j) => !j.failed).map((j) => j.target),
+    early,
   );
   const ms = (a: number, b: number) => Math.round(b - a);
   return {
