@@ -16,15 +16,7 @@
  * copy is read once before the first step.
  */
 import { execFileSync } from 'node:child_process';
-import {
-  accessSync,
-  constants as fsConstants,
-  existsSync,
-  mkdirSync,
-  realpathSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +24,7 @@ import { generateIdentity } from '../../src/backup/crypto/index.js';
 import type { FilesBackupStats } from '../../src/backup/sources/files/backup.js';
 import type { RestoreFilesResult } from '../../src/backup/sources/files/restore.js';
 import { runSafetynetJson } from '../lib/safetynet.js';
+import { cacheMode, describeCache, settle as settleCache } from '../lib/page-cache.js';
 import { addImages, treeSize } from '../data/shop-files.js';
 import {
   folderBytes,
@@ -63,30 +56,9 @@ const rounds = Math.max(1, Number(values.rounds));
 const workRoot = path.join(here, '..', '.data', 'work', 'files-bench');
 const peerName = `restic ${await resticVersion()}`;
 
-/**
- * Before each timed step: flush dirty pages (the copy, the other tool's writes) and, with
- * `--cache cold` (the default where this process may), empty the page cache. On these VMs writing
- * into memory the guest has never touched costs a fault on the host per page: a restore writing
- * 938 MB into such pages spent 2.7-4.2 s of system time, one writing into memory the page cache had
- * used before 0.8-1.2 s (bench/.data/files, the same repository, runs a minute apart). Which tool
- * got which kind of memory decided the restore ratio (0.99 one day, 1.27-1.42 another). Emptied,
- * both tools write into reused memory and read the repository and the tree from disk, as a
- * restore after a disaster and a nightly backup do. `--cache warm` keeps the old behaviour.
- */
-const DROP_CACHES = '/proc/sys/vm/drop_caches';
-const canDrop = (() => {
-  try {
-    accessSync(DROP_CACHES, fsConstants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const cacheMode = values.cache === 'warm' || !canDrop ? 'warm' : 'cold';
-const settle = () => {
-  execFileSync('sync');
-  if (cacheMode === 'cold') writeFileSync(DROP_CACHES, '1\n');
-};
+/** See bench/lib/page-cache.ts: `--cache cold` (default) empties the page cache before each step. */
+const mode = cacheMode(values.cache);
+const settle = () => settleCache(mode);
 
 interface Round {
   order: 'restic-first' | 'ours-first';
@@ -197,7 +169,7 @@ async function runRound(n: number): Promise<Round> {
   appendResults('files-backup', rows, {
     round: n,
     order,
-    cache: cacheMode,
+    cache: mode,
     files: treeSize(src).files,
     ours: oursStats,
     restic: [t1, t2, t3].map((t) => t.result),
@@ -240,7 +212,7 @@ const summary: Comparison[] = results[0]!.rows.map((r, i) => ({
   peer: median(results.map((x) => x.rows[i]!.peer)),
 }));
 printTable(
-  `${size.files.toLocaleString('en-US')}-file shop tree, ${(size.bytes / 1e6).toFixed(1)} MB: median of ${rounds} round(s), order alternating, page cache ${cacheMode === 'cold' ? 'emptied before each step' : 'kept (warm)'}`,
+  `${size.files.toLocaleString('en-US')}-file shop tree, ${(size.bytes / 1e6).toFixed(1)} MB: median of ${rounds} round(s), order alternating, ${describeCache(mode)}`,
   summary,
 );
 // What varies between runs: the spread of each timed figure over the rounds, beside the machine's
