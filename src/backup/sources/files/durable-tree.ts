@@ -22,6 +22,8 @@ export class EarlyFlush {
   private written = 0;
   private running: Promise<void> | undefined;
   private failure: string | undefined;
+  /** No `sync -f` here: makeTreeDurable fsyncs file by file at the end instead. */
+  private unavailable = false;
 
   constructor(
     private readonly root: string,
@@ -31,10 +33,11 @@ export class EarlyFlush {
   /** `bytes` more were written under the root. */
   wrote(bytes: number): void {
     this.written += bytes;
-    if (this.written < this.everyBytes || this.running) return;
+    if (this.written < this.everyBytes || this.running || this.unavailable) return;
     this.written = 0;
     this.running = syncFs(this.root).then((r) => {
-      if (r !== 'ok' && r !== 'unavailable') this.failure ??= r;
+      if (r === 'unavailable') this.unavailable = true;
+      else if (r !== 'ok') this.failure ??= r;
       this.running = undefined;
     });
   }
