@@ -167,8 +167,9 @@ async function main(): Promise<void> {
  * shop's live database is in the page cache as the shop uses it. Restores start with the page cache
  * emptied (`--cache cold`, the default): the repository is not in memory after a disaster, and
  * writing 1 GiB into memory the guest never touched cost restic 1.5-3.9 s of system time in a warm
- * run (0.45-0.59 s cold), which decided the ratio. With the database cold as well (one run,
- * 2026-12-08) our full backup took 8.14 s against restic's 6.29 s: see docs/database-backup.md.
+ * run (0.45-0.59 s cold), which decided the ratio. With the database cold as well our full
+ * backup took 8.14 s against restic's 6.29 s until it counted rows after reading the pages (now
+ * 4.98-5.10 s against 6.42-6.56 s; bench/README.md, "cold database").
  */
 const mode = cacheMode(args.cache);
 const drop = () => settle('warm');

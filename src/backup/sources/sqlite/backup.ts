@@ -156,7 +156,7 @@ export async function backupSqlite(
       const last = delta.finish();
       if (last) await addPart(last.part, last.pages);
     }
-    const tables = snapshot.tables;
+    const tables = snapshot.countTables();
     const journalMode = snapshot.journalMode;
     const snapshotMethod = snapshot.method;
     // Release the snapshot before waiting on uploads: the shop's checkpoints can proceed.
