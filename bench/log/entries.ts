@@ -4,6 +4,7 @@
  */
 import { createRng, type Rng } from '../lib/prng.js';
 import type { Level } from '../../src/log/types.js';
+import type { AppendRow } from '../../src/log/store/types.js';
 import { BUILTIN_CATEGORIES } from '../../src/config/schema.js';
 
 /** The built-in categories, in the order CATEGORY_WEIGHTS follows. */
@@ -77,5 +78,18 @@ export function entryStream(seed: number): () => SynthEntry {
         ? { amount: rng.int(100, 99999) / 100, currency: 'EUR', customer, step: n % 7 }
         : undefined;
     return { level, category, message, details, orderId, stack: isError ? STACK(w1, n) : undefined };
+  };
+}
+
+/** A synthetic entry as the store appends it, at `ts` (details as JSON text, absent fields null). */
+export function appendRowOf(e: SynthEntry, ts: number): AppendRow {
+  return {
+    ts,
+    level: e.level,
+    category: e.category,
+    message: e.message,
+    details: e.details ? JSON.stringify(e.details) : '{}',
+    orderId: e.orderId ?? null,
+    errorStack: e.stack ?? null,
   };
 }

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import type { AppendRow } from '../../src/log/store/types.js';
-import { entryStream } from './entries.js';
+import { appendRowOf, entryStream } from './entries.js';
 
 export const DATA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '.data');
 const DAY = 86_400_000;
@@ -50,16 +50,7 @@ export async function ensureLogFixture(count = 10_000_000, days = 400, seed = 7)
   for (let i = 0; i < count; i++) {
     const e = next();
     const ts = Math.floor(startMs + i * step);
-    const row: AppendRow = {
-      ts,
-      level: e.level,
-      category: e.category,
-      message: e.message,
-      details: e.details ? JSON.stringify(e.details) : '{}',
-      orderId: e.orderId ?? null,
-      errorStack: e.stack ?? null,
-    };
-    batch.push(row);
+    batch.push(appendRowOf(e, ts));
     if (batch.length === BATCH) {
       store.appendSync(batch);
       batch = [];

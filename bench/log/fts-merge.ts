@@ -18,7 +18,7 @@ import { SqliteLogStore } from '../../src/log/store/sqlite/store.js';
 import { searchFilePath } from '../../src/log/store/sqlite/search-file.js';
 import { mergeTextStep, TEXT_SLICE_ROWS } from '../../src/log/store/sqlite/text-index.js';
 import type { AppendRow } from '../../src/log/store/types.js';
-import { entryStream } from './entries.js';
+import { appendRowOf, entryStream } from './entries.js';
 
 const args = process.argv.slice(2);
 const COUNT = args.includes('--count') ? Number(args[args.indexOf('--count') + 1]) : 1_000_000;
@@ -39,15 +39,7 @@ function buildStore(file: string): void {
     const rows: AppendRow[] = [];
     for (let j = i; j < Math.min(COUNT, i + 50_000); j++) {
       const e = next();
-      rows.push({
-        ts: t0 + j * 4,
-        level: e.level,
-        category: e.category,
-        message: e.message,
-        details: e.details ? JSON.stringify(e.details) : '{}',
-        orderId: e.orderId ?? null,
-        errorStack: e.stack ?? null,
-      });
+      rows.push(appendRowOf(e, t0 + j * 4));
     }
     store.appendSync(rows);
   }
