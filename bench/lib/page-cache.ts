@@ -17,6 +17,12 @@ export type CacheMode = 'cold' | 'warm';
 
 /** `cold` unless `warm` was asked for or the cache cannot be emptied here (not root). */
 export function cacheMode(asked: string | undefined): CacheMode {
+  if (asked !== undefined && asked !== 'cold' && asked !== 'warm') {
+    console.error(
+      `--cache ${asked}: expected cold (empty the page cache before each step) or warm (keep it)`,
+    );
+    process.exit(2);
+  }
   if (asked === 'warm') return 'warm';
   try {
     accessSync(DROP_CACHES, constants.W_OK);

@@ -120,6 +120,28 @@ describe('SQLite search file', () => {
     store.closeSync();
   });
 
+  it('a merge that cannot run (search file full) never fails the store; it merges once there is room', async () => {
+    const file = path.join(tempDir(), 'logs.sqlite');
+    const store = SqliteLogStore.open(file, { indexThreadBacklog: Infinity });
+    await store.append(rows(4 * TEXT_SLICE_ROWS, 0, 1000), { deferIndex: true });
+    expect(store.indexTextSync(Number.MAX_SAFE_INTEGER)).toBe(4 * TEXT_SLICE_ROWS);
+    const c = store.searchConnection();
+    expect(segments(c.db)).toBe(4);
+    // No room to grow: the merge's writes fail with SQLITE_FULL.
+    const pages = c.db.pragma('idx.page_count', { simple: true }) as number;
+    c.db.pragma(`idx.max_page_count = ${pages}`);
+    expect(() => mergeTextStep(c)).toThrow(/full/);
+    expect(await store.maintain(1000)).toBe(false);
+    expect(segments(c.db)).toBe(4);
+    // Entries are still stored and found meanwhile.
+    await store.append(rows(10, 4 * TEXT_SLICE_ROWS, 1000, () => 'parcel late'));
+    expect((await everything(store, { text: 'late' })).length).toBe(10);
+    c.db.pragma('idx.max_page_count = 1073741823');
+    while (await store.maintain(1000));
+    expect(segments(c.db)).toBe(1);
+    store.closeSync();
+  });
+
   it('the indexer thread merges what it left unmerged once it has caught up', async () => {
     const file = path.join(tempDir(), 'logs.sqlite');
     const store = SqliteLogStore.open(file, { indexThreadBacklog: 100 });

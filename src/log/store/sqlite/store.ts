@@ -397,13 +397,16 @@ export class SqliteLogStore implements LogStore {
     return this.checkpointUnlessBusy(false);
   }
 
-  /** One idle merge step of the text index; false when nothing is left to merge (or it is busy). */
+  /**
+   * One idle merge step of the text index; false when nothing is left to merge, or when it could
+   * not run (busy: another process's step; a full disk; anything else): merging only makes
+   * searches faster, so a failure never takes the store down. The next idle step tries again.
+   */
   private mergeTextStepSync(): boolean {
     try {
       return mergeTextStep(this.searchConnection());
-    } catch (err) {
-      if ((err as { code?: unknown }).code === 'SQLITE_BUSY') return false; // another process's step
-      throw storeError(this.file, 'merge the text index of', err);
+    } catch {
+      return false;
     }
   }
 
